@@ -1,0 +1,16 @@
+"""sk_cnn: convolutional neural networks as scikit-learn estimators, built on skorch and PyTorch."""
+
+from .augment import AugmentationSpec
+from .classifier import CNNClassifier
+from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AugmentationSpec",
+    "CNNClassifier",
+    "ImageAugmenter",
+    "ImageNormalizer",
+    "ImageReshaper",
+    "__version__",
+]

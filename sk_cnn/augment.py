@@ -1,0 +1,166 @@
+"""Batched, seeded augmentation of training batches, and the mark that carries it to the classifier.
+
+``ImageAugmenter.fit_transform`` returns the training data unchanged but *marked* (an
+:class:`AugmentedArray`, a zero-copy ndarray view holding an :class:`AugmentationSpec`).
+``CNNClassifier.fit`` reads the mark and draws fresh random parameters for every training batch of
+every epoch; validation batches and prediction never see augmentation.
+
+Every operation works on a whole float batch ``(N, C, H, W)`` (or ``(N, C, L)`` signals) with
+per-sample random parameters, using tensor operations only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentationSpec:
+    """What to do to every training batch; see :class:`sk_cnn.ImageAugmenter` for each field."""
+
+    horizontal_flip: bool = True
+    vertical_flip: bool = False
+    crop_padding: int = 4
+    rotation: float = 0.0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    random_state: int | None = None
+
+    def is_identity(self) -> bool:
+        """True when the spec changes nothing."""
+        return not (self.horizontal_flip or self.vertical_flip or self.crop_padding
+                    or self.rotation or self.brightness or self.contrast)
+
+
+class AugmentedArray(np.ndarray):
+    """A training array marked with the augmentation the classifier should apply to it.
+
+    Numpy operations keep the mark (``__array_finalize__``); ``np.asarray`` removes it. The values
+    are exactly those of the array it views.
+    """
+
+    def __new__(cls, X, augmentation: AugmentationSpec):
+        obj = np.asarray(X).view(cls)
+        obj.augmentation = augmentation
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.augmentation = getattr(obj, "augmentation", None)
+
+    def __reduce__(self):
+        reconstruct, args, state = super().__reduce__()
+        return reconstruct, args, (state, asdict(self.augmentation))
+
+    def __setstate__(self, state):
+        array_state, spec = state
+        super().__setstate__(array_state)
+        self.augmentation = AugmentationSpec(**spec)
+
+
+def split_augmentation(X):
+    """Return ``(plain_array_or_X, spec_or_None)``: the data without its mark, and the mark."""
+    spec = getattr(X, "augmentation", None)
+    if isinstance(X, AugmentedArray):
+        X = X.view(np.ndarray)
+    return X, spec
+
+
+def mark(X, spec: AugmentationSpec | None):
+    """Attach ``spec`` to X (no copy); with ``spec=None`` return X as it is."""
+    if spec is None:
+        return X
+    return AugmentedArray(X, spec)
+
+
+def _uniform(n, low, high, generator, device):
+    return (torch.rand(n, generator=generator) * (high - low) + low).to(device)
+
+
+def random_flip(X: torch.Tensor, dim: int, generator) -> torch.Tensor:
+    """Flip each sample along ``dim`` with probability 1/2."""
+    flip = (torch.rand(len(X), generator=generator) < 0.5).to(X.device)
+    shape = (len(X),) + (1,) * (X.ndim - 1)
+    return torch.where(flip.view(shape), X.flip(dim), X)
+
+
+def random_translate(X: torch.Tensor, padding: int, generator) -> torch.Tensor:
+    """Random crop after zero padding: shift each sample by up to ``padding`` pixels per axis.
+
+    Equivalent to torchvision's ``RandomCrop(size, padding=padding)`` drawn per sample, done as
+    one pad and one gather for the whole batch.
+    """
+    n, spatial = len(X), X.shape[2:]
+    padded = F.pad(X, (padding, padding) * len(spatial))
+    index = [torch.arange(n, device=X.device).view((n,) + (1,) * (X.ndim - 1)),
+             torch.arange(X.shape[1], device=X.device).view((1, -1) + (1,) * len(spatial))]
+    for axis, size in enumerate(spatial):
+        offset = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(X.device)
+        positions = offset[:, None] + torch.arange(size, device=X.device)
+        view = [n, 1] + [1] * len(spatial)
+        view[2 + axis] = size
+        index.append(positions.view(view))
+    return padded[tuple(index)]
+
+
+def random_rotate(X: torch.Tensor, degrees: float, generator) -> torch.Tensor:
+    """Rotate each image by an angle drawn from [-degrees, degrees] (bilinear, zero fill)."""
+    angle = _uniform(len(X), -degrees, degrees, generator, X.device) * (math.pi / 180)
+    cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta.to(X.dtype), list(X.shape), align_corners=False)
+    return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_brightness(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
+    """Add to each image an offset drawn from [-amount, amount] (in the data's own units)."""
+    shape = (len(X),) + (1,) * (X.ndim - 1)
+    return X + _uniform(len(X), -amount, amount, generator, X.device).view(shape).to(X.dtype)
+
+
+def random_contrast(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
+    """Scale each image's deviation from its own mean by a factor in [1-amount, 1+amount]."""
+    shape = (len(X),) + (1,) * (X.ndim - 1)
+    factor = _uniform(len(X), 1 - amount, 1 + amount, generator, X.device).view(shape)
+    mean = X.mean(dim=tuple(range(1, X.ndim)), keepdim=True)
+    return mean + factor.to(X.dtype) * (X - mean)
+
+
+def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None) -> torch.Tensor:
+    """Apply ``spec`` to a float batch with fresh per-sample random parameters.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (N, C, H, W) or (N, C, L)
+        A float batch, on any device; it is not modified.
+    spec : AugmentationSpec
+        What to apply. For signals (3-D batches) ``horizontal_flip`` reverses time and
+        ``crop_padding`` shifts in time; vertical flips and rotations need images.
+    generator : torch.Generator or None, default=None
+        CPU generator that draws the random parameters (for reproducible training).
+
+    Returns
+    -------
+    augmented : torch.Tensor
+        A new tensor of the same shape, dtype and device; images come back ``channels_last``,
+        the memory format the network is trained in.
+    """
+    if spec.horizontal_flip:
+        X = random_flip(X, -1, generator)
+    if spec.vertical_flip:
+        X = random_flip(X, -2, generator)
+    if spec.crop_padding:
+        X = random_translate(X, spec.crop_padding, generator)
+    if spec.rotation:
+        X = random_rotate(X, spec.rotation, generator)
+    if spec.brightness:
+        X = random_brightness(X, spec.brightness, generator)
+    if spec.contrast:
+        X = random_contrast(X, spec.contrast, generator)
+    if X.ndim == 4:
+        X = X.contiguous(memory_format=torch.channels_last)
+    return X

@@ -1,0 +1,236 @@
+"""Input layouts, the in-memory dataset and the batch iterator of the fast data path.
+
+Images are kept as the caller gave them (uint8 stays uint8) and only viewed in the canonical
+channels-first layout; every batch is sliced out of that one tensor, then converted to float32
+``channels_last`` on the training device. No per-sample ``__getitem__`` and no collate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+from sklearn.utils.validation import validate_data
+from torch.utils.data import Subset
+
+from .augment import split_augmentation
+
+CHANNEL_OPTIONS = ("auto", "first", "last")
+# Channel counts that "auto" recognises: grayscale, RGB, RGBA.
+_USUAL_CHANNELS = (1, 3, 4)
+
+
+def resolve_channels(shape: tuple[int, ...], channels: str = "auto") -> str | None:
+    """Say which axis of a 4-D batch holds the channels.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the whole array, samples first.
+    channels : {"auto", "first", "last"}, default="auto"
+        "first" means ``(N, C, H, W)``, "last" means ``(N, H, W, C)``; "auto" picks the axis of
+        size 1, 3 or 4 when exactly one of the two candidates has such a size.
+
+    Returns
+    -------
+    layout : {"first", "last"} or None
+        None for arrays that are not 4-D (their channel axis is implied).
+
+    Raises
+    ------
+    ValueError
+        When "auto" cannot tell the layout apart.
+    """
+    if len(shape) != 4:
+        return None
+    if channels != "auto":
+        return channels
+    first, last = shape[1] in _USUAL_CHANNELS, shape[3] in _USUAL_CHANNELS
+    if first != last:
+        return "first" if first else "last"
+    raise ValueError(
+        f"Cannot tell whether images of shape {tuple(shape[1:])} are channels-first (C, H, W) or "
+        f"channels-last (H, W, C). Pass channels='first' or channels='last'."
+    )
+
+
+def canonical_view(X: np.ndarray, channels: str = "auto") -> np.ndarray:
+    """View X in the network's layout without copying.
+
+    ``(N, F)`` becomes ``(N, 1, F)`` (one-channel signals), ``(N, H, W)`` becomes
+    ``(N, 1, H, W)`` and ``(N, H, W, C)`` becomes ``(N, C, H, W)``; ``(N, C, H, W)`` is unchanged.
+
+    Parameters
+    ----------
+    X : ndarray of ndim 2, 3 or 4
+        The validated input.
+    channels : {"auto", "first", "last"}, default="auto"
+        Layout of 4-D input, see :func:`resolve_channels`.
+
+    Returns
+    -------
+    view : ndarray
+        A view of X, channels-first.
+    """
+    if X.ndim in (2, 3):
+        return X[:, np.newaxis]
+    if X.ndim == 4:
+        if resolve_channels(X.shape, channels) == "last":
+            return X.transpose(0, 3, 1, 2)
+        return X
+    raise ValueError(
+        f"Expected images as a 2-D (n_samples, n_features: 1-D signals), 3-D (n_samples, height, "
+        f"width), or 4-D (n_samples, height, width, channels) / (n_samples, channels, height, "
+        f"width) array; got an array with {X.ndim} dimension(s) of shape {X.shape}. "
+        f"Flat rows of pixels can be turned into images with sk_cnn.ImageReshaper."
+    )
+
+
+def as_tensor(X: np.ndarray) -> torch.Tensor:
+    """Share X's memory with a torch tensor (no copy; strided views stay views).
+
+    torch warns about read-only arrays because a tensor could write into them; sk_cnn never writes
+    into input tensors, so the warning is silenced here.
+    """
+    if X.dtype.byteorder not in ("=", "|"):
+        X = X.astype(X.dtype.newbyteorder("="))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(X)
+
+
+def to_network_input(X: torch.Tensor, device) -> torch.Tensor:
+    """Turn a raw batch into what the network eats: float32, on device, channels_last for images.
+
+    uint8 pixels are scaled to [0, 1]; other dtypes are cast. The result never shares memory
+    with a caller's float32 array in a way that matters, since nothing downstream writes in place.
+    """
+    X = X.to(device, non_blocking=True)
+    scale = X.dtype == torch.uint8
+    X = X.float()
+    if scale:
+        X = X / 255.0
+    if X.ndim == 4:
+        X = X.contiguous(memory_format=torch.channels_last)
+    return X
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """In-memory images in the canonical layout, with optional integer targets.
+
+    Parameters
+    ----------
+    X : torch.Tensor
+        Images ``(N, C, H, W)`` or signals ``(N, C, L)``, of any dtype; usually a view of the
+        caller's numpy array.
+    y : torch.Tensor or None, default=None
+        Encoded targets, one per sample.
+    """
+
+    def __init__(self, X, y=None):
+        self.X = X if isinstance(X, torch.Tensor) else as_tensor(np.asarray(X))
+        self.y = None if y is None else torch.as_tensor(y)
+        if self.y is not None and len(self.y) != len(self.X):
+            raise ValueError(f"X has {len(self.X)} samples but y has {len(self.y)}.")
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        # Only used when a user plugs in torch's DataLoader; BatchIterator slices whole batches.
+        return self.X[i], (self.y[i] if self.y is not None else torch.zeros((), dtype=torch.long))
+
+
+def _base_and_indices(dataset):
+    """Resolve (nested) ``Subset`` objects to the ImageDataset and the indices they select."""
+    indices = None
+    while isinstance(dataset, Subset):
+        sub = torch.as_tensor(np.asarray(dataset.indices), dtype=torch.long)
+        indices = sub if indices is None else sub[indices]
+        dataset = dataset.dataset
+    if not isinstance(dataset, ImageDataset):
+        raise TypeError(
+            f"BatchIterator needs an sk_cnn ImageDataset (or a Subset of one), got "
+            f"{type(dataset).__name__}. For other datasets set iterator_train and iterator_valid "
+            f"to torch.utils.data.DataLoader."
+        )
+    if indices is None:
+        indices = torch.arange(len(dataset))
+    return dataset, indices
+
+
+class BatchIterator:
+    """Iterate over whole batches sliced from an in-memory :class:`ImageDataset`.
+
+    A drop-in for ``torch.utils.data.DataLoader`` in skorch's ``iterator_train`` /
+    ``iterator_valid`` slots; it gathers each batch with one indexing operation.
+
+    Parameters
+    ----------
+    dataset : ImageDataset or torch.utils.data.Subset of one
+        The data.
+    batch_size : int, default=128
+        Samples per batch; the last batch may be smaller.
+    shuffle : bool, default=False
+        Draw a new random order every time iteration starts (every epoch).
+    drop_last : bool, default=False
+        Skip the last, incomplete batch.
+    generator : torch.Generator or None, default=None
+        Source of the shuffling order, for reproducible runs.
+    """
+
+    def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+        self._base, self._indices = _base_and_indices(dataset)
+
+    def __len__(self):
+        n = len(self._indices)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self):
+        indices = self._indices
+        if self.shuffle:
+            indices = indices[torch.randperm(len(indices), generator=self.generator)]
+        X, y = self._base.X, self._base.y
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            idx = indices[start:start + self.batch_size]
+            yield X[idx], (y[idx] if y is not None else None)
+
+
+def validate_images(estimator, X, y="no_validation", *, reset: bool, **check_params):
+    """Validate image input with scikit-learn's ``validate_data`` and keep its augmentation mark.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The caller; ``n_features_in_`` is set (``reset=True``) or checked on it.
+    X : array-like of ndim 2, 3 or 4
+        Images, signals, or flat rows. NaN and infinity are refused; dtypes stay as given
+        (uint8 stays uint8) except object arrays, which become float64.
+    y : array-like, default="no_validation"
+        Targets, validated together with X when given.
+    reset : bool
+        True in ``fit``, False afterwards.
+    **check_params : dict
+        Passed on to ``validate_data``.
+
+    Returns
+    -------
+    X or (X, y) : ndarray
+        The validated data, as ``validate_data`` returns it.
+    spec : AugmentationSpec or None
+        The augmentation mark X carried, if any.
+    """
+    X, spec = split_augmentation(X)
+    check_params = {"allow_nd": True, "dtype": "numeric", **check_params}
+    out = validate_data(estimator, X, y, reset=reset, **check_params)
+    X_checked = out[0] if isinstance(out, tuple) else out
+    if X_checked.ndim > 4:
+        canonical_view(X_checked)  # raises the explanatory ValueError
+    return out, spec

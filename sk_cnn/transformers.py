@@ -1,0 +1,463 @@
+"""scikit-learn transformers for images: reshape, normalize, augment."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .augment import AugmentationSpec, mark
+from .data import CHANNEL_OPTIONS, canonical_view, resolve_channels, validate_images
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# Images per chunk when computing statistics or normalizing: bounds the float temporaries.
+_CHUNK = 4096
+
+
+class ImageReshaper(TransformerMixin, BaseEstimator):
+    """Turn flat rows of pixels into images, or put images in channels-first layout.
+
+    Parameters
+    ----------
+    image_shape : tuple of int or None, default=None
+        Shape of one image: ``(H, W)``, ``(C, H, W)``, or ``(H, W, C)`` with ``channels="last"``.
+        With None, rows whose length is a perfect square become square grayscale images, other
+        rows stay 1-D signals, and 3-D/4-D input is passed on channels-first.
+    channels : {"auto", "first", "last"}, default="auto"
+        Layout of ``image_shape`` (when it has 3 entries) or of 4-D input. The output is always
+        channels-first ``(N, C, H, W)`` (or ``(N, H, W)`` / ``(N, L)``).
+
+    Attributes
+    ----------
+    input_shape_ : tuple of int
+        Shape of one input sample seen in fit.
+    output_shape_ : tuple of int
+        Shape of one output sample.
+    n_features_in_ : int
+        ``X.shape[1]`` of the input seen in fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cnn import ImageReshaper
+    >>> ImageReshaper(image_shape=(8, 8)).fit_transform(np.zeros((5, 64))).shape
+    (5, 8, 8)
+    """
+
+    _parameter_constraints = {
+        "image_shape": [tuple, list, None],
+        "channels": [StrOptions(set(CHANNEL_OPTIONS))],
+    }
+
+    def __init__(self, image_shape=None, channels="auto"):
+        self.image_shape = image_shape
+        self.channels = channels
+
+    def _plan(self, input_shape):
+        """Return (reshape_to or None, transpose_last_to_first)."""
+        n_values = math.prod(input_shape)
+        if self.image_shape is None:
+            if len(input_shape) == 1:
+                side = math.isqrt(n_values)
+                return ((side, side) if side * side == n_values and side > 1 else None), False
+            return None, len(input_shape) == 3 and resolve_channels(
+                (1,) + tuple(input_shape), self.channels) == "last"
+        shape = tuple(int(s) for s in self.image_shape)
+        if len(shape) not in (2, 3) or min(shape) < 1:
+            raise ValueError(
+                f"image_shape must be (H, W), (C, H, W) or (H, W, C) with positive sizes; "
+                f"got {self.image_shape!r}.")
+        if math.prod(shape) != n_values:
+            side = math.isqrt(n_values)
+            hint = f" image_shape=({side}, {side}) would fit." if side * side == n_values else ""
+            raise ValueError(
+                f"Samples of shape {tuple(input_shape)} hold {n_values} values, but "
+                f"image_shape={shape} needs {math.prod(shape)}.{hint}")
+        transpose = len(shape) == 3 and resolve_channels((1,) + shape, self.channels) == "last"
+        return shape, transpose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check that the input can be reshaped and record the shapes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or image array
+            Flat rows or images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageReshaper
+            The fitted transformer.
+        """
+        X, _ = validate_images(self, X, reset=True)
+        self.input_shape_ = tuple(X.shape[1:])
+        self.output_shape_ = self._reshape(X[:1]).shape[1:]
+        return self
+
+    def _reshape(self, X):
+        shape, transpose = self._plan(X.shape[1:])
+        if shape is not None:
+            X = X.reshape((len(X),) + shape)
+        if transpose:
+            X = np.moveaxis(X, -1, 1)
+        return X
+
+    def transform(self, X):
+        """Reshape X.
+
+        Parameters
+        ----------
+        X : array-like
+            Samples of the shape seen in fit.
+
+        Returns
+        -------
+        X_images : ndarray
+            Channels-first images (a view of X where possible).
+        """
+        check_is_fitted(self)
+        X, spec = validate_images(self, X, reset=False)
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"ImageReshaper was fitted on samples of shape {self.input_shape_}, "
+                f"got samples of shape {tuple(X.shape[1:])}.")
+        return mark(self._reshape(X), spec)
+
+    def inverse_transform(self, X):
+        """Give images back the input's shape (e.g. flat rows).
+
+        Parameters
+        ----------
+        X : array-like
+            Output of :meth:`transform`.
+
+        Returns
+        -------
+        X_original : ndarray
+            Samples of shape ``input_shape_``.
+        """
+        check_is_fitted(self)
+        X = np.asarray(X)
+        _, transpose = self._plan(self.input_shape_)
+        if transpose:
+            X = np.moveaxis(X, 1, -1)
+        return X.reshape((len(X),) + self.input_shape_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags
+
+
+def _channel_values(values, n_channels, name):
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if values.ndim != 1 or len(values) not in (1, n_channels):
+        raise ValueError(
+            f"{name} must be one number or one per channel ({n_channels}); got {values.tolist()}.")
+    return np.broadcast_to(values, (n_channels,)).copy()
+
+
+def _channel_stats(view):
+    """Per-channel mean and std of a canonical view, chunked, with uint8 scaled to [0, 1]."""
+    scale = 1 / 255 if view.dtype == np.uint8 else 1.0
+    axes = (0,) + tuple(range(2, view.ndim))
+    total = np.zeros(view.shape[1])
+    total_sq = np.zeros(view.shape[1])
+    for start in range(0, len(view), _CHUNK):
+        chunk = view[start:start + _CHUNK].astype(np.float64) * scale
+        total += chunk.sum(axis=axes)
+        total_sq += np.square(chunk).sum(axis=axes)
+    count = view.size / view.shape[1]
+    mean = total / count
+    var = np.maximum(total_sq / count - mean**2, 0.0)
+    return mean, np.sqrt(var)
+
+
+class ImageNormalizer(TransformerMixin, BaseEstimator):
+    """Standardize each channel with a mean and standard deviation learned in fit (or given).
+
+    uint8 images are first scaled to [0, 1], so statistics and given values are on that scale.
+    The statistics are fitted attributes, so they travel with a pickled pipeline.
+
+    Parameters
+    ----------
+    mean : None, float, sequence of float or "imagenet", default=None
+        Per-channel mean to subtract. None learns it from the training data; "imagenet" uses
+        (0.485, 0.456, 0.406).
+    std : None, float, sequence of float or "imagenet", default=None
+        Per-channel standard deviation to divide by. None learns it (or, with
+        ``mean="imagenet"``, uses ImageNet's (0.229, 0.224, 0.225)). Constant channels get 1.
+    channels : {"auto", "first", "last"}, default="auto"
+        Layout of 4-D input, see :class:`CNNClassifier`.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_channels,)
+        The mean subtracted from each channel.
+    std_ : ndarray of shape (n_channels,)
+        The standard deviation each channel is divided by.
+    n_features_in_ : int
+        ``X.shape[1]`` of the input seen in fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cnn import ImageNormalizer
+    >>> X = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
+    >>> Xt = ImageNormalizer().fit_transform(X)
+    >>> Xt.dtype, Xt.shape
+    (dtype('float32'), (10, 4, 4, 3))
+    """
+
+    _parameter_constraints = {
+        "mean": [None, StrOptions({"imagenet"}), Real, "array-like"],
+        "std": [None, StrOptions({"imagenet"}), Real, "array-like"],
+        "channels": [StrOptions(set(CHANNEL_OPTIONS))],
+    }
+
+    def __init__(self, mean=None, std=None, channels="auto"):
+        self.mean = mean
+        self.std = std
+        self.channels = channels
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Learn (or set) the per-channel statistics.
+
+        Parameters
+        ----------
+        X : array-like of ndim 2, 3 or 4
+            Training images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageNormalizer
+            The fitted transformer.
+        """
+        X, _ = validate_images(self, X, reset=True)
+        view = canonical_view(X, self.channels)
+        n_channels = view.shape[1]
+        self.layout_ = resolve_channels(X.shape, self.channels)
+        # The only string either parameter accepts is "imagenet".
+        imagenet = isinstance(self.mean, str) or isinstance(self.std, str)
+        if imagenet and n_channels != 3:
+            raise ValueError(f'ImageNet statistics need 3 channels; the images have {n_channels}.')
+        learned = None
+        if self.mean is None or (self.std is None and not imagenet):
+            learned = _channel_stats(view)
+        mean, std = self.mean, self.std
+        if isinstance(mean, str):
+            mean = IMAGENET_MEAN
+        if isinstance(std, str) or (std is None and imagenet):
+            std = IMAGENET_STD
+        self.mean_ = learned[0] if mean is None else _channel_values(mean, n_channels, "mean")
+        std = learned[1] if std is None else _channel_values(std, n_channels, "std")
+        if np.any(std < 0):
+            raise ValueError(f"std must be positive; got {std.tolist()}.")
+        self.std_ = np.where(std > 1e-12, std, 1.0)
+        return self
+
+    def _apply(self, X, forward):
+        check_is_fitted(self)
+        X, spec = validate_images(self, X, reset=False)
+        view = canonical_view(X, self.layout_ or "auto")
+        if view.shape[1] != len(self.mean_):
+            raise ValueError(
+                f"ImageNormalizer was fitted on {len(self.mean_)}-channel images; got "
+                f"{view.shape[1]} channel(s) (input shape {X.shape}).")
+        out = np.empty(X.shape, dtype=np.float32)
+        out_view = canonical_view(out, self.layout_ or "auto")
+        shape = (1, -1) + (1,) * (view.ndim - 2)
+        mean = self.mean_.astype(np.float32).reshape(shape)
+        std = self.std_.astype(np.float32).reshape(shape)
+        scale = np.float32(1 / 255) if (forward and X.dtype == np.uint8) else np.float32(1)
+        for start in range(0, len(view), _CHUNK):
+            chunk = view[start:start + _CHUNK].astype(np.float32)
+            chunk = (chunk * scale - mean) / std if forward else chunk * std + mean
+            out_view[start:start + _CHUNK] = chunk
+        return mark(out, spec)
+
+    def transform(self, X):
+        """Normalize X.
+
+        Parameters
+        ----------
+        X : array-like
+            Images with as many channels as in fit.
+
+        Returns
+        -------
+        X_normalized : ndarray of float32
+            Same shape and layout as X.
+        """
+        return self._apply(X, forward=True)
+
+    def inverse_transform(self, X):
+        """Undo the normalization (uint8 input comes back on the [0, 1] scale).
+
+        Parameters
+        ----------
+        X : array-like
+            Normalized images.
+
+        Returns
+        -------
+        X_original : ndarray of float32
+            Images before normalization.
+        """
+        return self._apply(X, forward=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+
+class ImageAugmenter(TransformerMixin, BaseEstimator):
+    """Random augmentation of the training batches of a following :class:`CNNClassifier`.
+
+    ``transform`` returns its input unchanged: validation data, test data and ``predict`` are
+    never augmented. ``fit_transform`` (what a Pipeline calls on training data) also returns the
+    same values, marked with this augmentation; the classifier then draws fresh random
+    parameters for every training batch of every epoch, with tensor operations on the whole
+    batch. The classifier's internal validation split is never augmented either.
+
+    Put it after the other sk_cnn transformers and right before the classifier; sk_cnn
+    transformers placed after it keep the mark, other transformers may drop it.
+
+    Parameters
+    ----------
+    horizontal_flip : bool, default=True
+        Flip each image left-right with probability 1/2 (reverse time for signals).
+    vertical_flip : bool, default=False
+        Flip each image upside down with probability 1/2.
+    crop_padding : int, default=4
+        Random crop after zero padding: shift each image by up to this many pixels per axis.
+    rotation : float, default=0.0
+        Rotate each image by a random angle in [-rotation, rotation] degrees.
+    brightness : float, default=0.0
+        Add a random offset in [-brightness, brightness] to each image (in the units of the
+        data: after :class:`ImageNormalizer`, standard deviations).
+    contrast : float, default=0.0
+        Scale each image's deviation from its mean by a random factor in
+        [1 - contrast, 1 + contrast].
+    random_state : int or None, default=None
+        Seed of the augmentation's random numbers; None follows the classifier's
+        ``random_state``.
+
+    Attributes
+    ----------
+    spec_ : AugmentationSpec
+        The validated augmentation.
+    n_features_in_ : int
+        ``X.shape[1]`` of the input seen in fit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sk_cnn import ImageAugmenter
+    >>> X = np.zeros((4, 8, 8), dtype=np.float32)
+    >>> aug = ImageAugmenter(crop_padding=1)
+    >>> bool((aug.fit_transform(X) == X).all()), aug.fit_transform(X).augmentation.crop_padding
+    (True, 1)
+    """
+
+    _parameter_constraints = {
+        "horizontal_flip": ["boolean"],
+        "vertical_flip": ["boolean"],
+        "crop_padding": [Interval(Integral, 0, None, closed="left")],
+        "rotation": [Interval(Real, 0, 180, closed="both")],
+        "brightness": [Interval(Real, 0, None, closed="left")],
+        "contrast": [Interval(Real, 0, 1, closed="both")],
+        "random_state": [Interval(Integral, 0, 2**63 - 1, closed="both"), None],
+    }
+
+    def __init__(self, horizontal_flip=True, vertical_flip=False, crop_padding=4, rotation=0.0,
+                 brightness=0.0, contrast=0.0, random_state=None):
+        self.horizontal_flip = horizontal_flip
+        self.vertical_flip = vertical_flip
+        self.crop_padding = crop_padding
+        self.rotation = rotation
+        self.brightness = brightness
+        self.contrast = contrast
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters against the data.
+
+        Parameters
+        ----------
+        X : array-like of ndim 2, 3 or 4
+            Training images (or signals).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageAugmenter
+            The fitted transformer.
+        """
+        X, _ = validate_images(self, X, reset=True)
+        if X.ndim == 2 and (self.vertical_flip or self.rotation):
+            raise ValueError(
+                "vertical_flip and rotation need images; 2-D input (n_samples, n_features) is "
+                "read as 1-D signals. Reshape flat rows into images with ImageReshaper first.")
+        self.spec_ = AugmentationSpec(
+            horizontal_flip=bool(self.horizontal_flip), vertical_flip=bool(self.vertical_flip),
+            crop_padding=int(self.crop_padding), rotation=float(self.rotation),
+            brightness=float(self.brightness), contrast=float(self.contrast),
+            random_state=self.random_state)
+        return self
+
+    def transform(self, X):
+        """Return X unchanged (validation, test and prediction data are never augmented).
+
+        Parameters
+        ----------
+        X : array-like
+            Images.
+
+        Returns
+        -------
+        X : ndarray
+            The same values, without any augmentation mark.
+        """
+        check_is_fitted(self)
+        X, _ = validate_images(self, X, reset=False)
+        return X
+
+    def fit_transform(self, X, y=None):
+        """Fit, then return the training data marked for augmentation by the classifier.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_marked : AugmentedArray
+            The same values (no copy), carrying ``spec_`` for :class:`CNNClassifier`.
+        """
+        self.fit(X)
+        X, _ = validate_images(self, X, reset=False)
+        return mark(X, self.spec_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        return tags

@@ -1,0 +1,147 @@
+"""Batched augmentation: per-sample randomness, exact semantics, and training-only application."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from sk_cnn import ImageAugmenter, ImageNormalizer
+from sk_cnn.augment import (
+    AugmentationSpec,
+    AugmentedArray,
+    augment_batch,
+    random_flip,
+    random_translate,
+    split_augmentation,
+)
+
+
+def _batch(n=64, c=3, h=10, w=10):
+    return torch.arange(n * c * h * w, dtype=torch.float32).reshape(n, c, h, w)
+
+
+def test_flip_is_drawn_per_sample():
+    X = _batch()
+    out = random_flip(X, -1, torch.Generator().manual_seed(0))
+    flipped = [torch.equal(out[i], X[i].flip(-1)) for i in range(len(X))]
+    kept = [torch.equal(out[i], X[i]) for i in range(len(X))]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 10 < sum(flipped) < 54  # about half of 64, not all or none
+
+
+def test_translate_matches_a_padded_crop_per_sample():
+    X = _batch(n=32)
+    pad = 2
+    out = random_translate(X, pad, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(X, (pad,) * 4)
+    offsets = set()
+    for i in range(len(X)):
+        matches = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
+                   if torch.equal(out[i], padded[i, :, dy:dy + 10, dx:dx + 10])]
+        assert len(matches) == 1
+        offsets.add(matches[0])
+    assert len(offsets) > 5  # different samples get different crops
+
+
+def test_translate_signals():
+    X = torch.arange(4 * 2 * 20, dtype=torch.float32).reshape(4, 2, 20)
+    out = random_translate(X, 3, torch.Generator().manual_seed(1))
+    assert out.shape == X.shape
+
+
+def test_augment_batch_keeps_input_and_returns_channels_last():
+    X = _batch().contiguous(memory_format=torch.channels_last)
+    before = X.clone()
+    spec = AugmentationSpec(vertical_flip=True, rotation=10, brightness=0.1, contrast=0.2)
+    out = augment_batch(X, spec, torch.Generator().manual_seed(0))
+    assert torch.equal(X, before)
+    assert out.shape == X.shape and out.dtype == X.dtype
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.equal(out, X)
+
+
+def test_same_generator_seed_same_augmentation():
+    X = _batch()
+    spec = AugmentationSpec(rotation=15, brightness=0.2)
+    a = augment_batch(X, spec, torch.Generator().manual_seed(3))
+    b = augment_batch(X, spec, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_marked_array_is_a_zero_copy_view_that_pickles():
+    X = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    spec = AugmentationSpec(crop_padding=1)
+    marked = AugmentedArray(X, spec)
+    assert np.shares_memory(marked, X)
+    assert (marked * 2).augmentation == spec  # numpy operations keep the mark
+    restored = pickle.loads(pickle.dumps(marked))
+    assert restored.augmentation == spec
+    np.testing.assert_array_equal(restored, X)
+    plain, found = split_augmentation(marked)
+    assert type(plain) is np.ndarray and found == spec
+
+
+def test_sk_cnn_transformers_after_the_augmenter_keep_the_mark():
+    X = np.random.default_rng(0).random((10, 6, 6, 3)).astype(np.float32)
+    marked = ImageAugmenter().fit_transform(X)
+    normalized = ImageNormalizer().fit_transform(marked)
+    assert normalized.augmentation == marked.augmentation
+    assert not hasattr(ImageNormalizer().fit(X).transform(X), "augmentation")
+
+
+class InputRecorder:
+    """Forward pre-hook storing (training mode, input batch) for every network call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, module, args):
+        self.calls.append((module.training, args[0].detach().clone()))
+
+
+def test_training_batches_are_augmented_freshly_and_nothing_else_is(tiny_images,
+                                                                     tiny_classifier):
+    X, y = tiny_images
+    X = (X.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()  # float, channels-first
+    X_marked = ImageAugmenter(horizontal_flip=True, crop_padding=2).fit_transform(X)
+    clf = tiny_classifier(max_epochs=2, batch_size=40, validation_fraction=0.25,
+                          iterator_train__shuffle=False)
+    recorder = InputRecorder()
+    clf.initialize_module = _hook_after(clf.initialize_module, clf, recorder)
+    clf.fit(X_marked, y)
+
+    raw = {X[i].tobytes(): i for i in range(len(X))}
+    train = [batch for training, batch in recorder.calls if training]
+    valid = [batch for training, batch in recorder.calls if not training]
+    assert len(train) == 2 and len(valid) == 2  # one batch of each per epoch
+
+    epoch1, epoch2 = train
+    assert epoch1.shape == (30, 3, 12, 12)
+    assert not torch.equal(epoch1, epoch2), "epochs 1 and 2 must get different augmentation"
+    changed = [x.numpy().tobytes() not in raw for x in epoch1]
+    assert sum(changed) > 15, "most training images should be changed"
+
+    for batch in valid:  # exactly the un-augmented images of the validation split
+        for x in batch:
+            assert np.ascontiguousarray(x.numpy()).tobytes() in raw
+    assert len({np.ascontiguousarray(x.numpy()).tobytes() for x in valid[0]}) == 10
+
+    recorder.calls.clear()
+    clf.predict_proba(X)
+    predicted = torch.cat([batch for _, batch in recorder.calls])
+    np.testing.assert_array_equal(predicted.numpy(), X)
+
+
+def _hook_after(initialize_module, clf, recorder):
+    def wrapped():
+        result = initialize_module()
+        clf.module_.register_forward_pre_hook(recorder)
+        return result
+    return wrapped
+
+
+@pytest.mark.parametrize("spec", [dict(vertical_flip=True), dict(rotation=5.0)])
+def test_image_only_augmentations_refuse_signals(spec):
+    with pytest.raises(ValueError, match="need images"):
+        ImageAugmenter(**spec).fit(np.zeros((4, 20)))

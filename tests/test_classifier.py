@@ -1,0 +1,367 @@
+"""CNNClassifier: accuracy targets, scikit-learn integration, layouts, persistence, bad input."""
+
+import pickle
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from skorch.callbacks import Callback
+
+from sk_cnn import CNNClassifier
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_digits_pipeline_reaches_97_percent(digits_split, digits_pipeline, seed):
+    X_train, X_test, y_train, y_test = digits_split
+    pipe = digits_pipeline(max_epochs=20, random_state=seed)
+    pipe.fit(X_train, y_train)
+    assert pipe.score(X_test, y_test) >= 0.97
+
+
+def test_digits_cross_validation_averages_93_percent(digits_split, digits_pipeline):
+    X_train, X_test, y_train, y_test = digits_split
+    X, y = np.concatenate([X_train, X_test]), np.concatenate([y_train, y_test])
+    scores = cross_val_score(digits_pipeline(max_epochs=10, random_state=0), X, y, cv=3)
+    assert scores.mean() >= 0.93
+
+
+def test_string_labels_end_to_end(digits_split, digits_pipeline):
+    X_train, X_test, y_train, y_test = digits_split
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"])
+    pipe = digits_pipeline(max_epochs=5, random_state=0).fit(X_train, names[y_train])
+    assert list(pipe.classes_) == sorted(names)
+    predicted = pipe.predict(X_test)
+    assert set(predicted) <= set(names)
+    assert pipe.score(X_test, names[y_test]) >= 0.9
+
+
+def test_bool_labels_and_predict_proba(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=5).fit(X, y.astype(bool))
+    proba = clf.predict_proba(X)
+    assert proba.shape == (len(X), 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+    assert clf.predict(X).dtype == bool
+    assert np.array_equal(clf.predict(X), clf.classes_[proba.argmax(axis=1)])
+
+
+class RecordThreads(Callback):
+    """Stores torch's thread count seen during training in the net's history."""
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("torch_threads", torch.get_num_threads())
+
+
+def test_grid_search_over_dropout_and_optimizer_with_two_jobs(digits_split, digits_pipeline):
+    X_train, _, y_train, _ = digits_split
+    grid = GridSearchCV(digits_pipeline(max_epochs=2, random_state=0),
+                        {"cnn__dropout": [0.0, 0.5], "cnn__optimizer": ["adam", "sgd"]},
+                        cv=3, n_jobs=2, error_score="raise")
+    grid.fit(X_train[:600], y_train[:600])
+    assert np.all(grid.cv_results_["mean_test_score"] > 0.3)
+    assert grid.best_params_["cnn__optimizer"] in ("adam", "sgd")
+
+
+def test_parallel_workers_do_not_oversubscribe_cores(digits_split, digits_pipeline):
+    # GridSearchCV(n_jobs=2) fits in joblib's loky workers, which cap each worker's thread
+    # pools at cpu_count // n_jobs; torch must follow that cap.
+    X_train, _, y_train, _ = digits_split
+    pipe = digits_pipeline(max_epochs=1, callbacks=[("threads", RecordThreads())])
+    fitted = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(clone(pipe).fit)(X_train[:200], y_train[:200]) for _ in range(2))
+    for model in fitted:
+        assert model[-1].history[-1, "torch_threads"] == max(1, joblib.cpu_count() // 2)
+
+
+def test_joblib_round_trip_in_fresh_process(tmp_path, digits_split, digits_pipeline):
+    X_train, X_test, y_train, _ = digits_split
+    pipe = digits_pipeline(max_epochs=3, random_state=0).fit(X_train, y_train)
+    path = tmp_path / "model.joblib"
+    joblib.dump(pipe, path)
+    np.save(tmp_path / "X.npy", X_test)
+    script = textwrap.dedent(f"""
+        import joblib, numpy as np
+        pipe = joblib.load({str(path)!r})
+        np.save({str(tmp_path / "proba.npy")!r}, pipe.predict_proba(np.load({str(tmp_path / "X.npy")!r})))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), pipe.predict_proba(X_test))
+
+
+def test_device_auto_is_kept_as_setting_and_resolved_after_loading(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier().fit(X, y)
+    assert clf.get_params()["device"] == "auto"
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert clf.device == expected
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded.get_params()["device"] == "auto"
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks loading on a machine without CUDA")
+def test_model_saved_with_cuda_device_predicts_on_cpu(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier().fit(X, y)
+    state = clf.__getstate__()
+    state["device"] = "cuda"  # what a model trained with device="cuda" carries
+    loaded = CNNClassifier.__new__(CNNClassifier)
+    with pytest.warns(UserWarning, match="cuda"):
+        loaded.__setstate__(state)
+    assert str(loaded.device) == "cpu"
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_clone_and_params_round_trip(digits_pipeline):
+    pipe = digits_pipeline(dropout=0.3, optimizer="sgd", conv_filters=(8, 16))
+    copy = clone(pipe)
+    assert copy is not pipe
+    params, copy_params = pipe.get_params(deep=True), copy.get_params(deep=True)
+    assert params.keys() == copy_params.keys()
+    for key in ["cnn__dropout", "cnn__optimizer", "cnn__conv_filters", "cnn__device",
+                "aug__crop_padding", "reshape__image_shape"]:
+        assert params[key] == copy_params[key]
+    copy.set_params(cnn__dropout=0.1, cnn__lr=0.01, aug__crop_padding=2)
+    assert copy.get_params()["cnn__dropout"] == 0.1
+    assert copy.get_params()["cnn__lr"] == 0.01
+    assert copy.get_params()["aug__crop_padding"] == 2
+    assert pipe.get_params()["cnn__dropout"] == 0.3
+
+
+def test_clone_of_fitted_model_is_unfitted(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier().fit(X, y)
+    with pytest.raises(NotFittedError):
+        clone(clf).predict(X)
+
+
+def test_same_random_state_gives_identical_predictions(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    torch_state = torch.get_rng_state()
+    first = tiny_classifier(max_epochs=3).fit(X, y).predict_proba(X)
+    second = tiny_classifier(max_epochs=3).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(first, second)
+    assert torch.equal(torch.get_rng_state(), torch_state), "the caller's RNG was touched"
+    other = tiny_classifier(max_epochs=3, random_state=1).fit(X, y).predict_proba(X)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize(
+    "layout", ["nhwc_uint8", "nchw_float", "nhw_float", "signals"])
+def test_input_layouts(tiny_images, tiny_classifier, layout):
+    X, y = tiny_images
+    X = {
+        "nhwc_uint8": X,
+        "nchw_float": X.transpose(0, 3, 1, 2).astype(np.float32) / 255,
+        "nhw_float": X[..., 0].astype(np.float64) / 255,
+        "signals": X[..., 0].reshape(len(X), -1).astype(np.float32) / 255,
+    }[layout]
+    # 20 epochs: batch norm's running statistics need a few dozen steps on 40 samples.
+    clf = tiny_classifier(max_epochs=20).fit(X, y)
+    assert clf.input_shape_ == X.shape[1:]
+    first_conv = clf.module_.features.block1.conv
+    expected = torch.nn.Conv1d if layout == "signals" else torch.nn.Conv2d
+    assert isinstance(first_conv, expected)
+    assert first_conv.in_channels == (3 if layout in ("nhwc_uint8", "nchw_float") else 1)
+    assert clf.score(X, y) >= 0.8
+
+
+def test_uint8_and_scaled_float_give_the_same_network_input(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier().fit(X, y)
+    as_float = X.astype(np.float32) / 255
+    np.testing.assert_allclose(clf.predict_proba(X), clf.predict_proba(as_float), atol=1e-6)
+
+
+def test_predict_on_other_image_shape_names_both_shapes(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier().fit(X, y)
+    with pytest.raises(ValueError, match=r"\(12, 12, 3\).*\(10, 10, 3\)"):
+        clf.predict(X[:, :10, :10])
+    with pytest.raises(ValueError, match=r"\(12, 12, 3\).*\(12, 12, 1\)"):
+        clf.predict(X[..., :1])
+
+
+def test_ambiguous_layout_asks_for_channels(tiny_classifier):
+    X = np.zeros((6, 3, 8, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="channels='first' or channels='last'"):
+        tiny_classifier().fit(X, [0, 1] * 3)
+    clf = tiny_classifier(channels="first", max_epochs=1).fit(X, [0, 1] * 3)
+    assert clf.module_.features.block1.conv.in_channels == 3
+
+
+def test_history_has_train_and_validation_curves(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=3, validation_fraction=0.25).fit(X, y)
+    for key in ["train_loss", "valid_loss", "train_acc", "valid_acc"]:
+        assert len(clf.history[:, key]) == 3
+    assert all(0 <= a <= 1 for a in clf.history[:, "valid_acc"])
+    assert clf.history[-1, "batches", -1, "valid_batch_size"] == 10  # 25% of 40, stratified
+
+
+def test_without_validation_split(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(validation_fraction=None).fit(X, y)
+    assert "valid_loss" not in clf.history[-1]
+    assert sum(clf.history[-1, "batches", :, "train_batch_size"]) == 40
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop", torch.optim.Adagrad])
+def test_optimizers(tiny_images, tiny_classifier, optimizer):
+    X, y = tiny_images
+    clf = tiny_classifier(optimizer=optimizer, weight_decay=1e-4, nesterov=True).fit(X, y)
+    expected = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+                "rmsprop": torch.optim.RMSprop}.get(optimizer, optimizer)
+    assert type(clf.optimizer_) is expected
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 1e-4
+    if optimizer == "sgd":
+        assert clf.optimizer_.param_groups[0]["momentum"] == 0.9
+        assert clf.optimizer_.param_groups[0]["nesterov"] is True
+        assert clf.optimizer_.param_groups[0]["lr"] == 0.05
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "step"])
+def test_lr_schedules_change_the_learning_rate(tiny_images, tiny_classifier, schedule):
+    X, y = tiny_images
+    clf = tiny_classifier(lr_schedule=schedule, max_epochs=4).fit(X, y)
+    final_lr = clf.optimizer_.param_groups[0]["lr"]
+    assert final_lr < 2e-3 * 0.5
+
+
+def test_early_stopping_restores_best_weights(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=30, early_stopping=2, lr=0.05,
+                          validation_fraction=0.25).fit(X, y)
+    assert len(clf.history) < 30
+    with pytest.raises(ValueError, match="early_stopping needs a validation split"):
+        tiny_classifier(early_stopping=2, validation_fraction=0).fit(X, y)
+
+
+def test_class_weight_and_label_smoothing_reach_the_loss(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    y = y.copy()
+    y[:15] = 1  # 5 of class 0, 35 of class 1
+    clf = tiny_classifier(class_weight="balanced", label_smoothing=0.1).fit(X, y)
+    np.testing.assert_allclose(clf.criterion_.weight.numpy(), [40 / 10, 40 / 70], rtol=1e-6)
+    assert clf.criterion_.label_smoothing == 0.1
+
+
+def test_skorch_prefixes_still_work(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(optimizer__lr=0.123, iterator_train__drop_last=True,
+                          validation_fraction=None).fit(X, y)
+    assert clf.optimizer_.param_groups[0]["lr"] == 0.123
+    assert clf.history[-1, "batches", -1, "train_batch_size"] == 16  # 40 -> 16 + 16, rest dropped
+    with pytest.raises(ValueError, match="optimizer__lr"):
+        tiny_classifier(optimizer_lr=0.1).fit(X, y)
+
+
+def test_user_module_with_dataloader(tiny_images, tiny_classifier):
+    X, y = tiny_images
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, hidden=8):
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(432, hidden),
+                                           torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
+
+        def forward(self, x):
+            return self.net(x)
+
+    clf = tiny_classifier(module=Tiny, module__hidden=5,
+                          iterator_train=torch.utils.data.DataLoader,
+                          iterator_valid=torch.utils.data.DataLoader, max_epochs=3).fit(X, y)
+    assert clf.module_.net[1].out_features == 5
+    assert clf.predict(X).shape == (40,)
+
+
+def test_callers_arrays_are_not_mutated(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    X_float = X.astype(np.float32) / 255
+    copies = X.copy(), X_float.copy(), y.copy()
+    clf = tiny_classifier().fit(X_float, y)
+    clf.predict(X_float)
+    tiny_classifier().fit(X, y).predict(X)
+    np.testing.assert_array_equal(X, copies[0])
+    np.testing.assert_array_equal(X_float, copies[1])
+    np.testing.assert_array_equal(y, copies[2])
+
+
+def test_read_only_input(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    X = X.copy()
+    X.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        tiny_classifier().fit(X, y).predict(X)
+
+
+def test_not_fitted_error(tiny_images):
+    X, _ = tiny_images
+    clf = CNNClassifier()
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(NotFittedError):
+            method(X)
+
+
+BAD_FIT_INPUTS = {
+    "nan pixel": (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), y),
+                  ValueError, "NaN"),
+    "inf pixel": (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), y),
+                  ValueError, "infinity"),
+    "1-d X": (lambda X, y: (X.ravel()[:40], y), ValueError, "Expected 2D array"),
+    "5-d X": (lambda X, y: (X[..., None], y), ValueError, "5 dimension"),
+    "mismatched lengths": (lambda X, y: (X, y[:-1]), ValueError, "inconsistent numbers"),
+    "empty": (lambda X, y: (X[:0], y[:0]), ValueError, "0 sample"),
+    "one class": (lambda X, y: (X, np.zeros_like(y)), ValueError, "at least 2 classes"),
+    "2-d y": (lambda X, y: (X, np.stack([y, y], 1)), ValueError, "1d array"),
+    "continuous y": (lambda X, y: (X, y + 0.5), ValueError, "Unknown label type"),
+    "complex X": (lambda X, y: (X.astype(complex), y), ValueError, "Complex data"),
+    "string X": (lambda X, y: (X.astype(str), y), ValueError, "numeric"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_FIT_INPUTS))
+def test_bad_fit_input_gets_clear_error(tiny_images, tiny_classifier, case):
+    X, y = tiny_images
+    make, error, message = BAD_FIT_INPUTS[case]
+    X_bad, y_bad = make(X.astype(np.float64), y)
+    with pytest.raises(error, match=message):
+        tiny_classifier().fit(X_bad, y_bad)
+
+
+BAD_PARAMS = {
+    "dropout 1.5": (dict(dropout=1.5), "'dropout' parameter"),
+    "batch_size 0": (dict(batch_size=0), "'batch_size' parameter"),
+    "max_epochs 0": (dict(max_epochs=0), "'max_epochs' parameter"),
+    "unknown optimizer": (dict(optimizer="adma"), "'optimizer' parameter"),
+    "unknown activation": (dict(activation="relu6"), "'activation' parameter"),
+    "unknown padding": (dict(padding="full"), "'padding' parameter"),
+    "unknown pooling": (dict(pooling="min"), "'pooling' parameter"),
+    "unknown global_pool": (dict(global_pool="sum"), "'global_pool' parameter"),
+    "unknown schedule": (dict(lr_schedule="linear"), "'lr_schedule' parameter"),
+    "unknown channels": (dict(channels="middle"), "'channels' parameter"),
+    "negative lr": (dict(lr=-1.0), "'lr' parameter"),
+    "validation 1.0": (dict(validation_fraction=1.0), "'validation_fraction' parameter"),
+    "empty conv_filters": (dict(conv_filters=()), "at least one convolution"),
+    "zero filters": (dict(conv_filters=(8, 0)), "positive integers"),
+    "too small for valid padding": (dict(padding="valid", kernel_size=5, conv_filters=(4, 4, 4)),
+                                    "too small for this network"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_PARAMS))
+def test_bad_parameters_get_clear_errors(tiny_images, tiny_classifier, case):
+    X, y = tiny_images
+    params, message = BAD_PARAMS[case]
+    with pytest.raises(ValueError, match=message):
+        tiny_classifier(**params).fit(X, y)

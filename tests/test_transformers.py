@@ -1,0 +1,145 @@
+"""ImageReshaper, ImageNormalizer and ImageAugmenter as scikit-learn transformers."""
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from sk_cnn import ImageAugmenter, ImageNormalizer, ImageReshaper
+
+RNG = np.random.default_rng(0)
+
+
+def test_reshaper_flat_rows_to_images_and_back():
+    X = RNG.random((5, 64))
+    reshaper = ImageReshaper(image_shape=(8, 8)).fit(X)
+    images = reshaper.transform(X)
+    assert images.shape == (5, 8, 8) and reshaper.output_shape_ == (8, 8)
+    np.testing.assert_array_equal(images[2, 1], X[2, 8:16])
+    np.testing.assert_array_equal(reshaper.inverse_transform(images), X)
+
+
+def test_reshaper_channels_last_rows_become_channels_first():
+    X = RNG.random((4, 4 * 4 * 3))
+    images = ImageReshaper(image_shape=(4, 4, 3), channels="last").fit_transform(X)
+    assert images.shape == (4, 3, 4, 4)
+    np.testing.assert_array_equal(images[0, :, 0, 0], X[0, :3])
+    reshaper = ImageReshaper(image_shape=(4, 4, 3), channels="last").fit(X)
+    np.testing.assert_array_equal(reshaper.inverse_transform(reshaper.transform(X)), X)
+
+
+@pytest.mark.parametrize("n_features, expected", [(64, (8, 8)), (9, (3, 3)), (10, (10,)),
+                                                   (2, (2,))])
+def test_reshaper_without_shape_infers_square_images_or_signals(n_features, expected):
+    X = RNG.random((3, n_features))
+    assert ImageReshaper().fit_transform(X).shape[1:] == expected
+
+
+def test_reshaper_wrong_size_says_what_fits():
+    with pytest.raises(ValueError, match=r"image_shape=\(8, 8\) would fit"):
+        ImageReshaper(image_shape=(9, 9)).fit(RNG.random((3, 64)))
+    reshaper = ImageReshaper(image_shape=(8, 8)).fit(RNG.random((3, 64)))
+    with pytest.raises(ValueError, match="features"):
+        reshaper.transform(RNG.random((3, 63)))
+
+
+def test_reshaper_channels_last_images_become_channels_first_views():
+    X = RNG.random((2, 5, 6, 3))
+    out = ImageReshaper().fit_transform(X)
+    assert out.shape == (2, 3, 5, 6) and np.shares_memory(out, X)
+
+
+def test_normalizer_learns_per_channel_statistics_on_uint8_scale():
+    X = RNG.integers(0, 256, (50, 6, 6, 3), dtype=np.uint8)
+    norm = ImageNormalizer().fit(X)
+    scaled = X.astype(np.float64) / 255
+    np.testing.assert_allclose(norm.mean_, scaled.mean(axis=(0, 1, 2)), rtol=1e-10)
+    np.testing.assert_allclose(norm.std_, scaled.std(axis=(0, 1, 2)), rtol=1e-8)
+    Xt = norm.transform(X)
+    assert Xt.dtype == np.float32 and Xt.shape == X.shape
+    np.testing.assert_allclose(Xt.mean(axis=(0, 1, 2)), 0, atol=1e-5)
+    np.testing.assert_allclose(Xt.std(axis=(0, 1, 2)), 1, atol=1e-4)
+    np.testing.assert_allclose(norm.inverse_transform(Xt), scaled, atol=1e-6)
+
+
+def test_normalizer_channels_first_and_grayscale():
+    X = RNG.random((20, 2, 5, 5)) * [[[[1.0]], [[10.0]]]]
+    norm = ImageNormalizer(channels="first").fit(X)
+    np.testing.assert_allclose(norm.mean_, X.mean(axis=(0, 2, 3)))
+    gray = RNG.random((20, 5, 5))
+    assert ImageNormalizer().fit(gray).mean_.shape == (1,)
+
+
+def test_normalizer_given_and_imagenet_statistics():
+    X = RNG.integers(0, 256, (4, 5, 5, 3), dtype=np.uint8)
+    norm = ImageNormalizer(mean="imagenet").fit(X)
+    np.testing.assert_allclose(norm.mean_, [0.485, 0.456, 0.406])
+    np.testing.assert_allclose(norm.std_, [0.229, 0.224, 0.225])
+    given = ImageNormalizer(mean=0.5, std=[0.1, 0.2, 0.3]).fit(X)
+    np.testing.assert_allclose(given.mean_, [0.5] * 3)
+    with pytest.raises(ValueError, match="3 channels"):
+        ImageNormalizer(mean="imagenet").fit(X[..., 0])
+    with pytest.raises(ValueError, match="one per channel"):
+        ImageNormalizer(mean=[0.1, 0.2]).fit(X)
+
+
+def test_normalizer_constant_channel_gets_unit_std():
+    X = np.zeros((4, 5, 5, 3), dtype=np.float32)
+    X[..., 0] = 1.0
+    norm = ImageNormalizer().fit(X)
+    np.testing.assert_allclose(norm.std_, 1.0)
+    assert np.isfinite(norm.transform(X)).all()
+
+
+def test_normalizer_channel_mismatch():
+    norm = ImageNormalizer().fit(RNG.random((4, 5, 5, 3)))
+    with pytest.raises(ValueError, match="3-channel"):
+        norm.transform(RNG.random((4, 5, 5, 1)))
+
+
+def test_normalizer_statistics_travel_with_the_pickle(tmp_path):
+    X = RNG.integers(0, 256, (10, 5, 5, 3), dtype=np.uint8)
+    norm = ImageNormalizer().fit(X)
+    joblib.dump(norm, tmp_path / "norm.joblib")
+    loaded = joblib.load(tmp_path / "norm.joblib")
+    np.testing.assert_array_equal(loaded.mean_, norm.mean_)
+    np.testing.assert_array_equal(loaded.transform(X), norm.transform(X))
+
+
+def test_augmenter_transform_is_identity_and_fit_transform_marks():
+    X = RNG.random((6, 8, 8))
+    aug = ImageAugmenter(horizontal_flip=False, crop_padding=1, brightness=0.1)
+    marked = aug.fit_transform(X)
+    np.testing.assert_array_equal(marked, X)
+    assert np.shares_memory(marked, X)
+    assert marked.augmentation.crop_padding == 1 and marked.augmentation.brightness == 0.1
+    plain = aug.transform(X)
+    np.testing.assert_array_equal(plain, X)
+    assert getattr(plain, "augmentation", None) is None
+
+
+@pytest.mark.parametrize("transformer", [ImageReshaper(), ImageNormalizer(), ImageAugmenter()])
+def test_transformers_not_fitted(transformer):
+    with pytest.raises(NotFittedError):
+        transformer.transform(RNG.random((2, 4, 4)))
+
+
+@pytest.mark.parametrize("transformer, message", [
+    (ImageAugmenter(crop_padding=-1), "'crop_padding' parameter"),
+    (ImageAugmenter(rotation=500), "'rotation' parameter"),
+    (ImageAugmenter(contrast=2.0), "'contrast' parameter"),
+    (ImageNormalizer(mean="imagenette"), "'mean' parameter"),
+    (ImageNormalizer(channels="middle"), "'channels' parameter"),
+    (ImageReshaper(image_shape=(0, 64)), "positive sizes"),
+])
+def test_transformer_bad_parameters(transformer, message):
+    with pytest.raises(ValueError, match=message):
+        transformer.fit(RNG.random((2, 64)))
+
+
+@pytest.mark.parametrize("transformer", [ImageReshaper(), ImageNormalizer(), ImageAugmenter()])
+def test_transformers_refuse_nan(transformer):
+    X = RNG.random((3, 16))
+    X[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        transformer.fit(X)
