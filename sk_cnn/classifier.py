@@ -8,7 +8,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     Interval,
@@ -18,7 +17,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 from skorch import NeuralNet, NeuralNetClassifier
 from skorch.callbacks import (
     EarlyStopping,
@@ -60,6 +59,16 @@ def resolve_device(device):
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def _encode(y, classes):
+    """Positions of the labels y in classes, refusing labels outside classes."""
+    position = {label: i for i, label in enumerate(classes.tolist())}
+    unknown = sorted({label for label in y.tolist() if label not in position}, key=str)
+    if unknown:
+        raise ValueError(f"y has labels {unknown[:10]} that are not among the classes "
+                         f"{classes.tolist()[:10]}.")
+    return np.fromiter((position[label] for label in y.tolist()), dtype=np.int64, count=len(y))
 
 
 def _encoded_accuracy(net, X, y):
@@ -363,22 +372,13 @@ class CNNClassifier(NeuralNetClassifier):
     def _validate_fit_data(self, X, y):
         (X, y), spec = validate_images(self, X, y, reset=True)
         check_classification_targets(y)
-        if self.classes is not None:
-            classes = np.asarray(self.classes)
-            unknown = np.setdiff1d(np.unique(y), classes)
-            if len(unknown):
-                raise ValueError(f"y has labels {unknown.tolist()} that are not in classes.")
-            y_encoded = np.searchsorted(classes, y) if np.all(classes[:-1] <= classes[1:]) \
-                else np.array([np.flatnonzero(classes == label)[0] for label in y])
-        else:
-            encoder = LabelEncoder().fit(y)
-            classes = encoder.classes_
-            y_encoded = encoder.transform(y)
+        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        y_encoded = _encode(y, classes)
         if len(classes) < 2:
             raise ValueError(
                 f"CNNClassifier needs samples of at least 2 classes in y; got only class "
                 f"{classes[0]!r}.")
-        return X, classes, y_encoded.astype(np.int64), spec
+        return X, classes, y_encoded, spec
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
@@ -456,13 +456,11 @@ or (n_samples, n_features)
         """
         if not self.__sklearn_is_fitted__():
             return self.fit(X, y, **fit_params)
+        _, spec = split_augmentation(X)
         X_tensor = self._validate_predict_data(X)
-        X, spec = split_augmentation(X)
-        y = np.asarray(y)
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if len(unknown):
-            raise ValueError(f"y has labels {unknown.tolist()} unseen in the first fit.")
-        y_encoded = np.searchsorted(self.classes_, y).astype(np.int64)
+        y = column_or_1d(y, warn=True)
+        check_consistent_length(X_tensor, y)
+        y_encoded = _encode(y, self.classes_)
         with self._seeded():
             self._train(X_tensor, torch.from_numpy(y_encoded), spec, **fit_params)
         return self

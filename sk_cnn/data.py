@@ -96,6 +96,8 @@ def as_tensor(X: np.ndarray) -> torch.Tensor:
     """
     if X.dtype.byteorder not in ("=", "|"):
         X = X.astype(X.dtype.newbyteorder("="))
+    if any(stride < 0 for stride in X.strides):  # e.g. X[:, ::-1]; torch has no negative strides
+        X = np.ascontiguousarray(X)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         return torch.from_numpy(X)

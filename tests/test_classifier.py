@@ -91,7 +91,8 @@ def test_joblib_round_trip_in_fresh_process(tmp_path, digits_split, digits_pipel
     script = textwrap.dedent(f"""
         import joblib, numpy as np
         pipe = joblib.load({str(path)!r})
-        np.save({str(tmp_path / "proba.npy")!r}, pipe.predict_proba(np.load({str(tmp_path / "X.npy")!r})))
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.save({str(tmp_path / "proba.npy")!r}, pipe.predict_proba(X))
     """)
     subprocess.run([sys.executable, "-c", script], check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), pipe.predict_proba(X_test))
@@ -303,6 +304,30 @@ def test_read_only_input(tiny_images, tiny_classifier):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         tiny_classifier().fit(X, y).predict(X)
+
+
+def test_partial_fit_continues_training(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=2).partial_fit(X, y)  # unfitted: a full fit
+    weights = clf.module_.head.output.weight.detach().clone()
+    clf.partial_fit(X, y)
+    assert len(clf.history) == 4
+    assert not torch.equal(weights, clf.module_.head.output.weight)
+    with pytest.raises(ValueError, match="not among the classes"):
+        clf.partial_fit(X, y + 5)
+    with pytest.raises(ValueError, match="inconsistent numbers"):
+        clf.partial_fit(X, y[:-1])
+
+
+def test_fixed_classes_parameter(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    labels = np.array(["b", "a"])[y]
+    clf = tiny_classifier(classes=["b", "a", "c"], max_epochs=3).fit(X, labels)
+    assert list(clf.classes_) == ["b", "a", "c"]
+    assert clf.predict_proba(X).shape == (40, 3)
+    assert set(clf.predict(X)) <= {"a", "b", "c"}
+    with pytest.raises(ValueError, match="not among the classes"):
+        tiny_classifier(classes=["a", "b"]).fit(X, np.array(["a", "z"])[y])
 
 
 def test_not_fitted_error(tiny_images):
