@@ -24,14 +24,17 @@ from sklearn.pipeline import Pipeline
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
 
+# Every candidate names all the parameters it varies, so the table stays valid when a default
+# changes.
 CANDIDATES = {
-    "lesson plain: no BN, adam 1e-3": dict(batch_norm=False, lr=1e-3),
-    "BN, adam 1e-3": dict(batch_norm=True, lr=1e-3),
-    "BN, adam 2e-3 (default)": dict(batch_norm=True),
-    "BN, adam 5e-3": dict(batch_norm=True, lr=5e-3),
-    "BN, adam 2e-3, dropout 0.2": dict(batch_norm=True, dropout=0.2),
-    "BN, sgd 0.05 momentum 0.9": dict(batch_norm=True, optimizer="sgd"),
-    "BN, adam 2e-3, cosine": dict(batch_norm=True, lr_schedule="cosine"),
+    "lesson plain: no BN, adam 1e-3": dict(batch_norm=False, lr=1e-3, lr_schedule=None),
+    "BN, adam 1e-3": dict(batch_norm=True, lr=1e-3, lr_schedule=None),
+    "BN, adam 2e-3": dict(batch_norm=True, lr=2e-3, lr_schedule=None),
+    "BN, adam 5e-3": dict(batch_norm=True, lr=5e-3, lr_schedule=None),
+    "BN, adam 2e-3, dropout 0.2": dict(batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.2),
+    "BN, sgd 0.05 momentum 0.9": dict(batch_norm=True, optimizer="sgd", lr=0.05,
+                                      lr_schedule=None),
+    "BN, adam 2e-3, cosine (default)": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine"),
 }
 
 
