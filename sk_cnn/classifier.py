@@ -61,6 +61,30 @@ def resolve_device(device):
     return device
 
 
+def _private_state(name):
+    """A property storing skorch's state attribute ``name`` under a private name.
+
+    skorch's ``__init__`` sets ``history_``, ``initialized_`` and ``virtual_params_``, which
+    scikit-learn forbids (``__init__`` may only store parameters); private names are allowed.
+    Like a plain attribute, it raises AttributeError until first set.
+    """
+    private = "_" + name.rstrip("_")
+
+    def get(self):
+        try:
+            return self.__dict__[private]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def set(self, value):
+        self.__dict__[private] = value
+
+    return property(get, set, doc=f"skorch's ``{name}``.")
+
+
+_PRIVATE_STATE = ("_history", "_initialized", "_virtual_params", "_params_to_validate")
+
+
 def _encode(y, classes):
     """Positions of the labels y in classes, refusing labels outside classes."""
     position = {label: i for i, label in enumerate(classes.tolist())}
@@ -311,6 +335,15 @@ class CNNClassifier(NeuralNetClassifier):
         self.channels = channels
         self.random_state = random_state
 
+    history_ = _private_state("history_")
+    initialized_ = _private_state("initialized_")
+    virtual_params_ = _private_state("virtual_params_")
+
+    def _get_param_names(self):
+        # skorch lists every attribute without a trailing underscore; its private state is none
+        # of the constructor's parameters.
+        return [name for name in super()._get_param_names() if name not in _PRIVATE_STATE]
+
     # ------------------------------------------------------------------ device "auto"
     # skorch reads ``self.device`` wherever it moves tensors, so the attribute resolves "auto";
     # ``get_params`` reports the value the user set, so clone and grid search keep "auto".
@@ -377,15 +410,16 @@ class CNNClassifier(NeuralNetClassifier):
         y_encoded = _encode(y, classes)
         if len(classes) < 2:
             raise ValueError(
-                f"CNNClassifier needs samples of at least 2 classes in y; got only class "
-                f"{classes[0]!r}.")
+                f"{type(self).__name__} needs samples of at least 2 classes in y; y has one class "
+                f"({classes[0]!r}).")
         return X, classes, y_encoded, spec
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
         X, _ = split_augmentation(X)
-        given = np.shape(X)[1:]
-        if len(given) != 1 and given != self.input_shape_:
+        given = getattr(X, "shape", ())[1:]
+        if len(given) >= 2 and tuple(given) != self.input_shape_:
+            # Images of the wrong size: say so before validate_data's "n features" message.
             self._raise_shape_mismatch(given)
         X, _ = validate_images(self, X, reset=False)
         if X.shape[1:] != self.input_shape_:
@@ -562,11 +596,14 @@ or (n_samples, n_features)
         return callbacks
 
     def _lr_scheduler(self):
-        if self.lr_schedule == "cosine":
+        # Also called by get_params/set_params before validation: tolerate any parameter value.
+        schedule = self.lr_schedule if isinstance(self.lr_schedule, str) else None
+        if schedule == "cosine":
             return LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs)
-        if self.lr_schedule == "step":
-            return LRScheduler(policy="StepLR", step_size=max(1, self.max_epochs // 3), gamma=0.1)
-        if self.lr_schedule == "onecycle":
+        if schedule == "step":
+            epochs = self.max_epochs if isinstance(self.max_epochs, Integral) else 3
+            return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
+        if schedule == "onecycle":
             return OneCycleSchedule()
         return None
 

@@ -211,10 +211,10 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
     --------
     >>> import numpy as np
     >>> from sk_cnn import ImageNormalizer
-    >>> X = np.random.default_rng(0).integers(0, 256, (10, 4, 4, 3), dtype=np.uint8)
+    >>> X = np.random.default_rng(0).integers(0, 256, (10, 5, 5, 3), dtype=np.uint8)
     >>> Xt = ImageNormalizer().fit_transform(X)
     >>> Xt.dtype, Xt.shape
-    (dtype('float32'), (10, 4, 4, 3))
+    (dtype('float32'), (10, 5, 5, 3))
     """
 
     _parameter_constraints = {

@@ -34,11 +34,11 @@ def digits_pipeline():
 
 @pytest.fixture
 def tiny_images():
-    """40 RGB uint8 images (N, H, W, C) of 2 easily separated classes."""
+    """64 RGB uint8 images (N, H, W, C) of 2 easily separated classes."""
     rng = np.random.default_rng(0)
-    y = np.repeat([0, 1], 20)
-    X = rng.integers(0, 100, size=(40, 12, 12, 3)).astype(np.uint8)
-    X[y == 1, :6] += 120  # class 1 is bright in the top half
+    y = np.repeat([0, 1], 32)
+    X = rng.integers(0, 60, size=(64, 12, 12, 3)).astype(np.uint8)
+    X[y == 1, :6] += 150  # class 1 is bright in the top half
     return X, y
 
 

@@ -105,7 +105,7 @@ def test_training_batches_are_augmented_freshly_and_nothing_else_is(tiny_images,
     X, y = tiny_images
     X = (X.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()  # float, channels-first
     X_marked = ImageAugmenter(horizontal_flip=True, crop_padding=2).fit_transform(X)
-    clf = tiny_classifier(max_epochs=2, batch_size=40, validation_fraction=0.25,
+    clf = tiny_classifier(max_epochs=2, batch_size=64, validation_fraction=0.25,
                           iterator_train__shuffle=False)
     recorder = InputRecorder()
     clf.initialize_module = _hook_after(clf.initialize_module, clf, recorder)
@@ -117,15 +117,15 @@ def test_training_batches_are_augmented_freshly_and_nothing_else_is(tiny_images,
     assert len(train) == 2 and len(valid) == 2  # one batch of each per epoch
 
     epoch1, epoch2 = train
-    assert epoch1.shape == (30, 3, 12, 12)
+    assert epoch1.shape == (48, 3, 12, 12)
     assert not torch.equal(epoch1, epoch2), "epochs 1 and 2 must get different augmentation"
     changed = [x.numpy().tobytes() not in raw for x in epoch1]
-    assert sum(changed) > 15, "most training images should be changed"
+    assert sum(changed) > 24, "most training images should be changed"
 
     for batch in valid:  # exactly the un-augmented images of the validation split
         for x in batch:
             assert np.ascontiguousarray(x.numpy()).tobytes() in raw
-    assert len({np.ascontiguousarray(x.numpy()).tobytes() for x in valid[0]}) == 10
+    assert len({np.ascontiguousarray(x.numpy()).tobytes() for x in valid[0]}) == 16
 
     recorder.calls.clear()
     clf.predict_proba(X)
