@@ -2,6 +2,7 @@
 
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
+from .persistence import load, save
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 __version__ = "0.1.0"
@@ -13,4 +14,6 @@ __all__ = [
     "ImageNormalizer",
     "ImageReshaper",
     "__version__",
+    "load",
+    "save",
 ]

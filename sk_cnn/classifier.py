@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -31,6 +32,12 @@ from skorch.dataset import unpack_data
 from torch.utils.data import Subset
 
 from .augment import augment_batch, split_augmentation
+from .callbacks import (
+    OneCycleSchedule,
+    StopOnNonFiniteLoss,
+    TrainingBackup,
+    encoded_accuracy,
+)
 from .data import (
     CHANNEL_OPTIONS,
     BatchIterator,
@@ -93,12 +100,6 @@ def _encode(y, classes):
         raise ValueError(f"y has labels {unknown[:10]} that are not among the classes "
                          f"{classes.tolist()[:10]}.")
     return np.fromiter((position[label] for label in y.tolist()), dtype=np.int64, count=len(y))
-
-
-def _encoded_accuracy(net, X, y):
-    """Accuracy of the network's argmax against encoded targets (skorch scoring signature)."""
-    y_pred = net.forward(X).argmax(dim=1).cpu().numpy()
-    return float(np.mean(y_pred == np.asarray(y)))
 
 
 class CNNClassifier(NeuralNetClassifier):
@@ -167,6 +168,11 @@ class CNNClassifier(NeuralNetClassifier):
     early_stopping : int or None, default=None
         Stop when the validation loss has not improved for this many epochs and restore the
         best weights. Needs a validation split.
+    checkpoint_dir : str, path or None, default=None
+        Back up the training state (weights, optimizer, history, random generators) there
+        after every epoch. A fit that was interrupted (crash, kill) resumes from the last
+        completed epoch when it is run again with the same directory; the backup is deleted
+        when training completes. Exact resumption needs an int ``random_state``.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
     label_smoothing : float in [0, 1), default=0.0
@@ -252,6 +258,7 @@ class CNNClassifier(NeuralNetClassifier):
         "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
         "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+        "checkpoint_dir": [str, os.PathLike, None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
         "channels": [StrOptions(set(CHANNEL_OPTIONS))],
@@ -285,6 +292,7 @@ class CNNClassifier(NeuralNetClassifier):
         lr_schedule="cosine",
         validation_fraction=0.1,
         early_stopping=None,
+        checkpoint_dir=None,
         class_weight=None,
         label_smoothing=0.0,
         channels="auto",
@@ -330,6 +338,7 @@ class CNNClassifier(NeuralNetClassifier):
         self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
+        self.checkpoint_dir = checkpoint_dir
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
         self.channels = channels
@@ -465,9 +474,12 @@ or (n_samples, n_features)
             self.class_weight, classes=classes, y=classes[y_encoded]))
         self.class_weight_ = weights
         with self._seeded():
+            # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
+            self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
             if not (self.warm_start and self.initialized_):
                 self.initialize()
-            self._train(as_tensor(view), torch.from_numpy(y_encoded), spec, **fit_params)
+            self._train(as_tensor(view), torch.from_numpy(y_encoded), spec, resume=True,
+                        **fit_params)
         return self
 
     def partial_fit(self, X, y, classes=None, **fit_params):
@@ -513,17 +525,30 @@ or (n_samples, n_features)
             torch.manual_seed(seed)
             yield
 
-    def _train(self, X, y, spec, **fit_params):
+    def _train(self, X, y, spec, resume=False, **fit_params):
         generator = None
         if spec is not None and spec.random_state is not None:
             generator = torch.Generator().manual_seed(spec.random_state)
         self.augmentation_ = None if spec is None or spec.is_identity() else (spec, generator)
         if self.augmentation_ is not None and X.ndim == 3 and (spec.vertical_flip or spec.rotation):
             raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
+        backup = dict(self.callbacks_).get("backup")
         try:
-            NeuralNet.partial_fit(self, X, y, **fit_params)
+            done = backup.restore(self) if (resume and backup is not None) else 0
+            start = len(self.history)
+            epochs = self.max_epochs - done
+            if epochs > 0:
+                NeuralNet.partial_fit(self, X, y, epochs=epochs, **fit_params)
+            if backup is not None and self._training_completed(start, epochs):
+                backup.discard()
         finally:
             self.augmentation_ = None
+
+    def _training_completed(self, start, epochs):
+        """True unless the fit was cut short by a KeyboardInterrupt (which skorch swallows)."""
+        stopper = dict(self.callbacks_).get("early_stopping")
+        stopped_early = stopper is not None and stopper.misses_ >= stopper.patience
+        return len(self.history) - start >= epochs or stopped_early
 
     # ------------------------------------------------------------------ skorch hooks
     def check_data(self, X, y):
@@ -580,10 +605,10 @@ or (n_samples, n_features)
         callbacks = [
             ("epoch_timer", EpochTimer()),
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("train_acc", EpochScoring(_encoded_accuracy, name="train_acc", on_train=True,
+            ("train_acc", EpochScoring(encoded_accuracy, name="train_acc", on_train=True,
                                        lower_is_better=False)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
-            ("valid_acc", EpochScoring(_encoded_accuracy, name="valid_acc",
+            ("valid_acc", EpochScoring(encoded_accuracy, name="valid_acc",
                                        lower_is_better=False)),
         ]
         schedule = self._lr_scheduler()
@@ -592,7 +617,10 @@ or (n_samples, n_features)
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.early_stopping, load_best=True)))
+        callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
         callbacks.append(("print_log", PrintLog()))
+        if self.checkpoint_dir is not None:  # last: saves the complete history row
+            callbacks.append(("backup", TrainingBackup(self.checkpoint_dir)))
         return callbacks
 
     def _lr_scheduler(self):
@@ -616,7 +644,7 @@ or (n_samples, n_features)
             return dataset, None
         indices = np.arange(len(dataset))
         y_np = y.numpy()
-        seed = int(torch.randint(2**31 - 1, ()).item())
+        seed = getattr(self, "validation_seed_", None)
         counts = np.bincount(y_np)
         n_valid = int(np.ceil(self.validation_fraction * len(indices)))
         stratify = y_np if counts[counts > 0].min() >= 2 and n_valid >= len(counts) else None
@@ -700,28 +728,3 @@ or (n_samples, n_features)
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
         return tags
-
-
-class OneCycleSchedule(LRScheduler):
-    """skorch's ``LRScheduler`` running ``OneCycleLR`` over ``max_epochs``, stepped every batch.
-
-    The number of batches is known once the training split is made, so the schedule is
-    created when the first epoch begins.
-    """
-
-    def __init__(self):
-        super().__init__(policy=torch.optim.lr_scheduler.OneCycleLR, step_every="batch")
-
-    def on_train_begin(self, net, **kwargs):
-        """Forget the schedule of an earlier fit."""
-        self.policy_ = self._get_policy_cls()
-        self.lr_scheduler_ = None
-        self.batch_idx_ = 0
-
-    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        """Create the schedule for ``max_epochs`` epochs of the current training split."""
-        if self.lr_scheduler_ is None:
-            steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
-            max_lr = [group["lr"] for group in net.optimizer_.param_groups]
-            self.lr_scheduler_ = self._get_scheduler(net, self.policy_, max_lr=max_lr,
-                                                     total_steps=steps, last_epoch=-1)

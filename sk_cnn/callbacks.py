@@ -1,0 +1,155 @@
+"""skorch callbacks that CNNClassifier adds: scoring, schedules, divergence stop, backup/restore."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, LRScheduler
+from skorch.history import History
+
+
+def encoded_accuracy(net, X, y):
+    """Accuracy of the network's argmax against encoded targets (skorch scoring signature)."""
+    y_pred = net.forward(X).argmax(dim=1).cpu().numpy()
+    return float(np.mean(y_pred == np.asarray(y)))
+
+
+class OneCycleSchedule(LRScheduler):
+    """skorch's ``LRScheduler`` running ``OneCycleLR`` over ``max_epochs``, stepped every batch.
+
+    The number of batches is known once the training split is made, so the schedule is
+    created when the first epoch begins.
+    """
+
+    def __init__(self):
+        super().__init__(policy=torch.optim.lr_scheduler.OneCycleLR, step_every="batch")
+
+    def on_train_begin(self, net, **kwargs):
+        """Forget the schedule of an earlier fit."""
+        self.policy_ = self._get_policy_cls()
+        self.lr_scheduler_ = None
+        self.batch_idx_ = 0
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        """Create the schedule for ``max_epochs`` epochs of the current training split."""
+        if self.lr_scheduler_ is None:
+            steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
+            max_lr = [group["lr"] for group in net.optimizer_.param_groups]
+            self.lr_scheduler_ = self._get_scheduler(net, self.policy_, max_lr=max_lr,
+                                                     total_steps=steps, last_epoch=-1)
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop training with a clear error as soon as a training loss is NaN or infinite."""
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        """Raise ``FloatingPointError`` naming the epoch when the loss is not finite."""
+        if loss is None or math.isfinite(float(loss)):
+            return
+        lr = net.optimizer_.param_groups[0]["lr"]
+        raise FloatingPointError(
+            f"Training diverged: the {'training' if training else 'validation'} loss became "
+            f"{float(loss)} in epoch {len(net.history)}. Try a lower learning rate than "
+            f"{lr:g} (for example lr={lr / 10:g}), or check the input for extreme values.")
+
+
+class TrainingBackup(Callback):
+    """Save the whole training state after every epoch; restore it when a fit is restarted.
+
+    Like Keras' ``BackupAndRestore``: a fit interrupted by a crash or a kill resumes from the
+    last completed epoch when it is started again with the same ``checkpoint_dir``; the backup
+    is deleted once training completes. The state (weights, optimizer, history, random number
+    generators) is written to a temporary file, then renamed, so a kill during the write
+    leaves the previous backup intact. It is read back with ``torch.load(weights_only=True)``.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where the backup lives.
+    """
+
+    FILENAME = "sk_cnn_backup.pt"
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    @property
+    def path(self) -> Path:
+        """The backup file."""
+        return Path(self.directory) / self.FILENAME
+
+    def restore(self, net) -> int:
+        """Load the backup into an initialized net; return the number of epochs it completed."""
+        if not self.path.is_file():
+            return 0
+        state = torch.load(self.path, map_location=net.device, weights_only=True)
+        if state["fingerprint"] != _fingerprint(net):
+            raise ValueError(
+                f"The training backup {self.path} was written for another model or other data "
+                f"(input shape, classes or parameters differ). Delete it, or use another "
+                f"checkpoint_dir.")
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        net.history = History(json.loads(state["history"]))
+        net.validation_seed_ = int(state["validation_seed"])
+        torch.set_rng_state(state["rng"].cpu())
+        generator = net.augmentation_[1] if net.augmentation_ is not None else None
+        if generator is not None and state.get("augmentation_rng") is not None:
+            generator.set_state(state["augmentation_rng"].cpu())
+        self.restored_ = state  # the schedule is restored when the next epoch begins
+        return len(net.history)
+
+    def on_epoch_begin(self, net, **kwargs):
+        """After a restore, put the learning-rate schedule back where the backup left it."""
+        state = getattr(self, "restored_", None)
+        self.restored_ = None
+        if state is None or state["scheduler"] is None:
+            return
+        scheduler = _lr_scheduler(net)
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+            net.optimizer_.load_state_dict(state["optimizer"])  # undo the scheduler's first step
+
+    def on_epoch_end(self, net, **kwargs):
+        """Write the state atomically."""
+        generator = net.augmentation_[1] if net.augmentation_ is not None else None
+        state = {
+            "fingerprint": _fingerprint(net),
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": json.dumps(net.history.to_list(), default=float),
+            "validation_seed": net.validation_seed_,
+            "rng": torch.get_rng_state(),
+            "augmentation_rng": generator.get_state() if generator is not None else None,
+            "scheduler": (_lr_scheduler(net).state_dict() if _lr_scheduler(net) is not None
+                          else None),
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        torch.save(state, temporary)
+        os.replace(temporary, self.path)
+
+    def discard(self):
+        """Delete the backup (training completed)."""
+        self.path.unlink(missing_ok=True)
+
+
+def _lr_scheduler(net):
+    """The torch scheduler of the net's LRScheduler callback, if any."""
+    for _, callback in net.callbacks_:
+        if isinstance(callback, LRScheduler) and getattr(callback, "lr_scheduler_", None):
+            return callback.lr_scheduler_
+    return None
+
+
+def _fingerprint(net) -> str:
+    """What must match for a backup to belong to this fit: data shape, classes, parameters."""
+    params = {k: v for k, v in net.get_params(deep=False).items()
+              if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
+    return json.dumps([list(net.input_shape_), [str(c) for c in net.classes_],
+                       {k: repr(v) for k, v in sorted(params.items())}])

@@ -1,0 +1,251 @@
+"""Pickle-free persistence: ``save`` and ``load`` fitted sk_cnn estimators and pipelines.
+
+One safetensors file holds every array and tensor (network weights, normalization statistics,
+fitted attributes); its JSON metadata holds the configuration. Loading reads data only: classes
+come from a fixed allowlist, nothing is unpickled, no code from the file runs. A SHA-256 digest of
+configuration and tensors refuses modified or corrupted files.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from skorch.history import History
+from torch.utils.data import DataLoader
+
+from .augment import AugmentationSpec
+from .classifier import CNNClassifier
+from .data import BatchIterator, ImageDataset
+from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
+
+FORMAT = "sk_cnn"
+FORMAT_VERSION = 1
+
+_ESTIMATORS = {cls.__name__: cls for cls in (
+    ImageReshaper, ImageNormalizer, ImageAugmenter,
+    StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, PCA)}
+# Classes that may appear as CNNClassifier parameters.
+_CLASSES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (
+    torch.nn.CrossEntropyLoss, torch.nn.NLLLoss, BatchIterator, ImageDataset, DataLoader,
+    torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop,
+    torch.optim.Adagrad)}
+# CNNClassifier attributes that make up its fitted state besides the module's weights.
+_CLASSIFIER_STATE = ("input_shape_", "layout_", "classes_inferred_", "n_features_in_",
+                     "class_weight_", "validation_seed_")
+
+
+def save(estimator, path) -> Path:
+    """Write a fitted sk_cnn estimator or pipeline to a pickle-free file.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        A fitted :class:`CNNClassifier`, sk_cnn transformer, or a Pipeline of those and of
+        scikit-learn's StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler or PCA.
+    path : str or Path
+        Destination, conventionally ``*.safetensors``.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+
+    Raises
+    ------
+    TypeError
+        For a step or a value that cannot be stored without pickle (the message names it).
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    config = _describe(estimator, "model", tensors)
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+                "config": json.dumps(config)}
+    metadata["sha256"] = _digest(metadata["config"], tensors)
+    path = Path(path)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def load(path):
+    """Read an estimator written by :func:`save`, running no code from the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : estimator or Pipeline
+        The fitted estimator, predicting exactly as the saved one.
+
+    Raises
+    ------
+    ValueError
+        When the file is not an sk_cnn model file, or was modified or corrupted.
+    """
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"{path} is not an sk_cnn model file (expected a safetensors file written by "
+            f"sk_cnn.save): {exc}") from None
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise ValueError(f"{path} is a safetensors file, but not one written by sk_cnn.save.")
+    if metadata.get("format_version") != str(FORMAT_VERSION):
+        raise ValueError(f"{path} uses sk_cnn file format {metadata.get('format_version')}; "
+                         f"this sk_cnn reads format {FORMAT_VERSION}.")
+    if metadata.get("sha256") != _digest(metadata["config"], tensors):
+        raise ValueError(f"{path} was modified or corrupted: its content does not match the "
+                         f"digest written by sk_cnn.save. Refusing to load it.")
+    return _build(json.loads(metadata["config"]), tensors)
+
+
+def _digest(config: str, tensors: dict) -> str:
+    sha = hashlib.sha256(config.encode())
+    for key in sorted(tensors):
+        tensor = tensors[key].contiguous()
+        sha.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        sha.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return sha.hexdigest()
+
+
+# ------------------------------------------------------------------------------ describe
+def _describe(estimator, key, tensors):
+    if isinstance(estimator, Pipeline):
+        if estimator.memory is not None:
+            raise TypeError("Pipelines with memory= cannot be saved; set memory=None.")
+        return {"pipeline": [[name, _describe(step, f"{key}.{name}", tensors)]
+                             for name, step in estimator.steps],
+                "verbose": bool(estimator.verbose)}
+    if isinstance(estimator, CNNClassifier):
+        return _describe_classifier(estimator, key, tensors)
+    cls = _ESTIMATORS.get(type(estimator).__name__)
+    if cls is not type(estimator):
+        raise TypeError(
+            f"{type(estimator).__name__} cannot be saved without pickle (step {key!r}). "
+            f"sk_cnn.save supports sk_cnn's estimators and {sorted(_ESTIMATORS)}; use "
+            f"joblib.dump for other steps (and load such files from trusted sources only).")
+    params = estimator.get_params(deep=False)
+    state = {name: value for name, value in vars(estimator).items() if name not in params}
+    return {"estimator": cls.__name__,
+            "params": _encode(params, f"{key}.params", tensors),
+            "state": _encode(state, f"{key}.state", tensors)}
+
+
+def _describe_classifier(clf, key, tensors):
+    params = clf.get_params(deep=False)
+    for name in ("module", "callbacks"):
+        if params.get(name) is not None:
+            raise TypeError(
+                f"CNNClassifier({name}=...) cannot be saved without pickle (step {key!r}): "
+                f"custom modules and callbacks are code. Use joblib.dump.")
+    clf.check_is_fitted()
+    for name, tensor in clf.module_.state_dict().items():
+        tensors[f"{key}.module.{name}"] = tensor.detach().cpu().contiguous()
+    state = {name: getattr(clf, name) for name in _CLASSIFIER_STATE}
+    return {"classifier": "CNNClassifier",
+            "params": _encode(params, f"{key}.params", tensors),
+            "state": _encode(state, f"{key}.state", tensors),
+            "history": json.dumps(clf.history.to_list(), default=float),
+            "weights": f"{key}.module."}
+
+
+def _encode(value, key, tensors):
+    """JSON-able description of a value; numeric arrays go to ``tensors``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return {"scalar": value.item(), "dtype": value.dtype.str}
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biuf":
+            # Keep Fortran order (e.g. PCA's components_): it changes float rounding in matmul.
+            fortran = value.ndim > 1 and value.flags.f_contiguous and not value.flags.c_contiguous
+            stored = value.T if fortran else value
+            tensors[key] = torch.from_numpy(np.ascontiguousarray(stored).copy())
+            return {"ndarray": key, "fortran": fortran}
+        if value.dtype.kind in "UO" and all(isinstance(v, (str, int, float, bool))
+                                            for v in value.ravel().tolist()):
+            return {"array": value.tolist(), "dtype": value.dtype.str if value.dtype.kind == "U"
+                    else "object", "shape": list(value.shape)}
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(v, f"{key}.{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, f"{key}.{i}", tensors) for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": {k: _encode(v, f"{key}.{k}", tensors) for k, v in value.items()}}
+    if isinstance(value, AugmentationSpec):
+        return {"augmentation_spec": dataclasses.asdict(value)}
+    if isinstance(value, os.PathLike):
+        return {"path": os.fspath(value)}
+    if isinstance(value, type):
+        name = f"{value.__module__}.{value.__qualname__}"
+        if name in _CLASSES:
+            return {"class": name}
+    raise TypeError(f"{key} = {value!r} cannot be saved without pickle. Use joblib.dump.")
+
+
+# ------------------------------------------------------------------------------ build
+def _build(config, tensors):
+    if "pipeline" in config:
+        steps = [(name, _build(step, tensors)) for name, step in config["pipeline"]]
+        return Pipeline(steps, verbose=config["verbose"])
+    if "classifier" in config:
+        return _build_classifier(config, tensors)
+    cls = _ESTIMATORS[config["estimator"]]
+    estimator = cls(**_decode(config["params"], tensors))
+    for name, value in _decode(config["state"], tensors).items():
+        setattr(estimator, name, value)
+    return estimator
+
+
+def _build_classifier(config, tensors):
+    clf = CNNClassifier(**_decode(config["params"], tensors))
+    for name, value in _decode(config["state"], tensors).items():
+        setattr(clf, name, value)
+    clf.initialize()
+    prefix = config["weights"]
+    weights = {key[len(prefix):]: tensor for key, tensor in tensors.items()
+               if key.startswith(prefix)}
+    clf.module_.load_state_dict(weights)
+    clf.history = History(json.loads(config["history"]))
+    return clf
+
+
+def _decode(value, tensors):
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "ndarray" in value:
+        array = tensors[value["ndarray"]].numpy()
+        return array.T if value["fortran"] else array
+    if "scalar" in value:
+        return np.dtype(value["dtype"]).type(value["scalar"])
+    if "array" in value:
+        dtype = object if value["dtype"] == "object" else np.dtype(value["dtype"])
+        return np.array(value["array"], dtype=object).astype(dtype).reshape(value["shape"])
+    if "tuple" in value:
+        return tuple(_decode(v, tensors) for v in value["tuple"])
+    if "dict" in value:
+        return {k: _decode(v, tensors) for k, v in value["dict"].items()}
+    if "augmentation_spec" in value:
+        return AugmentationSpec(**value["augmentation_spec"])
+    if "path" in value:
+        return Path(value["path"])
+    if "class" in value:
+        return _CLASSES[value["class"]]
+    raise ValueError(f"Unknown entry {sorted(value)} in the model file.")

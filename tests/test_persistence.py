@@ -1,0 +1,148 @@
+"""Pickle-free save/load, training backup and resume, divergence stop."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import joblib
+import numpy as np
+import pytest
+from safetensors.torch import save_file
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
+
+import sk_cnn
+from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
+
+
+def test_pipeline_round_trip_gives_identical_predictions(tmp_path, digits_split):
+    X_train, X_test, y_train, _ = digits_split
+    labels = np.array(list("abcdefghij"))[y_train]
+    pipe = Pipeline([
+        ("scale", MinMaxScaler()), ("reshape", ImageReshaper(image_shape=(8, 8))),
+        ("norm", ImageNormalizer()), ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
+        ("cnn", CNNClassifier(max_epochs=2, verbose=0, random_state=0, class_weight="balanced",
+                              optimizer__weight_decay=1e-4)),
+    ]).fit(X_train, labels)
+    path = sk_cnn.save(pipe, tmp_path / "model.safetensors")
+    loaded = sk_cnn.load(path)
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), pipe.predict_proba(X_test))
+    np.testing.assert_array_equal(loaded.predict(X_test), pipe.predict(X_test))
+    assert loaded[-1].history[-1, "valid_acc"] == pipe[-1].history[-1, "valid_acc"]
+    assert loaded.get_params()["cnn__optimizer__weight_decay"] == 1e-4
+    np.testing.assert_array_equal(loaded["norm"].mean_, pipe["norm"].mean_)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: ImageReshaper(image_shape=(8, 8)), lambda: ImageNormalizer(mean="imagenet"),
+    lambda: ImageAugmenter(brightness=0.1, random_state=3), lambda: StandardScaler(),
+    lambda: PCA(n_components=5)])
+def test_each_transformer_round_trips(tmp_path, make):
+    rng = np.random.default_rng(0)
+    is_images = isinstance(make(), ImageNormalizer)
+    X = rng.random((20, 5, 5, 3) if is_images else (20, 64)).astype(np.float32)
+    transformer = make().fit(X)
+    loaded = sk_cnn.load(sk_cnn.save(transformer, tmp_path / "t.safetensors"))
+    assert type(loaded) is type(transformer)
+    assert loaded.get_params() == transformer.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), transformer.transform(X))
+
+
+def test_classifier_alone_with_integer_labels(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(lr_schedule="onecycle").fit(X, y + 10)
+    loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
+    np.testing.assert_array_equal(loaded.classes_, [10, 11])
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_unsupported_steps_get_a_clear_error(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    pipe = Pipeline([("f", FunctionTransformer(np.sqrt)), ("cnn", tiny_classifier())]).fit(X, y)
+    with pytest.raises(TypeError, match="FunctionTransformer cannot be saved without pickle"):
+        sk_cnn.save(pipe, tmp_path / "m.safetensors")
+    with pytest.raises(TypeError, match="callbacks"):
+        sk_cnn.save(tiny_classifier(callbacks=[]).fit(X, y), tmp_path / "m.safetensors")
+
+
+def test_tampered_and_foreign_files_are_refused(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    path = sk_cnn.save(tiny_classifier().fit(X, y), tmp_path / "m.safetensors")
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF  # flip bits of the last weight
+    (tmp_path / "tampered.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="modified or corrupted"):
+        sk_cnn.load(tmp_path / "tampered.safetensors")
+
+    joblib.dump({"a": 1}, tmp_path / "pickle.joblib")
+    with pytest.raises(ValueError, match="not an sk_cnn model file"):
+        sk_cnn.load(tmp_path / "pickle.joblib")
+    import torch
+    save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(ValueError, match="not one written by sk_cnn.save"):
+        sk_cnn.load(tmp_path / "other.safetensors")
+
+
+def test_nan_loss_stops_with_a_clear_error(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    with pytest.raises(FloatingPointError, match=r"epoch 1.*lower learning rate"):
+        tiny_classifier(lr=1e30, optimizer="sgd", batch_norm=False).fit(
+            X.astype(np.float32) * 1e30, y)
+
+
+FIT_SCRIPT = """
+import sys, time
+import numpy as np
+from skorch.callbacks import Callback
+sys.path.insert(0, {repo!r})
+from sk_cnn import CNNClassifier
+
+class Slow(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        time.sleep(0.4)
+
+data = np.load({data!r})
+CNNClassifier(conv_filters=(4, 8), max_epochs=8, batch_size=16, verbose=0, random_state=0,
+              checkpoint_dir={directory!r}, callbacks=[("slow", Slow())]).fit(data["X"], data["y"])
+"""
+
+
+def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
+    X, y = tiny_images
+    np.savez(tmp_path / "data.npz", X=X, y=y)
+    directory = tmp_path / "backup"
+    script = FIT_SCRIPT.format(repo=os.getcwd(), data=str(tmp_path / "data.npz"),
+                               directory=str(directory))
+    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
+    backup = directory / "sk_cnn_backup.pt"
+    deadline = time.time() + 120
+    while not backup.exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.9)  # one or two more epochs
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert backup.exists(), "the killed fit left no backup"
+
+    params = dict(conv_filters=(4, 8), max_epochs=8, batch_size=16, verbose=0, random_state=0)
+    resumed = CNNClassifier(checkpoint_dir=directory, **params).fit(X, y)
+    epochs = resumed.history[:, "epoch"]
+    assert epochs == list(range(1, 9)), "epochs lost or repeated"
+    assert not backup.exists(), "the backup is deleted once training completes"
+    uninterrupted = CNNClassifier(**params).fit(X, y)
+    np.testing.assert_allclose(resumed.history[:, "train_loss"],
+                               uninterrupted.history[:, "train_loss"], rtol=1e-5)
+    np.testing.assert_allclose(resumed.predict_proba(X), uninterrupted.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_backup_of_another_model_is_refused(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    from sk_cnn.callbacks import TrainingBackup
+    clf = tiny_classifier(checkpoint_dir=tmp_path).fit(X, y)
+    TrainingBackup(tmp_path).on_epoch_end(clf)  # leave a backup behind
+    with pytest.raises(ValueError, match="another model"):
+        tiny_classifier(checkpoint_dir=tmp_path, conv_filters=(4, 4)).fit(X, y)
