@@ -8,7 +8,7 @@ TORCH := torch==2.14.1 torchvision==0.29.1
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet $(TORCH) -e ".[dev]"
+	$(VENV)/bin/python -m pip install --quiet $(TORCH) -e ".[dev,dask]"
 	touch $@
 
 demo: $(VENV)/.installed
