@@ -2,7 +2,7 @@
 
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
-from .persistence import load, save
+from .persistence import load, save, save_weights
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 __version__ = "0.1.0"
@@ -16,4 +16,5 @@ __all__ = [
     "__version__",
     "load",
     "save",
+    "save_weights",
 ]

@@ -44,6 +44,24 @@ class OneCycleSchedule(LRScheduler):
                                                      total_steps=steps, last_epoch=-1)
 
 
+class UnfreezeBackbone(Callback):
+    """Make the whole backbone trainable when epoch ``epoch`` (1-based) begins.
+
+    Parameters
+    ----------
+    epoch : int
+        The first epoch that trains the whole network.
+    """
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        """Unfreeze at the chosen epoch."""
+        if len(net.history) == self.epoch:
+            net.module_.unfreeze()
+
+
 class StopOnNonFiniteLoss(Callback):
     """Stop training with a clear error as soon as a training loss is NaN or infinite."""
 

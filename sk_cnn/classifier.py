@@ -32,10 +32,12 @@ from skorch.dataset import unpack_data
 from torch.utils.data import Subset
 
 from .augment import augment_batch, split_augmentation
+from .backbones import build_backbone, load_matching, load_weights
 from .callbacks import (
     OneCycleSchedule,
     StopOnNonFiniteLoss,
     TrainingBackup,
+    UnfreezeBackbone,
     encoded_accuracy,
 )
 from .data import (
@@ -142,6 +144,32 @@ class CNNClassifier(NeuralNetClassifier):
         Dropout before each dense layer of the head.
     conv_dropout : float in [0, 1), default=0.0
         Channel dropout after every convolution block's activation.
+    backbone : str or None, default=None
+        None trains the plain CNN above. The name of a torchvision classification model
+        ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
+        "convnext_tiny", ...) builds that network instead, with a new head for ``classes_``
+        (``dropout`` before its output layer). Inputs with 1 or more than 3 channels are
+        adapted at the first convolution (pretrained RGB kernels summed, or repeated and
+        rescaled). Needs images, not 1-D signals.
+    weights : None, str or path, default=None
+        Initial weights: None (random), a torchvision weights name ("DEFAULT",
+        "IMAGENET1K_V1", ...) found in the local torch hub cache (never downloaded: a missing
+        file raises an error naming it and where to put it), or a state-dict file (read with
+        ``weights_only=True``), e.g. written by :func:`sk_cnn.save_weights`. Entries whose
+        name or shape does not fit (an old head) are left at their initialization. Also works
+        for the plain CNN.
+    freeze : None, "backbone" or int, default=None
+        With a backbone: train everything (None), only the head ("backbone"), or freeze the
+        first k stages. Frozen parameters do not change, and frozen batch norm layers keep
+        their running statistics.
+    unfreeze_at_epoch : int or None, default=None
+        Unfreeze the whole backbone when this epoch (1-based) begins.
+    backbone_lr_factor : float, default=1.0
+        The backbone's learning rate is ``lr * backbone_lr_factor`` (discriminative
+        fine-tuning); the head keeps ``lr``.
+    input_size : int, (int, int) or None, default=None
+        With a backbone, images are resized to this size on the fly (one batched bilinear
+        interpolation); None keeps their size, upsampling images smaller than 32 pixels.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
         The optimizer; a class is used as in skorch (its options through ``optimizer__``).
     lr : float or None, default=None
@@ -248,6 +276,12 @@ class CNNClassifier(NeuralNetClassifier):
         "dense_units": ["array-like"],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "conv_dropout": [Interval(Real, 0, 1, closed="left")],
+        "backbone": [str, None],
+        "weights": [str, os.PathLike, None],
+        "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"), None],
+        "unfreeze_at_epoch": [Interval(Integral, 1, None, closed="left"), None],
+        "backbone_lr_factor": [Interval(Real, 0, None, closed="left")],
+        "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type, callable],
         "lr": [Interval(Real, 0, None, closed="neither"), None],
         "momentum": [Interval(Real, 0, 1, closed="left")],
@@ -282,6 +316,12 @@ class CNNClassifier(NeuralNetClassifier):
         dense_units=(),
         dropout=0.5,
         conv_dropout=0.0,
+        backbone=None,
+        weights=None,
+        freeze=None,
+        unfreeze_at_epoch=None,
+        backbone_lr_factor=1.0,
+        input_size=None,
         optimizer="adam",
         lr=None,
         momentum=0.9,
@@ -332,6 +372,12 @@ class CNNClassifier(NeuralNetClassifier):
         self.dense_units = dense_units
         self.dropout = dropout
         self.conv_dropout = conv_dropout
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+        self.backbone_lr_factor = backbone_lr_factor
+        self.input_size = input_size
         self.momentum = momentum
         self.nesterov = nesterov
         self.weight_decay = weight_decay
@@ -404,6 +450,10 @@ class CNNClassifier(NeuralNetClassifier):
                     f"{name} must be a tuple of positive integers, got {getattr(self, name)!r}.")
         if self.module is None and not len(self.conv_filters):
             raise ValueError("conv_filters must name at least one convolution block, e.g. (32,).")
+        if self.backbone is None and (self.freeze is not None or self.unfreeze_at_epoch
+                                      or self.backbone_lr_factor != 1.0):
+            raise ValueError("freeze, unfreeze_at_epoch and backbone_lr_factor need a "
+                             "backbone, e.g. backbone='resnet18'.")
         if self.early_stopping is not None and not self._uses_validation():
             raise ValueError(
                 "early_stopping needs a validation split: set validation_fraction > 0 (for "
@@ -560,13 +610,27 @@ or (n_samples, n_features)
             return super().initialize_module()
         sample = canonical_view(np.empty((1,) + self.input_shape_, np.uint8),
                                 self.layout_ or "auto")
-        module = build_cnn(
-            in_channels=sample.shape[1], n_outputs=len(self.classes_), input_size=sample.shape[2:],
-            conv_filters=tuple(self.conv_filters), kernel_size=self.kernel_size,
-            stride=self.stride, padding=self.padding, pooling=self.pooling,
-            activation=self.activation, batch_norm=self.batch_norm,
-            global_pool=self.global_pool, dense_units=tuple(self.dense_units),
-            dropout=self.dropout, conv_dropout=self.conv_dropout)
+        if self.backbone is not None:
+            if sample.ndim != 4:
+                raise ValueError(f"backbone={self.backbone!r} needs images; X holds 1-D signals "
+                                 f"of shape {self.input_shape_}.")
+            module = build_backbone(
+                self.backbone, n_outputs=len(self.classes_), in_channels=sample.shape[1],
+                dropout=self.dropout, weights=self.weights, image_size=sample.shape[2:],
+                input_size=None if self.input_size is None else (
+                    self.input_size if isinstance(self.input_size, Integral)
+                    else tuple(self.input_size)))
+            module.freeze(self.freeze)
+        else:
+            module = build_cnn(
+                in_channels=sample.shape[1], n_outputs=len(self.classes_),
+                input_size=sample.shape[2:], conv_filters=tuple(self.conv_filters),
+                kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                pooling=self.pooling, activation=self.activation, batch_norm=self.batch_norm,
+                global_pool=self.global_pool, dense_units=tuple(self.dense_units),
+                dropout=self.dropout, conv_dropout=self.conv_dropout)
+            if self.weights is not None:
+                load_matching(module, load_weights(self.weights), self.weights)
         if sample.ndim == 4:
             module = module.to(memory_format=torch.channels_last)
         self.module_ = module
@@ -595,6 +659,12 @@ or (n_samples, n_features)
             kwargs.setdefault("weight_decay", self.weight_decay)
         for name in taken:
             kwargs.setdefault(name, getattr(self, name))
+        if self.backbone is not None and self.backbone_lr_factor != 1.0:
+            backbone = {id(p) for p in self.module_.backbone_parameters()}
+            params = [p for group in args[0] for p in group["params"]]
+            args = ([{"params": [p for p in params if id(p) in backbone],
+                      "lr": kwargs["lr"] * self.backbone_lr_factor},
+                     {"params": [p for p in params if id(p) not in backbone]}],)
         if optimizer is torch.optim.SGD and not kwargs.get("momentum"):
             kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
         self.optimizer_ = optimizer(*args, **kwargs)
@@ -617,6 +687,8 @@ or (n_samples, n_features)
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.early_stopping, load_best=True)))
+        if self.unfreeze_at_epoch is not None:
+            callbacks.append(("unfreeze", UnfreezeBackbone(self.unfreeze_at_epoch)))
         callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
         callbacks.append(("print_log", PrintLog()))
         if self.checkpoint_dir is not None:  # last: saves the complete history row

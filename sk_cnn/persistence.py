@@ -114,6 +114,32 @@ def load(path):
     return _build(json.loads(metadata["config"]), tensors)
 
 
+def save_weights(estimator, path) -> Path:
+    """Write the trained network's state dict, to reuse it as ``weights=path`` for another task.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier or Pipeline ending with one
+        A fitted classifier (plain CNN or backbone).
+    path : str or Path
+        Destination (``*.pt``); a backbone's file is a plain torchvision state dict.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+    """
+    clf = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not isinstance(clf, CNNClassifier):
+        raise TypeError(f"save_weights needs a CNNClassifier (or a Pipeline ending with one), "
+                        f"got {type(clf).__name__}.")
+    clf.check_is_fitted()
+    module = getattr(clf.module_, "model", clf.module_)
+    path = Path(path)
+    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+    return path
+
+
 def _digest(config: str, tensors: dict) -> str:
     sha = hashlib.sha256(config.encode())
     for key in sorted(tensors):
@@ -213,10 +239,14 @@ def _build(config, tensors):
 
 
 def _build_classifier(config, tensors):
-    clf = CNNClassifier(**_decode(config["params"], tensors))
+    params = _decode(config["params"], tensors)
+    # Built without its initial weights (the file has the trained ones; the original weights
+    # file need not exist here), then given back the parameter.
+    clf = CNNClassifier(**{**params, "weights": None})
     for name, value in _decode(config["state"], tensors).items():
         setattr(clf, name, value)
     clf.initialize()
+    clf.weights = params.get("weights")
     prefix = config["weights"]
     weights = {key[len(prefix):]: tensor for key, tensor in tensors.items()
                if key.startswith(prefix)}

@@ -1,0 +1,218 @@
+"""Transfer learning: torchvision backbones with a new head, local pretrained weights, freezing.
+
+Weights are never downloaded: a torchvision weights name ("DEFAULT", "IMAGENET1K_V1", ...) is
+looked up in the local torch hub cache, and a path is read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import get_model, get_model_weights, list_models
+
+# Every listed backbone downsamples by 32: smaller inputs are upsampled to this size.
+MIN_INPUT_SIZE = 32
+
+
+def available_backbones() -> list[str]:
+    """Names of torchvision's classification models, valid for ``backbone=``."""
+    return sorted(list_models(module=__import__("torchvision").models))
+
+
+class BackboneNet(nn.Module):
+    """A torchvision classifier whose head predicts ``n_outputs`` classes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The torchvision model, its head already replaced.
+    head : str
+        Name of the head's attribute on ``model`` ("fc" or "classifier").
+    input_size : tuple of int
+        Images of another size are resized to this ``(H, W)`` inside ``forward``, as one
+        batched bilinear interpolation.
+
+    Attributes
+    ----------
+    frozen : list of str
+        Names of the frozen top-level parts; their batch norm layers stay in eval mode.
+    """
+
+    def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int]):
+        super().__init__()
+        self.model = model
+        self.head = head
+        self.input_size = tuple(input_size)
+        self.frozen: list[str] = []
+
+    def forward(self, x):
+        if tuple(x.shape[-2:]) != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
+        return self.model(x)
+
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        """The backbone's parts in input-to-output order, the head excluded.
+
+        Models with a ``features`` sequence (MobileNet, EfficientNet, ConvNeXt) have one stage
+        per entry of it; others (ResNet) one per top-level child holding parameters.
+        """
+        features = getattr(self.model, "features", None)
+        if isinstance(features, nn.Sequential):
+            return [(f"features.{name}", child) for name, child in features.named_children()]
+        return [(name, child) for name, child in self.model.named_children()
+                if name != self.head and any(True for _ in child.parameters())]
+
+    def freeze(self, freeze) -> None:
+        """Freeze nothing (None), every stage ("backbone") or the first ``freeze`` stages."""
+        self.unfreeze()
+        stages = self.stages()
+        count = len(stages) if freeze == "backbone" else int(freeze or 0)
+        if count > len(stages):
+            raise ValueError(f"freeze={freeze} but the backbone has {len(stages)} stages.")
+        for name, stage in stages[:count]:
+            stage.requires_grad_(False)
+            self.frozen.append(name)
+        self.train(self.training)
+
+    def unfreeze(self) -> None:
+        """Make every parameter trainable again."""
+        self.model.requires_grad_(True)
+        self.frozen = []
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in self.frozen:  # frozen batch norm keeps its (pretrained) running statistics
+            for module in self.model.get_submodule(name).modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def backbone_parameters(self):
+        """Parameters outside the head."""
+        head = {id(p) for p in getattr(self.model, self.head).parameters()}
+        return [p for p in self.model.parameters() if id(p) not in head]
+
+
+def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: float,
+                   weights=None, input_size=None, image_size=(MIN_INPUT_SIZE,) * 2):
+    """Build torchvision's ``name`` with local weights, a new head and adapted input channels.
+
+    Parameters
+    ----------
+    name : str
+        A torchvision classification model ("resnet18", "mobilenet_v3_small", ...).
+    n_outputs : int
+        Classes of the new head.
+    in_channels : int
+        Channels of the images. For 1 channel the first convolution's pretrained RGB kernels
+        are summed; for more than 3 they are repeated cyclically and scaled by 3 / channels,
+        so the first layer's response to a gray (or repeated) image is unchanged.
+    dropout : float
+        Dropout before the new output layer.
+    weights : None, str or path, default=None
+        None (random), a torchvision weights name found in the torch hub cache, or a state
+        dict file. Layers whose shapes differ (the old head) keep their new initialization.
+    input_size : int, tuple of int or None, default=None
+        Size images are resized to; None keeps ``image_size`` unless it is below 32 pixels.
+    image_size : tuple of int, default=(32, 32)
+        Size of the training images.
+
+    Returns
+    -------
+    module : BackboneNet
+        The network.
+    """
+    if name not in available_backbones():
+        raise ValueError(f"Unknown backbone {name!r}. Use a torchvision classification model "
+                         f"such as 'resnet18', 'mobilenet_v3_small' or 'efficientnet_b0'.")
+    model = get_model(name, weights=None)
+    state = load_weights(weights, name)
+    if state is not None:
+        load_matching(model, state, weights)
+    head = "fc" if hasattr(model, "fc") else "classifier"
+    _replace_output_layer(model, head, n_outputs, dropout)
+    if in_channels != 3:
+        _adapt_first_conv(model, in_channels)
+    if input_size is None:
+        input_size = tuple(max(s, MIN_INPUT_SIZE) for s in image_size)
+    elif isinstance(input_size, int):
+        input_size = (input_size, input_size)
+    return BackboneNet(model, head, input_size)
+
+
+def load_weights(weights, name: str | None = None):
+    """Return the state dict that ``weights`` names (see :func:`build_backbone`), or None."""
+    if weights is None:
+        return None
+    path = Path(os.fspath(weights))
+    if not path.suffix and name is not None and not path.exists():
+        path = _cached_torchvision_file(name, str(weights))
+    if not path.is_file():
+        raise FileNotFoundError(f"Weights file {path} does not exist.")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} does not hold a state dict (name -> tensor).")
+    return state
+
+
+def _cached_torchvision_file(name: str, weights_name: str) -> Path:
+    enum = get_model_weights(name)
+    try:
+        entry = enum.DEFAULT if weights_name == "DEFAULT" else enum[weights_name]
+    except KeyError:
+        raise ValueError(f"{name} has no weights named {weights_name!r}; choose one of "
+                         f"{['DEFAULT'] + [w.name for w in enum]} or give a file path.") from None
+    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Pretrained weights {name} {entry.name} are not in the local torch hub cache and "
+            f"sk_cnn never downloads. Put the file {os.path.basename(entry.url)} (from "
+            f"{entry.url}) at {path}, or pass weights='/path/to/file.pth'.")
+    return path
+
+
+def load_matching(model: nn.Module, state: dict, source) -> list[str]:
+    """Load the entries whose names and shapes match; return the keys left out."""
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise ValueError(f"The weights {source} do not fit this network: no parameter name and "
+                         f"shape matches.")
+    model.load_state_dict(matching, strict=False)
+    return sorted(set(own) - set(matching))
+
+
+def _replace_output_layer(model: nn.Module, head: str, n_outputs: int, dropout: float):
+    container = getattr(model, head)
+    if isinstance(container, nn.Linear):
+        setattr(model, head, nn.Sequential(nn.Dropout(dropout), nn.Linear(
+            container.in_features, n_outputs)))
+        return
+    index = max(i for i, layer in enumerate(container) if isinstance(layer, nn.Linear))
+    container[index] = nn.Linear(container[index].in_features, n_outputs)
+    if index > 0 and isinstance(container[index - 1], nn.Dropout):
+        container[index - 1].p = dropout
+    elif dropout > 0:
+        container.insert(index, nn.Dropout(dropout))
+
+
+def _adapt_first_conv(model: nn.Module, in_channels: int):
+    parent, attr, conv = next((parent, attr, child) for parent in model.modules()
+                              for attr, child in parent.named_children()
+                              if isinstance(child, nn.Conv2d))
+    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    conv.padding, conv.dilation, conv.groups, conv.bias is not None)
+    with torch.no_grad():
+        weight = conv.weight
+        if in_channels == 1:
+            new.weight.copy_(weight.sum(dim=1, keepdim=True))
+        else:
+            repeat = weight.repeat(1, -(-in_channels // weight.shape[1]), 1, 1)
+            new.weight.copy_(repeat[:, :in_channels] * (weight.shape[1] / in_channels))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    setattr(parent, attr, new)

@@ -1,0 +1,177 @@
+"""Transfer learning: torchvision backbones, local weights, freezing and fine-tuning."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from torchvision.models import get_model
+
+import sk_cnn
+from sk_cnn import CNNClassifier, ImageNormalizer
+
+BACKBONES = ["resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small",
+             "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"]
+RNG = np.random.default_rng(0)
+X = RNG.integers(0, 256, (8, 20, 20, 3), dtype=np.uint8)  # smaller than 32: resized on the fly
+Y = np.repeat(["cat", "dog"], 4)
+
+
+def backbone_clf(**params):
+    defaults = dict(backbone="resnet18", max_epochs=1, batch_size=4, verbose=0, random_state=0,
+                    validation_fraction=0, lr_schedule=None)
+    return CNNClassifier(**{**defaults, **params})
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_every_listed_backbone_builds_and_trains_a_step(name):
+    clf = backbone_clf(backbone=name, batch_size=8).fit(X, Y)
+    assert clf.module_.input_size == (32, 32)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (8, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 5])
+def test_other_channel_counts_adapt_the_first_convolution(channels, tmp_path):
+    torch.manual_seed(0)
+    reference = get_model("resnet18", weights=None)
+    torch.save(reference.state_dict(), tmp_path / "resnet18.pth")
+    images = RNG.random((8, 20, 20, channels)).astype(np.float32)
+    clf = backbone_clf(weights=tmp_path / "resnet18.pth", channels="last").fit(images, Y)
+    conv = clf.module_.model.conv1
+    assert conv.in_channels == channels
+    if channels == 1:  # a gray image meets the summed RGB kernels
+        torch.testing.assert_close(conv.weight.sum(1), reference.conv1.weight.sum(1), atol=0.05,
+                                   rtol=0.05)
+
+
+def test_weights_from_a_file_are_loaded_and_change_predictions(tmp_path):
+    torch.manual_seed(1)
+    pretrained = get_model("resnet18", weights=None)
+    torch.save(pretrained.state_dict(), tmp_path / "pretrained.pth")
+    untrained = backbone_clf(max_epochs=1, lr=1e-12).fit(X, Y)
+    loaded = backbone_clf(max_epochs=1, lr=1e-12, weights=tmp_path / "pretrained.pth").fit(X, Y)
+    torch.testing.assert_close(loaded.module_.model.layer1[0].conv1.weight,
+                               pretrained.layer1[0].conv1.weight)
+    assert not torch.equal(untrained.module_.model.layer1[0].conv1.weight,
+                           pretrained.layer1[0].conv1.weight)
+    assert not np.allclose(loaded.predict_proba(X), untrained.predict_proba(X))
+
+
+def test_missing_cached_weights_name_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"never downloads.*resnet18-f37072fd\.pth"):
+        backbone_clf(weights="IMAGENET1K_V1").fit(X, Y)
+    with pytest.raises(ValueError, match="no weights named"):
+        backbone_clf(weights="IMAGENET9K").fit(X, Y)
+
+
+def test_named_weights_are_read_from_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir()
+    torch.manual_seed(2)
+    cached = get_model("mobilenet_v3_small", weights=None)
+    from torchvision.models import MobileNet_V3_Small_Weights
+    filename = MobileNet_V3_Small_Weights.DEFAULT.url.rsplit("/", 1)[1]
+    torch.save(cached.state_dict(), tmp_path / "checkpoints" / filename)
+    clf = backbone_clf(backbone="mobilenet_v3_small", weights="DEFAULT", lr=1e-12).fit(X, Y)
+    torch.testing.assert_close(clf.module_.model.features[1].block[0][0].weight,
+                               cached.features[1].block[0][0].weight)
+
+
+def test_freeze_backbone_keeps_it_unchanged_and_batch_norm_in_eval_mode():
+    clf = backbone_clf(freeze="backbone", max_epochs=2, lr=0.1)
+    clf.initialize_module = _record_initial(clf)
+    clf.fit(X, Y)
+    before = clf.initial_state_
+    after = clf.module_.model.state_dict()
+    for key, value in before.items():
+        if key.startswith("fc."):
+            continue
+        torch.testing.assert_close(after[key], value, msg=f"{key} changed")  # incl. BN stats
+    assert not torch.equal(after["fc.1.weight"], before["fc.1.weight"])
+    clf.module_.train()
+    assert not clf.module_.model.bn1.training and clf.module_.model.fc.training
+
+
+def test_freeze_first_stages_only():
+    clf = backbone_clf(freeze=2)
+    clf.initialize_module = _record_initial(clf)
+    clf.fit(X, Y)
+    before, after = clf.initial_state_, clf.module_.model.state_dict()
+    torch.testing.assert_close(after["conv1.weight"], before["conv1.weight"])
+    torch.testing.assert_close(after["bn1.weight"], before["bn1.weight"])
+    assert not torch.equal(after["layer1.0.conv1.weight"], before["layer1.0.conv1.weight"])
+    assert clf.module_.frozen == ["conv1", "bn1"]
+
+
+def test_unfreeze_at_epoch_and_backbone_learning_rate():
+    clf = backbone_clf(freeze="backbone", unfreeze_at_epoch=2, max_epochs=2,
+                       backbone_lr_factor=0.1, lr=0.01)
+    clf.initialize_module = _record_initial(clf)
+    clf.fit(X, Y)
+    assert clf.module_.frozen == []
+    assert all(p.requires_grad for p in clf.module_.parameters())
+    assert not torch.equal(clf.module_.model.state_dict()["conv1.weight"],
+                           clf.initial_state_["conv1.weight"])
+    groups = clf.optimizer_.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([0.001, 0.01])
+    assert len(groups[1]["params"]) == 2  # the head: Linear weight and bias
+
+
+def _record_initial(clf):
+    original = clf.initialize_module
+
+    def wrapped():
+        result = original()
+        clf.initial_state_ = {k: v.clone() for k, v in clf.module_.model.state_dict().items()}
+        return result
+    return wrapped
+
+
+def test_save_weights_then_reuse_for_another_task(tmp_path):
+    first = backbone_clf(max_epochs=1).fit(X, Y)
+    path = sk_cnn.save_weights(first, tmp_path / "mine.pt")
+    second = backbone_clf(weights=path, lr=1e-12).fit(X, np.repeat(["a", "b", "c", "d"], 2))
+    torch.testing.assert_close(second.module_.model.layer4[1].conv2.weight,
+                               first.module_.model.layer4[1].conv2.weight)
+    assert second.module_.model.fc[1].out_features == 4  # the head was not reused
+
+    plain = CNNClassifier(conv_filters=(4, 8), max_epochs=1, verbose=0).fit(X, Y)
+    plain_path = sk_cnn.save_weights(plain, tmp_path / "plain.pt")
+    reused = CNNClassifier(conv_filters=(4, 8), max_epochs=1, verbose=0, lr=1e-12,
+                           weights=plain_path).fit(X, Y)
+    torch.testing.assert_close(reused.module_.features.block2.conv.weight,
+                               plain.module_.features.block2.conv.weight)
+    with pytest.raises(ValueError, match="do not fit this network"):
+        backbone_clf(weights=plain_path).fit(X, Y)
+
+
+def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
+    import joblib
+    pipe = Pipeline([("norm", ImageNormalizer(mean="imagenet")),
+                     ("cnn", backbone_clf(backbone="mobilenet_v3_small"))]).fit(X, Y)
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "m.joblib").predict_proba(X),
+                               pipe.predict_proba(X), rtol=1e-6)
+    loaded = sk_cnn.load(sk_cnn.save(pipe, tmp_path / "m.safetensors"))
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X), rtol=1e-6)
+    grid = GridSearchCV(pipe, {"cnn__freeze": ["backbone", 2, None]}, cv=2).fit(X, Y)
+    assert len(grid.cv_results_["mean_test_score"]) == 3
+
+
+@pytest.mark.parametrize("params, message", [
+    (dict(backbone="resnet9000"), "Unknown backbone"),
+    (dict(backbone=None, freeze="backbone"), "need a backbone"),
+    (dict(freeze="everything"), "'freeze' parameter"),
+    (dict(freeze=99), "stages"),
+])
+def test_bad_backbone_parameters(params, message):
+    with pytest.raises(ValueError, match=message):
+        backbone_clf(**params).fit(X, Y)
+
+
+def test_backbone_refuses_signals():
+    with pytest.raises(ValueError, match="needs images"):
+        backbone_clf().fit(RNG.random((8, 30)), Y)
