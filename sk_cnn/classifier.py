@@ -205,6 +205,10 @@ class CNNClassifier(NeuralNetClassifier):
         Weights of the classes in the loss, as in scikit-learn.
     label_smoothing : float in [0, 1), default=0.0
         Label smoothing of the cross-entropy loss.
+    tta : {"flip"} or None, default=None
+        Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
+        network's outputs for each image and its left-right mirror image. Not used for the
+        internal validation split.
     channels : {"auto", "first", "last"}, default="auto"
         Layout of 4-D input: "last" for ``(N, H, W, C)`` (Keras, PIL), "first" for
         ``(N, C, H, W)``; "auto" picks the axis of size 1, 3 or 4 and raises when unclear.
@@ -295,6 +299,7 @@ class CNNClassifier(NeuralNetClassifier):
         "checkpoint_dir": [str, os.PathLike, None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
+        "tta": [StrOptions({"flip"}), None],
         "channels": [StrOptions(set(CHANNEL_OPTIONS))],
         "random_state": ["random_state"],
         "device": [StrOptions({"auto"}), str, torch.device, None],
@@ -335,6 +340,7 @@ class CNNClassifier(NeuralNetClassifier):
         checkpoint_dir=None,
         class_weight=None,
         label_smoothing=0.0,
+        tta=None,
         channels="auto",
         random_state=None,
         device="auto",
@@ -387,6 +393,7 @@ class CNNClassifier(NeuralNetClassifier):
         self.checkpoint_dir = checkpoint_dir
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
+        self.tta = tta
         self.channels = channels
         self.random_state = random_state
 
@@ -518,6 +525,8 @@ or (n_samples, n_features)
         X, classes, y_encoded, spec = self._validate_fit_data(X, y)
         view = canonical_view(X, self.channels)  # "auto" raises here when the layout is unclear
         self.layout_ = resolve_channels(X.shape, self.channels)
+        if self.tta == "flip" and view.ndim != 4:
+            raise ValueError("tta='flip' mirrors images; X holds 1-D signals.")
         self.input_shape_ = tuple(X.shape[1:])
         self.classes_inferred_ = classes
         weights = (None if self.class_weight is None else compute_class_weight(
@@ -762,7 +771,11 @@ or (n_samples, n_features)
         Xi, _ = unpack_data(batch)
         with torch.inference_mode():
             self._set_training(False)
-            return self.infer(Xi)
+            X = to_network_input(Xi, self.device)
+            logits = self.module_(X)
+            if self.tta == "flip":  # test-time augmentation: average with the mirror image
+                logits = (logits + self.module_(X.flip(-1))) / 2
+            return logits
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X):

@@ -339,3 +339,18 @@ def test_not_fitted_error(tiny_images):
     for method in (clf.predict, clf.predict_proba):
         with pytest.raises(NotFittedError):
             method(X)
+
+
+def test_flip_test_time_augmentation_averages_with_the_mirror_image(tiny_images,
+                                                                    tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier().fit(X, y)
+    plain = clf.predict_proba(X)
+    mirrored = clf.predict_proba(X[:, :, ::-1])
+    clf.set_params(tta="flip")
+    with_tta = clf.predict_proba(X)
+    logits = np.log(plain) + np.log(mirrored)  # softmax of averaged logits, up to a constant
+    expected = np.exp(logits / 2) / np.exp(logits / 2).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(with_tta, expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="1-D signals"):
+        tiny_classifier(tta="flip").fit(X[..., 0].reshape(len(X), -1), y)
