@@ -1,0 +1,41 @@
+"""GridSearchCV on the digits grid with n_jobs=1 and n_jobs=2, timed side by side.
+
+The README's grid (dropout 0.0/0.5 x optimizer adam/sgd, 3 folds, 10 epochs) over the digits
+pipeline. joblib's loky workers cap torch at cores // n_jobs threads each.
+
+Run: ``cd benchmarks && PYTHONPATH=.. python grid_search_scaling.py`` (about 1 minute).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+
+from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
+
+
+def main():
+    X, y = load_digits(return_X_y=True)
+    pipe = Pipeline([("reshape", ImageReshaper(image_shape=(8, 8))), ("norm", ImageNormalizer()),
+                     ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
+                     ("cnn", CNNClassifier(max_epochs=10, random_state=0, verbose=0))])
+    grid = {"cnn__dropout": [0.0, 0.5], "cnn__optimizer": ["adam", "sgd"]}
+    seconds = {}
+    for n_jobs in (1, 2, 1, 2):  # twice each, interleaved; the faster run counts
+        start = time.perf_counter()
+        GridSearchCV(pipe, grid, cv=3, n_jobs=n_jobs, refit=False).fit(X, y)
+        elapsed = time.perf_counter() - start
+        seconds[n_jobs] = min(seconds.get(n_jobs, elapsed), elapsed)
+        print(f"n_jobs={n_jobs}: {elapsed:.1f} s", flush=True)
+    print(f"\ntorch {torch.__version__}, {torch.get_num_threads()} threads in the main process")
+    print("| n_jobs=1 s | n_jobs=2 s | speed-up |")
+    print("|---|---|---|")
+    print(f"| {seconds[1]:.1f} | {seconds[2]:.1f} | {seconds[1] / seconds[2]:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
