@@ -201,6 +201,8 @@ class CNNClassifier(NeuralNetClassifier):
         The class labels, sorted.
     input_shape_ : tuple of int
         Shape of one training sample as given (e.g. ``(32, 32, 3)``); prediction needs the same.
+    input_dtype_ : numpy.dtype
+        dtype of the training data as given (uint8 images are scaled to [0, 1]).
     n_features_in_ : int
         ``X.shape[1]`` of the training data.
     module_ : torch.nn.Module
@@ -460,6 +462,7 @@ or (n_samples, n_features)
         view = canonical_view(X, self.channels)  # "auto" raises here when the layout is unclear
         self.layout_ = resolve_channels(X.shape, self.channels)
         self.input_shape_ = tuple(X.shape[1:])
+        self.input_dtype_ = X.dtype
         self.classes_inferred_ = classes
         weights = (None if self.class_weight is None else compute_class_weight(
             self.class_weight, classes=classes, y=classes[y_encoded]))
