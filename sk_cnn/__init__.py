@@ -2,6 +2,7 @@
 
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
+from .export import export_onnx, export_program
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 __version__ = "0.1.0"
@@ -12,5 +13,7 @@ __all__ = [
     "ImageAugmenter",
     "ImageNormalizer",
     "ImageReshaper",
+    "export_onnx",
+    "export_program",
     "__version__",
 ]
