@@ -15,10 +15,12 @@ import copy
 import io
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import DTypeLike
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -141,7 +143,9 @@ def _steps(model):
     return steps[:-1], clf
 
 
-def serving_module(model, *, input_dtype=None) -> tuple[ServingModule, torch.Tensor, dict]:
+def serving_module(
+    model: Pipeline | CNNClassifier, *, input_dtype: DTypeLike | None = None,
+) -> tuple[ServingModule, torch.Tensor, dict]:
     """Build the module that both exporters export, with an example input and metadata.
 
     Parameters
@@ -233,14 +237,20 @@ def _dynamic_batch():
 
 
 def _export_error(err, exporter):
-    lines = str(err).strip().splitlines()[:3]
+    """A short RuntimeError from torch's error: the root cause's first lines, no traceback."""
+    while err.__cause__ is not None:  # torch.onnx wraps torch.export's error
+        err = err.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # terminal colour codes
     return RuntimeError(
         f"{exporter} could not export the network ({type(err).__name__}: "
-        f"{' '.join(lines)}). Custom modules must be traceable by torch.export, with no "
-        f"data-dependent control flow and no fixed batch size.")
+        f"{' '.join(text.splitlines()[:3])}). Custom modules must be traceable by torch.export, "
+        f"with no data-dependent control flow and no fixed batch size.")
 
 
-def export_program(model, path: str | os.PathLike, *, input_dtype=None) -> Path:
+def export_program(
+    model: Pipeline | CNNClassifier, path: str | os.PathLike, *,
+    input_dtype: DTypeLike | None = None,
+) -> Path:
     """Save a fitted pipeline (or classifier) as a ``torch.export`` program (``.pt2``).
 
     The program takes raw samples in the shape and dtype the pipeline was fitted on (e.g. uint8
@@ -308,7 +318,10 @@ def _import_onnx():
     return onnx
 
 
-def export_onnx(model, path: str | os.PathLike, *, input_dtype=None) -> Path:
+def export_onnx(
+    model: Pipeline | CNNClassifier, path: str | os.PathLike, *,
+    input_dtype: DTypeLike | None = None,
+) -> Path:
     """Save a fitted pipeline (or classifier) as an ONNX model, preprocessing included.
 
     The model's input ``"X"`` takes raw samples in the shape and dtype the pipeline was fitted

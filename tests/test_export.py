@@ -199,3 +199,27 @@ def test_missing_extra_names_it(missing, colour_model, tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=rf"{missing} is missing.*pip install 'sk_cnn\[onnx\]'"):
         export_onnx(colour_model[0], tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+class _DataDependent(torch.nn.Module):
+    """A network whose output depends on a Python branch on the data: not exportable."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3 * 12 * 12, 2)
+
+    def forward(self, x):
+        out = self.linear(x.flatten(1))
+        return out if out.sum() > 0 else -out
+
+
+@pytest.mark.parametrize("exporter", ["onnx", "program"])
+def test_untraceable_custom_network_gets_a_short_error(exporter, tmp_path):
+    export = _exporter(exporter)
+    X, y = _colour_images()
+    clf = _small_cnn(module=_DataDependent, max_epochs=1).fit(X, y)
+    with pytest.raises(RuntimeError, match="could not export the network .*data-dependent") as info:
+        export(clf, tmp_path / "m")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "\x1b" not in str(info.value)
+    assert not (tmp_path / "m").exists()
