@@ -2,6 +2,7 @@
 
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
+from .export import export_onnx, export_program
 from .persistence import load, save, save_weights
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
@@ -13,6 +14,8 @@ __all__ = [
     "ImageAugmenter",
     "ImageNormalizer",
     "ImageReshaper",
+    "export_onnx",
+    "export_program",
     "__version__",
     "load",
     "save",

@@ -239,6 +239,8 @@ class CNNClassifier(NeuralNetClassifier):
         The class labels, sorted.
     input_shape_ : tuple of int
         Shape of one training sample as given (e.g. ``(32, 32, 3)``); prediction needs the same.
+    input_dtype_ : numpy.dtype
+        dtype of the training data as given (uint8 images are scaled to [0, 1]).
     n_features_in_ : int
         ``X.shape[1]`` of the training data.
     module_ : torch.nn.Module
@@ -528,6 +530,7 @@ or (n_samples, n_features)
         if self.tta == "flip" and view.ndim != 4:
             raise ValueError("tta='flip' mirrors images; X holds 1-D signals.")
         self.input_shape_ = tuple(X.shape[1:])
+        self.input_dtype_ = X.dtype
         self.classes_inferred_ = classes
         weights = (None if self.class_weight is None else compute_class_weight(
             self.class_weight, classes=classes, y=classes[y_encoded]))

@@ -36,6 +36,8 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
     ----------
     input_shape_ : tuple of int
         Shape of one input sample seen in fit.
+    input_dtype_ : numpy.dtype
+        dtype of the input seen in fit (what :func:`sk_cnn.export_onnx` takes).
     output_shape_ : tuple of int
         Shape of one output sample.
     n_features_in_ : int
@@ -99,6 +101,7 @@ class ImageReshaper(TransformerMixin, BaseEstimator):
         """
         X, _ = validate_images(self, X, reset=True)
         self.input_shape_ = tuple(X.shape[1:])
+        self.input_dtype_ = X.dtype
         self.output_shape_ = self._reshape(X[:1]).shape[1:]
         return self
 
@@ -204,6 +207,8 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         The mean subtracted from each channel.
     std_ : ndarray of shape (n_channels,)
         The standard deviation each channel is divided by.
+    input_dtype_ : numpy.dtype
+        dtype of the input seen in fit (uint8 input is scaled to [0, 1]).
     n_features_in_ : int
         ``X.shape[1]`` of the input seen in fit.
 
@@ -245,6 +250,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X, _ = validate_images(self, X, reset=True)
+        self.input_dtype_ = X.dtype
         view = canonical_view(X, self.channels)
         n_channels = view.shape[1]
         self.layout_ = resolve_channels(X.shape, self.channels)
@@ -360,6 +366,8 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
     ----------
     spec_ : AugmentationSpec
         The validated augmentation.
+    input_dtype_ : numpy.dtype
+        dtype of the input seen in fit.
     n_features_in_ : int
         ``X.shape[1]`` of the input seen in fit.
 
@@ -410,6 +418,7 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X, _ = validate_images(self, X, reset=True)
+        self.input_dtype_ = X.dtype
         if X.ndim == 2 and (self.vertical_flip or self.rotation):
             raise ValueError(
                 "vertical_flip and rotation need images; 2-D input (n_samples, n_features) is "

@@ -1,0 +1,393 @@
+"""Export a fitted pipeline to ONNX or to a ``torch.export`` program, preprocessing included.
+
+Both exporters build the same :class:`torch.nn.Module` (see :func:`serving_module`): the
+pipeline's ImageReshaper and ImageNormalizer steps as tensor operations, the classifier's own
+input conversion (channels-first view, uint8 scaled to [0, 1]), the trained network in
+evaluation mode and skorch's prediction nonlinearity (softmax for the default cross-entropy).
+ImageAugmenter is left out: it is the identity at prediction time. The module takes raw
+samples, in the shape and dtype the pipeline was fitted on, with any batch size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from numpy.typing import DTypeLike
+from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from .classifier import CNNClassifier
+from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
+
+#: Name of the exported model's input and output (ONNX) and of the ``.pt2`` metadata file.
+INPUT_NAME = "X"
+OUTPUT_NAME = "probabilities"
+METADATA_FILE = "metadata.json"
+_SUPPORTED = "ImageReshaper, ImageNormalizer, ImageAugmenter and 'passthrough'"
+
+
+class _Reshape(nn.Module):
+    """ImageReshaper's transform: flat rows to images, channels-last to channels-first."""
+
+    def __init__(self, shape, transpose):
+        super().__init__()
+        self.shape = None if shape is None else tuple(int(s) for s in shape)
+        self.transpose = bool(transpose)
+
+    def forward(self, x):
+        if self.shape is not None:
+            x = x.reshape((x.shape[0],) + self.shape)
+        if self.transpose:
+            x = x.movedim(-1, 1)
+        return x
+
+
+class _Normalize(nn.Module):
+    """ImageNormalizer's transform, with the same float32 operations in the same order."""
+
+    def __init__(self, mean, std, ndim, layout, scale):
+        super().__init__()
+        # Per-channel statistics shaped to broadcast against the layout the step receives.
+        shape = (-1, 1, 1) if ndim == 4 and layout != "last" else (-1,)
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)).reshape(shape))
+        self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)).reshape(shape))
+        self.scale = scale
+
+    def forward(self, x):
+        x = x.to(torch.float32)
+        if self.scale:
+            x = x * float(np.float32(1 / 255))
+        return (x - self.mean) / self.std
+
+
+class _NetworkInput(nn.Module):
+    """CNNClassifier's ``canonical_view`` and ``to_network_input`` on a batch."""
+
+    def __init__(self, ndim, layout, scale):
+        super().__init__()
+        self.ndim = ndim
+        self.layout = layout
+        self.scale = scale
+
+    def forward(self, x):
+        if self.ndim in (2, 3):
+            x = x.unsqueeze(1)
+        elif self.layout == "last":
+            x = x.permute(0, 3, 1, 2)
+        x = x.to(torch.float32)
+        if self.scale:
+            x = x / 255.0
+        return x
+
+
+class ServingModule(nn.Module):
+    """Raw samples in, class probabilities out: preprocessing, network, nonlinearity.
+
+    Parameters
+    ----------
+    preprocess : torch.nn.Sequential
+        The pipeline's transformers and the classifier's input conversion.
+    network : torch.nn.Module
+        The trained network, in evaluation mode.
+    nonlinearity : callable
+        What ``predict_proba`` applies to the network's output (skorch's
+        ``predict_nonlinearity``).
+    """
+
+    def __init__(self, preprocess: nn.Sequential, network: nn.Module, nonlinearity):
+        super().__init__()
+        self.preprocess = preprocess
+        self.network = network
+        self.nonlinearity = nonlinearity
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the class probabilities of the raw batch x."""
+        out = self.network(self.preprocess(x))
+        if isinstance(out, tuple):  # skorch's predict_proba keeps the first output
+            out = out[0]
+        return self.nonlinearity(out)
+
+
+def _flatten(steps, prefix=""):
+    """(name, step) pairs of a pipeline's steps, nested pipelines flattened."""
+    for name, step in steps:
+        if isinstance(step, Pipeline):
+            yield from _flatten(step.steps, f"{prefix}{name}__")
+        else:
+            yield f"{prefix}{name}", step
+
+
+def _steps(model):
+    """The (name, step) pairs that come before the classifier, and the classifier."""
+    if isinstance(model, CNNClassifier):
+        return [], model
+    if not isinstance(model, Pipeline):
+        raise TypeError(
+            f"Expected a fitted sk_cnn.CNNClassifier or a scikit-learn Pipeline ending with one; "
+            f"got {type(model).__name__}.")
+    steps = list(_flatten(model.steps))
+    name, clf = steps[-1]
+    if not isinstance(clf, CNNClassifier):
+        raise ValueError(
+            f"The last step of the pipeline, {name!r} ({type(clf).__name__}), cannot be exported: "
+            f"export_onnx and export_program need an sk_cnn.CNNClassifier there.")
+    return steps[:-1], clf
+
+
+def serving_module(
+    model: Pipeline | CNNClassifier, *, input_dtype: DTypeLike | None = None,
+) -> tuple[ServingModule, torch.Tensor, dict]:
+    """Build the module that both exporters export, with an example input and metadata.
+
+    Parameters
+    ----------
+    model : Pipeline or CNNClassifier
+        A fitted CNNClassifier, or a fitted Pipeline of ImageReshaper, ImageNormalizer,
+        ImageAugmenter (left out: identity at prediction time) or "passthrough" steps ending
+        with a CNNClassifier.
+    input_dtype : numpy dtype or None, default=None
+        dtype of the raw samples; None takes the one the first step saw in fit
+        (``input_dtype_``).
+
+    Returns
+    -------
+    module : ServingModule
+        Raw samples ``(N, *input_shape)`` in, probabilities ``(N, n_classes)`` out, on the CPU.
+    example : torch.Tensor
+        Two zero samples of the input's shape and dtype, to trace the module with.
+    metadata : dict
+        ``classes`` (a list of the labels), ``input_shape``, ``input_dtype`` and
+        ``sk_cnn_version``.
+
+    Raises
+    ------
+    TypeError
+        When model is neither a Pipeline nor a CNNClassifier.
+    ValueError
+        When a step cannot be exported (the message names it) or the input dtype is unknown.
+    sklearn.exceptions.NotFittedError
+        When a step is not fitted.
+    """
+    from . import __version__
+
+    steps, clf = _steps(model)
+    steps = [(name, step) for name, step in steps if step is not None and step != "passthrough"]
+    for name, step in steps:
+        if not isinstance(step, (ImageReshaper, ImageNormalizer, ImageAugmenter)):
+            raise ValueError(
+                f"Step {name!r} ({type(step).__name__}) cannot be exported: only {_SUPPORTED} "
+                f"steps can come before the CNNClassifier. Apply it before the pipeline, or "
+                f"leave it out.")
+    for _, step in steps:
+        check_is_fitted(step)
+    check_is_fitted(clf)
+
+    first = steps[0][1] if steps else clf
+    if input_dtype is None:
+        input_dtype = getattr(first, "input_dtype_", None)
+        if input_dtype is None:
+            raise ValueError(
+                f"{type(first).__name__} was fitted by an sk_cnn version that did not record "
+                f"the input dtype; pass input_dtype (e.g. input_dtype=np.uint8).")
+    raw_dtype = dtype = np.dtype(input_dtype)
+    reshapers = [step for _, step in steps if isinstance(step, ImageReshaper)]
+    input_shape = tuple(reshapers[0].input_shape_ if reshapers else clf.input_shape_)
+
+    layers, shape = [], input_shape
+    for _, step in steps:
+        if isinstance(step, ImageReshaper):
+            target, transpose = step._plan(shape)
+            layers.append(_Reshape(target, transpose))
+            shape = tuple(step.output_shape_)
+        elif isinstance(step, ImageNormalizer):
+            layers.append(_Normalize(step.mean_, step.std_, len(shape) + 1, step.layout_,
+                                     scale=dtype == np.uint8))
+            dtype = np.dtype(np.float32)
+    layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_, scale=dtype == np.uint8))
+
+    # Contiguous weights: torch.export.save cannot store channels_last ones faithfully. Frozen
+    # weights: the loaded program then returns plain tensors, not ones that require grad.
+    network = copy.deepcopy(clf.module_).to("cpu", memory_format=torch.contiguous_format)
+    network.eval().requires_grad_(False)
+    module = ServingModule(nn.Sequential(*layers), network, clf._get_predict_nonlinearity()).eval()
+    example = torch.from_numpy(np.zeros((2,) + input_shape, raw_dtype))
+    classes = clf.classes_.tolist()
+    try:
+        json.dumps(classes)
+    except TypeError:
+        raise ValueError(
+            f"The class labels {classes[:5]} cannot be written into the model's metadata: use "
+            f"str, int, float or bool labels.") from None
+    metadata = {"classes": classes, "input_shape": list(input_shape),
+                "input_dtype": raw_dtype.name, "sk_cnn_version": __version__}
+    return module, example, metadata
+
+
+def _dynamic_batch():
+    return ({0: torch.export.Dim("batch")},)
+
+
+def _export_error(err, exporter):
+    """A short RuntimeError from torch's error: the root cause's first lines, no traceback."""
+    while err.__cause__ is not None:  # torch.onnx wraps torch.export's error
+        err = err.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()  # terminal colour codes
+    return RuntimeError(
+        f"{exporter} could not export the network ({type(err).__name__}: "
+        f"{' '.join(text.splitlines()[:3])}). Custom modules must be traceable by torch.export, "
+        f"with no data-dependent control flow and no fixed batch size.")
+
+
+def export_program(
+    model: Pipeline | CNNClassifier, path: str | os.PathLike, *,
+    input_dtype: DTypeLike | None = None,
+) -> Path:
+    """Save a fitted pipeline (or classifier) as a ``torch.export`` program (``.pt2``).
+
+    The program takes raw samples in the shape and dtype the pipeline was fitted on (e.g. uint8
+    ``(N, H, W, C)`` images, or float64 rows for the digits pipeline), any batch size, and
+    returns ``predict_proba``'s probabilities as float32. ImageReshaper and ImageNormalizer are
+    part of it; ImageAugmenter is left out (identity at prediction time). Loading it needs
+    torch only, not sk_cnn: ``torch.export.load(path).module()(torch.from_numpy(X))``.
+
+    Parameters
+    ----------
+    model : Pipeline or CNNClassifier
+        A fitted CNNClassifier, or a fitted Pipeline ending with one whose other steps are
+        ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
+    path : str or path-like
+        Where to write the program, conventionally ending in ``.pt2``.
+    input_dtype : numpy dtype or None, default=None
+        dtype of the raw samples; None takes the dtype seen in fit.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written. It also holds ``metadata.json``: ``classes`` (the labels of the
+        probability columns), ``input_shape``, ``input_dtype`` and ``sk_cnn_version``; read it
+        with ``torch.export.load(path, extra_files={"metadata.json": ""})``.
+
+    Raises
+    ------
+    TypeError
+        When model is neither a Pipeline nor a CNNClassifier.
+    ValueError
+        When a step cannot be exported; the message names it.
+    RuntimeError
+        When torch.export cannot trace a custom network.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np, torch
+    >>> from sk_cnn import CNNClassifier, export_program
+    >>> X = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    >>> clf = CNNClassifier(conv_filters=(4,), max_epochs=1, verbose=0).fit(X, [0, 1] * 10)
+    >>> path = export_program(clf, os.path.join(tempfile.mkdtemp(), "model.pt2"))
+    >>> torch.export.load(path).module()(torch.from_numpy(X[:3])).shape
+    torch.Size([3, 2])
+    """
+    module, example, metadata = serving_module(model, input_dtype=input_dtype)
+    try:
+        program = torch.export.export(module, (example,), dynamic_shapes=_dynamic_batch())
+    except Exception as err:  # torch raises many types
+        raise _export_error(err, "torch.export") from None
+    path = Path(path)
+    torch.export.save(program, path, extra_files={METADATA_FILE: json.dumps(metadata)})
+    return path
+
+
+def _import_onnx():
+    try:
+        import onnx
+        import onnxscript  # noqa: F401 - torch.onnx's exporter needs it
+    except ImportError as err:
+        raise ImportError(
+            f"export_onnx needs the optional dependencies onnx and onnxscript ({err.name} is "
+            f"missing): pip install 'sk_cnn[onnx]' (which also installs onnxruntime to run "
+            f"the model).") from None
+    return onnx
+
+
+def export_onnx(
+    model: Pipeline | CNNClassifier, path: str | os.PathLike, *,
+    input_dtype: DTypeLike | None = None,
+) -> Path:
+    """Save a fitted pipeline (or classifier) as an ONNX model, preprocessing included.
+
+    The model's input ``"X"`` takes raw samples in the shape and dtype the pipeline was fitted
+    on (e.g. uint8 ``(N, H, W, C)`` images, or float64 rows for the digits pipeline), with a
+    dynamic batch size; its output ``"probabilities"`` is ``predict_proba``'s, as float32.
+    ImageReshaper and ImageNormalizer are part of the graph; ImageAugmenter is left out
+    (identity at prediction time). The class labels of the probability columns are in the
+    model's ``metadata_props`` under ``"classes"``, as a JSON list (also ``"input_shape"``,
+    ``"input_dtype"``, ``"sk_cnn_version"``). Needs the ``onnx`` extra.
+
+    Parameters
+    ----------
+    model : Pipeline or CNNClassifier
+        A fitted CNNClassifier, or a fitted Pipeline ending with one whose other steps are
+        ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
+    path : str or path-like
+        Where to write the model, conventionally ending in ``.onnx``.
+    input_dtype : numpy dtype or None, default=None
+        dtype of the raw samples; None takes the dtype seen in fit.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The file written.
+
+    Raises
+    ------
+    ImportError
+        When onnx or onnxscript is missing (``pip install 'sk_cnn[onnx]'``).
+    TypeError
+        When model is neither a Pipeline nor a CNNClassifier.
+    ValueError
+        When a step cannot be exported; the message names it.
+    RuntimeError
+        When torch's exporter cannot trace a custom network.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> import numpy as np, onnxruntime
+    >>> from sk_cnn import CNNClassifier, export_onnx
+    >>> X = np.random.default_rng(0).integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    >>> clf = CNNClassifier(conv_filters=(4,), max_epochs=1, verbose=0).fit(X, ["a", "b"] * 10)
+    >>> path = export_onnx(clf, os.path.join(tempfile.mkdtemp(), "model.onnx"))
+    >>> session = onnxruntime.InferenceSession(path)
+    >>> session.run(None, {"X": X[:3]})[0].shape
+    (3, 2)
+    >>> json.loads(session.get_modelmeta().custom_metadata_map["classes"])
+    ['a', 'b']
+    """
+    onnx = _import_onnx()
+    module, example, metadata = serving_module(model, input_dtype=input_dtype)
+    try:
+        # verbose=False still prints the exporter's progress lines; keep them off stdout.
+        with contextlib.redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(
+                module, (example,), None, input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME], dynamic_shapes=_dynamic_batch(), dynamo=True,
+                verbose=False)
+    except Exception as err:  # torch raises many types
+        raise _export_error(err, "torch.onnx.export") from None
+    proto = program.model_proto
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(proto)
+    path = Path(path)
+    onnx.save_model(proto, path)
+    return path

@@ -1,0 +1,225 @@
+"""export_onnx and export_program: raw samples in, predict_proba's probabilities out."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+
+from sk_cnn import (
+    CNNClassifier,
+    ImageAugmenter,
+    ImageNormalizer,
+    ImageReshaper,
+    export_onnx,
+    export_program,
+)
+
+ATOL = 1e-4
+BATCHES = (1, 37)
+
+
+def _colour_images(n=64, layout="last"):
+    """uint8 RGB images (N, H, W, C) of two classes named by strings; class "b" is bright on top."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(["a", "b"], n // 2)
+    X = rng.integers(0, 60, size=(n, 12, 12, 3)).astype(np.uint8)
+    X[y == "b", :6] += 150
+    return (X if layout == "last" else np.ascontiguousarray(X.transpose(0, 3, 1, 2))), y
+
+
+def _small_cnn(**params):
+    return CNNClassifier(**{"conv_filters": (4, 8), "max_epochs": 2, "batch_size": 32,
+                            "verbose": 0, "random_state": 0, **params})
+
+
+@pytest.fixture(scope="module")
+def digits_model(digits_split):
+    """The README's digits pipeline (flat float64 rows in), shortened; and test rows."""
+    X_train, X_test, y_train, _ = digits_split
+    X_train, y_train = X_train[:500], y_train[:500]  # enough for a non-trivial network
+    pipe = Pipeline([
+        ("reshape", ImageReshaper(image_shape=(8, 8))),
+        ("norm", ImageNormalizer()),
+        ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
+        ("cnn", _small_cnn(conv_filters=(8, 16))),
+    ]).fit(X_train, y_train)
+    return pipe, X_test
+
+
+@pytest.fixture(scope="module")
+def colour_model():
+    """uint8 (N, H, W, C) images with string labels: ImageNormalizer + CNNClassifier."""
+    X, y = _colour_images()
+    return Pipeline([("norm", ImageNormalizer()), ("cnn", _small_cnn())]).fit(X, y), X
+
+
+@pytest.fixture(params=["digits", "colour"])
+def model(request):
+    return request.getfixturevalue(f"{request.param}_model")
+
+
+def test_onnx_matches_predict_proba_with_labels_in_metadata(model, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    pipe, X = model
+    path = export_onnx(pipe, tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (inp,), (out,) = session.get_inputs(), session.get_outputs()
+    assert (inp.name, out.name) == ("X", "probabilities")
+    assert inp.shape[1:] == list(X.shape[1:])  # raw layout: (N, 64) rows or (N, H, W, C) images
+    assert inp.type == {"float64": "tensor(double)", "uint8": "tensor(uint8)"}[X.dtype.name]
+    assert isinstance(inp.shape[0], str)  # dynamic batch
+    for n in BATCHES:
+        proba = session.run(None, {"X": X[:n]})[0]
+        assert proba.shape == (n, len(pipe.classes_))
+        np.testing.assert_allclose(proba, pipe.predict_proba(X[:n]), rtol=0, atol=ATOL)
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["classes"]) == pipe.classes_.tolist()
+    assert metadata["input_dtype"] == X.dtype.name
+    assert not any(node.op_type.startswith("Random") for node in onnx.load(path).graph.node)
+
+
+def test_program_in_fresh_process_without_sk_cnn_matches(digits_model, colour_model, tmp_path):
+    for name, (pipe, X) in (("digits", digits_model), ("colour", colour_model)):
+        export_program(pipe, tmp_path / f"{name}.pt2")
+        np.save(tmp_path / f"{name}_X.npy", X[:max(BATCHES)])
+    # The child refuses any import of sk_cnn, so loading cannot depend on it.
+    script = textwrap.dedent(f"""
+        import importlib.abc, json, sys
+        class Refuse(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "sk_cnn":
+                    raise ImportError("sk_cnn must not be imported")
+        sys.meta_path.insert(0, Refuse())
+        import numpy as np, torch
+        for name in ("digits", "colour"):
+            extra = {{"metadata.json": ""}}
+            program = torch.export.load(f"{{name}}.pt2", extra_files=extra).module()
+            X = np.load(f"{{name}}_X.npy")
+            for n in {BATCHES!r}:
+                np.save(f"{{name}}_{{n}}.npy", program(torch.from_numpy(X[:n])).numpy())
+            with open(f"{{name}}_classes.json", "w") as f:
+                f.write(json.dumps(json.loads(extra["metadata.json"])["classes"]))
+        print("sk_cnn" in sys.modules)
+    """)
+    done = subprocess.run([sys.executable, "-I", "-c", script], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "False"
+    for name, (pipe, X) in (("digits", digits_model), ("colour", colour_model)):
+        for n in BATCHES:
+            proba = np.load(tmp_path / f"{name}_{n}.npy")
+            np.testing.assert_allclose(proba, pipe.predict_proba(X[:n]), rtol=0, atol=ATOL)
+        classes = json.loads((tmp_path / f"{name}_classes.json").read_text())
+        assert classes == pipe.classes_.tolist()
+
+
+@pytest.mark.parametrize("layout", ["first", "last"])
+def test_program_normalizes_either_channel_layout(layout, tmp_path):
+    X, y = _colour_images(layout=layout)
+    pipe = Pipeline([("norm", ImageNormalizer(mean=(0.1, 0.2, 0.3), std=(0.3, 0.2, 0.1))),
+                     ("cnn", _small_cnn(max_epochs=1))]).fit(X, y)
+    program = torch.export.load(export_program(pipe, tmp_path / "m.pt2")).module()
+    for n in BATCHES:
+        np.testing.assert_allclose(program(torch.from_numpy(X[:n])).numpy(),
+                                   pipe.predict_proba(X[:n]), rtol=0, atol=ATOL)
+
+
+def test_program_of_a_bare_classifier_on_signals(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 20)).astype(np.float32)
+    y = np.repeat([3, 7, 9], 20)
+    X[y == 7, :10] += 2
+    clf = _small_cnn(max_epochs=1).fit(X, y)  # (N, F) rows: Conv1d on one-channel signals
+    extra = {"metadata.json": ""}
+    program = torch.export.load(export_program(clf, tmp_path / "m.pt2"), extra_files=extra)
+    assert json.loads(extra["metadata.json"])["classes"] == [3, 7, 9]
+    for n in BATCHES:
+        np.testing.assert_allclose(program.module()(torch.from_numpy(X[:n])).numpy(),
+                                   clf.predict_proba(X[:n]), rtol=0, atol=ATOL)
+
+
+def _exporter(name):
+    if name == "onnx":
+        pytest.importorskip("onnx")
+        pytest.importorskip("onnxscript")
+        return export_onnx
+    return export_program
+
+
+@pytest.mark.parametrize("exporter", ["onnx", "program"])
+def test_unsupported_step_is_named(exporter, tmp_path):
+    export = _exporter(exporter)
+    X = np.random.default_rng(0).random((40, 64))
+    pipe = Pipeline([("pca", PCA(n_components=16)), ("cnn", _small_cnn(max_epochs=1))])
+    pipe.fit(X, np.repeat([0, 1], 20))
+    with pytest.raises(ValueError, match=r"Step 'pca' \(PCA\) cannot be exported"):
+        export(pipe, tmp_path / "m")
+    nested = Pipeline([("prep", Pipeline([("reshape", ImageReshaper()), ("pca", PCA())])),
+                       ("cnn", CNNClassifier())])
+    with pytest.raises(ValueError, match=r"Step 'prep__pca' \(PCA\)"):
+        export(nested, tmp_path / "m")
+    with pytest.raises(ValueError, match=r"last step .*'clf' \(LogisticRegression\)"):
+        export(Pipeline([("norm", ImageNormalizer()), ("clf", LogisticRegression())]),
+               tmp_path / "m")
+    with pytest.raises(TypeError, match="got LogisticRegression"):
+        export(LogisticRegression(), tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_unfitted_pipeline_is_refused(tmp_path):
+    with pytest.raises(NotFittedError):
+        export_program(Pipeline([("norm", ImageNormalizer()), ("cnn", CNNClassifier())]),
+                       tmp_path / "m.pt2")
+
+
+def test_input_dtype_must_be_given_when_not_recorded(colour_model, tmp_path):
+    pipe, X = colour_model
+    old = Pipeline([("norm", ImageNormalizer()), ("cnn", _small_cnn(max_epochs=1))])
+    old.fit(X, np.repeat(["a", "b"], 32))
+    del old[0].input_dtype_  # as fitted by a version that did not record it
+    with pytest.raises(ValueError, match="pass input_dtype"):
+        export_program(old, tmp_path / "m.pt2")
+    program = torch.export.load(export_program(old, tmp_path / "m.pt2", input_dtype=np.uint8))
+    np.testing.assert_allclose(program.module()(torch.from_numpy(X[:5])).numpy(),
+                               old.predict_proba(X[:5]), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("missing", ["onnx", "onnxscript"])
+def test_missing_extra_names_it(missing, colour_model, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, missing, None)  # makes "import <missing>" fail
+    with pytest.raises(ImportError, match=rf"{missing} is missing.*pip install 'sk_cnn\[onnx\]'"):
+        export_onnx(colour_model[0], tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
+
+
+class _DataDependent(torch.nn.Module):
+    """A network whose output depends on a Python branch on the data: not exportable."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(3 * 12 * 12, 2)
+
+    def forward(self, x):
+        out = self.linear(x.flatten(1))
+        return out if out.sum() > 0 else -out
+
+
+@pytest.mark.parametrize("exporter", ["onnx", "program"])
+def test_untraceable_custom_network_gets_a_short_error(exporter, tmp_path):
+    export = _exporter(exporter)
+    X, y = _colour_images()
+    clf = _small_cnn(module=_DataDependent, max_epochs=1).fit(X, y)
+    with pytest.raises(RuntimeError, match="could not export the network .*data-dependent") as info:
+        export(clf, tmp_path / "m")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert "\x1b" not in str(info.value)
+    assert not (tmp_path / "m").exists()
