@@ -1,7 +1,9 @@
 """sk_cnn: convolutional neural networks as scikit-learn estimators, built on skorch and PyTorch."""
 
+from . import datasets
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
+from .image_loader import ImageLoader
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 __version__ = "0.1.0"
@@ -10,7 +12,9 @@ __all__ = [
     "AugmentationSpec",
     "CNNClassifier",
     "ImageAugmenter",
+    "ImageLoader",
     "ImageNormalizer",
     "ImageReshaper",
     "__version__",
+    "datasets",
 ]
