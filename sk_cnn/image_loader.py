@@ -230,17 +230,15 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         GIL, and threads share the output array, so unlike scikit-learn's process-based
         ``n_jobs`` there is no copying. 1 decodes in the calling thread.
 
-    Attributes
-    ----------
-    None : the transformer is stateless
-        ``fit`` only validates the parameters and the paths; ``transform`` works unfitted.
-
     See Also
     --------
     sk_cnn.datasets.load_image_folder : paths and labels of a class-per-folder tree.
 
     Notes
     -----
+    The transformer is stateless: ``fit`` only validates the parameters and the paths, learns
+    nothing, and ``transform`` also works unfitted (``requires_fit=False``).
+
     A missing file raises ``FileNotFoundError`` and a corrupt or truncated one ``ValueError``;
     both name the file, and no file is ever skipped. EXIF orientation is applied. JPEG files
     are decoded at a reduced scale when that is still at least ``size`` (Pillow's draft mode).
