@@ -1,8 +1,10 @@
 """sk_cnn: convolutional neural networks as scikit-learn estimators, built on skorch and PyTorch."""
 
+from . import datasets
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
 from .export import export_onnx, export_program
+from .image_loader import ImageLoader
 from .persistence import load, save, save_weights
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
@@ -12,11 +14,13 @@ __all__ = [
     "AugmentationSpec",
     "CNNClassifier",
     "ImageAugmenter",
+    "ImageLoader",
     "ImageNormalizer",
     "ImageReshaper",
     "export_onnx",
     "export_program",
     "__version__",
+    "datasets",
     "load",
     "save",
     "save_weights",

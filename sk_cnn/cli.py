@@ -1,0 +1,384 @@
+"""The ``sk-cnn`` command: train, predict, evaluate and demo from the shell.
+
+``sk-cnn train DATA_DIR`` fits ImageLoader -> ImageNormalizer -> ImageAugmenter ->
+CNNClassifier on a class-per-folder tree and saves the pipeline with joblib; ``predict`` and
+``evaluate`` load it again. Run ``sk-cnn COMMAND --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.pipeline import Pipeline
+
+from . import __version__
+from .classifier import CNNClassifier
+from .datasets import IMAGE_EXTENSIONS, find_images, load_digits_images, load_image_folder
+from .image_loader import ImageLoader
+from .transformers import ImageAugmenter, ImageNormalizer
+
+BACKBONES = ("none",)
+TRUST_NOTE = "The model file is unpickled: load only files you trust."
+
+
+class CLIError(Exception):
+    """An error reported as one line on stderr, with exit status 1."""
+
+
+def _log(*parts):
+    print(*parts, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------- models
+def load_model(path) -> Pipeline:
+    """Load a pipeline saved by ``sk-cnn train`` and check that it is one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The joblib file. It is unpickled, which runs code: load only files you trust.
+
+    Returns
+    -------
+    pipeline : sklearn.pipeline.Pipeline
+        A fitted pipeline whose first step is an :class:`ImageLoader` and whose last step is a
+        fitted classifier with ``classes_``.
+
+    Raises
+    ------
+    CLIError
+        When the file is missing, is not a joblib file, or holds something else.
+    """
+    if not Path(path).is_file():
+        raise CLIError(f"model file not found: '{path}'.")
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # unpickling can fail in many ways; all mean "not a model file"
+        raise CLIError(
+            f"'{path}' is not a model saved by 'sk-cnn train' (joblib could not read it: "
+            f"{type(exc).__name__}: {exc}).") from exc
+    if not (isinstance(model, Pipeline) and isinstance(model.steps[0][1], ImageLoader)
+            and hasattr(model.steps[-1][1], "classes_")):
+        raise CLIError(
+            f"'{path}' holds a {type(model).__name__}, not an sk_cnn pipeline that starts with "
+            f"ImageLoader and ends with a fitted classifier. Save one with 'sk-cnn train' or "
+            f"joblib.dump(Pipeline([('load', ImageLoader()), ..., ('cnn', CNNClassifier())])).")
+    return model
+
+
+def _image_folder(root):
+    try:
+        return load_image_folder(root)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CLIError(str(exc)) from exc
+
+
+def _class_summary(labels):
+    counts = Counter(labels.tolist())
+    return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
+
+
+# ---------------------------------------------------------------------------------- train
+def _decode(loader, paths):
+    print(f"Decoding {len(paths)} images...", flush=True)
+    start = time.perf_counter()
+    try:
+        X = loader.fit_transform(paths)
+    except ValueError as exc:
+        if loader.size is None and "different sizes" in str(exc):
+            raise CLIError(f"{exc} With sk-cnn: pass --image-size HEIGHT WIDTH.") from exc
+        raise CLIError(str(exc)) from exc
+    except OSError as exc:
+        raise CLIError(str(exc)) from exc
+    seconds = time.perf_counter() - start
+    print(f"Decoded {len(X)} images of {X.shape[1]}x{X.shape[2]} pixels in {seconds:.1f} s "
+          f"({len(X) / max(seconds, 1e-9):.0f} images/s)", flush=True)
+    return X
+
+
+def _train(args) -> int:
+    if args.backbone.lower() != "none":
+        raise CLIError(
+            f"--backbone {args.backbone!r} is not available: pretrained backbones (transfer "
+            f"learning) are planned in issue 3. Omit --backbone (or pass 'none') to train sk_cnn's "
+            f"CNN from scratch.")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CLIError(f"cannot save the model to '{out}': folder '{out.parent}' does not exist.")
+    paths, labels = _image_folder(args.data_dir)
+    if len(set(labels.tolist())) < 2:
+        raise CLIError(f"'{args.data_dir}' has one class folder; training needs at least two.")
+    print(f"Found {len(paths)} images of {len(set(labels.tolist()))} classes in "
+          f"'{args.data_dir}' ({_class_summary(labels)})", flush=True)
+    loader = ImageLoader(size=None if args.image_size is None else tuple(args.image_size),
+                         mode="L" if args.grayscale else "RGB")
+    X = _decode(loader, paths)
+    # The saved model resizes new images to the training size.
+    loader.set_params(size=tuple(int(s) for s in X.shape[1:3]))
+    steps = [("norm", ImageNormalizer())]
+    if args.augment:
+        padding = max(1, round(min(X.shape[1:3]) / 8))
+        steps.append(("aug", ImageAugmenter(horizontal_flip=True, crop_padding=padding)))
+    cnn = CNNClassifier(max_epochs=args.epochs, batch_size=args.batch_size,
+                        validation_fraction=args.validation_fraction, random_state=args.seed,
+                        verbose=1)
+    steps.append(("cnn", cnn))
+    start = time.perf_counter()
+    try:
+        Pipeline(steps).fit(X, labels)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"Trained {args.epochs} epoch(s) in {time.perf_counter() - start:.1f} s", flush=True)
+    if args.validation_fraction and "valid_acc" in cnn.history[-1]:
+        n_valid = int(np.ceil(args.validation_fraction * len(X)))
+        print(f"validation accuracy: {cnn.history[-1, 'valid_acc']:.4f} "
+              f"({n_valid} held-out images)")
+    else:
+        print("validation accuracy: not measured (--validation-fraction 0)")
+    model = Pipeline([("load", loader)] + steps)
+    joblib.dump(model, out)
+    print(f"saved the pipeline to '{out}' (sk-cnn predict {out} IMAGES)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- predict
+def _collect_images(inputs):
+    paths = []
+    for item in inputs:
+        if os.path.isdir(item):
+            found = find_images(item)
+            if not found:
+                raise CLIError(f"folder '{item}' holds no image file "
+                               f"({' '.join(IMAGE_EXTENSIONS)}).")
+            paths.extend(found)
+        elif os.path.isfile(item):
+            paths.append(item)
+        else:
+            raise CLIError(f"no such file or folder: '{item}'.")
+    return paths
+
+
+def _python(values):
+    return np.asarray(values).tolist()
+
+
+def _predict(args) -> int:
+    model = load_model(args.model)
+    paths = _collect_images(args.images)
+    classes = _python(model.classes_)
+    try:
+        proba = model.predict_proba(paths)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    labels = [classes[i] for i in proba.argmax(axis=1)]
+    if args.format == "json":
+        rows = []
+        for path, label, p in zip(paths, labels, proba.tolist()):
+            row = {"path": path, "label": label}
+            if args.proba:
+                row["probabilities"] = {str(c): round(v, 6) for c, v in zip(classes, p)}
+            rows.append(row)
+        json.dump(rows, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["path", "label"] + ([f"proba_{c}" for c in classes] if args.proba
+                                             else []))
+        for path, label, p in zip(paths, labels, proba.tolist()):
+            writer.writerow([path, label] + ([f"{v:.6f}" for v in p] if args.proba else []))
+    _log(f"predicted {len(paths)} image(s)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- evaluate
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise CLIError(
+            "evaluate saves the confusion matrix as a PNG with matplotlib, which is not "
+            "installed. Install it with: pip install 'sk_cnn[plot]' (or pass --no-plot).") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _evaluate(args) -> int:
+    from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
+
+    plt = None if args.no_plot else _pyplot()
+    model = load_model(args.model)
+    paths, y_true = _image_folder(args.data_dir)
+    try:
+        y_pred = model.predict(paths)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    # Folder names are str; compare as str so that models trained on int labels work too.
+    y_pred = np.asarray(y_pred).astype(str)
+    known = set(np.asarray(model.classes_).astype(str).tolist())
+    unknown = sorted(set(y_true.tolist()) - known)
+    if unknown:
+        _log(f"warning: class folder(s) {unknown} are not classes of the model; their images "
+             f"count as errors.")
+    print(f"accuracy: {accuracy_score(y_true, y_pred):.4f} on {len(paths)} images")
+    print(classification_report(y_true, y_pred, zero_division=0))
+    if plt is not None:
+        labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
+        size = max(4.0, 0.6 * len(labels) + 2)
+        fig, ax = plt.subplots(figsize=(size, size))
+        ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=ax,
+                                                xticks_rotation="vertical", colorbar=False)
+        ax.set_title(f"{Path(args.data_dir).name or args.data_dir}: accuracy "
+                     f"{accuracy_score(y_true, y_pred):.3f}")
+        fig.savefig(args.confusion_matrix, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        print(f"confusion matrix saved to '{args.confusion_matrix}'")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- demo
+def _demo(args) -> int:
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits_images()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0)
+    print(f"sklearn digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels")
+    pipe = Pipeline([
+        ("norm", ImageNormalizer()),
+        ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
+        ("cnn", CNNClassifier(max_epochs=args.epochs, random_state=args.seed, verbose=1)),
+    ])
+    start = time.perf_counter()
+    pipe.fit(X_train, y_train)
+    print(f"Trained in {time.perf_counter() - start:.1f} s")
+    print(f"test accuracy: {pipe.score(X_test, y_test):.4f}")
+    if args.out:
+        joblib.dump(pipe, args.out)
+        print(f"saved the pipeline (input: uint8 8x8 arrays) to '{args.out}'")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sk-cnn`` (one sub-command per action).
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        Parses ``train``, ``predict``, ``evaluate`` and ``demo`` command lines.
+    """
+    parser = argparse.ArgumentParser(
+        prog="sk-cnn", description="Train and use convolutional neural networks on image "
+        "folders (one sub-folder per class) with scikit-learn pipelines.")
+    parser.add_argument("--version", action="version", version=f"sk_cnn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    defaults = CNNClassifier()
+
+    train = commands.add_parser(
+        "train", help="train a CNN on DATA_DIR/<class>/<image> and save the pipeline",
+        description="Train ImageLoader -> ImageNormalizer -> ImageAugmenter -> CNNClassifier on "
+        "a class-per-folder tree (DATA_DIR/<class>/<image files>) and save it with joblib.")
+    train.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
+    train.add_argument("--out", default="model.joblib", metavar="FILE",
+                       help="file to save the fitted pipeline to (default: model.joblib)")
+    train.add_argument("--epochs", type=int, default=defaults.max_epochs, metavar="N",
+                       help=f"passes over the training data (default: {defaults.max_epochs})")
+    train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
+                       help="resize every image (default: keep the size, which must then be "
+                       "the same for all images); new images are resized to the training size")
+    train.add_argument("--grayscale", action="store_true", help="train on grayscale images")
+    train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                       help="random flips and shifts of the training batches (default: on)")
+    train.add_argument("--backbone", default="none", metavar="NAME",
+                       help="network to start from; only 'none' (sk_cnn's CNN trained from "
+                       "scratch) for now: pretrained backbones are planned (issue 3)")
+    train.add_argument("--validation-fraction", type=float,
+                       default=defaults.validation_fraction, metavar="F",
+                       help="fraction of images held out to report validation accuracy "
+                       f"(default: {defaults.validation_fraction}; 0 trains on everything)")
+    train.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N",
+                       help=f"images per training batch (default: {defaults.batch_size})")
+    train.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser(
+        "predict", help="predict the class of image files", description="Predict the class "
+        f"of image files with a saved pipeline; prints CSV or JSON. {TRUST_NOTE}")
+    predict.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
+    predict.add_argument("images", metavar="FILES_OR_DIR", nargs="+",
+                         help="image files, or folders searched recursively for images")
+    predict.add_argument("--proba", action="store_true", help="add the class probabilities")
+    predict.add_argument("--format", choices=("csv", "json"), default="csv",
+                         help="output format on stdout (default: csv)")
+    predict.set_defaults(run=_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="accuracy, classification report and confusion matrix on DATA_DIR",
+        description="Score a saved pipeline on a class-per-folder tree: print the accuracy "
+        f"and a classification report, save a confusion-matrix PNG. {TRUST_NOTE}")
+    evaluate.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
+    evaluate.add_argument("data_dir", metavar="DATA_DIR",
+                          help="folder with one sub-folder per class")
+    evaluate.add_argument("--confusion-matrix", default="confusion_matrix.png", metavar="PNG",
+                          help="where to save the confusion matrix (default: "
+                          "confusion_matrix.png; needs matplotlib: pip install 'sk_cnn[plot]')")
+    evaluate.add_argument("--no-plot", action="store_true",
+                          help="do not save the confusion matrix")
+    evaluate.set_defaults(run=_evaluate)
+
+    demo = commands.add_parser(
+        "demo", help="train on sklearn's digits (offline, seconds)",
+        description="Train the digits pipeline (ImageNormalizer -> ImageAugmenter -> "
+        "CNNClassifier) on sklearn's 8x8 digits and print the test accuracy. Offline.")
+    demo.add_argument("--epochs", type=int, default=defaults.max_epochs, metavar="N",
+                      help=f"passes over the training data (default: {defaults.max_epochs})")
+    demo.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    demo.add_argument("--out", metavar="FILE", help="also save the fitted pipeline to this file")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``sk-cnn`` command line.
+
+    Parameters
+    ----------
+    argv : list of str or None, default=None
+        The arguments, without the program name; None reads ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 on an error (reported on stderr), 2 on a usage error (from argparse).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in ("epochs", "batch_size"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1.")
+    fraction = getattr(args, "validation_fraction", 0.0)
+    if not 0 <= fraction < 1:
+        parser.error("--validation-fraction must be in [0, 1).")
+    try:
+        return args.run(args)
+    except CLIError as exc:
+        _log(f"sk-cnn {args.command}: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _log("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

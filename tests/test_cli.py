@@ -1,0 +1,203 @@
+"""The sk-cnn command line, end to end in subprocesses and in-process, on tiny image trees."""
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.pipeline import Pipeline
+
+from sk_cnn import ImageLoader
+from sk_cnn.cli import main
+from sk_cnn.datasets import find_images, load_image_folder
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _write_tree(root, n_per_class, seed=0, size=(10, 10)):
+    """dark/ and bright/ class folders of PNG and JPEG files, some grayscale or RGBA."""
+    rng = np.random.default_rng(seed)
+    for label, level in (("dark", 40), ("bright", 210)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n_per_class):
+            rgb = np.clip(rng.normal(level, 20, size + (3,)), 0, 255).astype(np.uint8)
+            image = Image.fromarray(rgb)
+            if i % 4 == 1:
+                image = image.convert("L")
+            elif i % 4 == 2:
+                image = image.convert("RGBA")
+            image.save(root / label / f"{i:02d}.{'jpg' if i % 4 == 3 else 'png'}")
+    return root
+
+
+def _run(*args, cwd):
+    """Run ``python -m sk_cnn.cli`` from this checkout (no installation needed)."""
+    path = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    # Tiny models: one torch thread is fastest, and does not fight other jobs for the cores.
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "sk_cnn.cli", *map(str, args)], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tree of tiny images and a model trained on it by ``sk-cnn train`` in a subprocess."""
+    root = tmp_path_factory.mktemp("cli")
+    _write_tree(root / "train", 12, seed=0)
+    _write_tree(root / "test", 4, seed=1)
+    result = _run("train", root / "train", "--out", root / "model.joblib", "--epochs", "2",
+                  "--batch-size", "8", "--seed", "0", cwd=root)
+    return root, result
+
+
+def test_train_prints_progress_and_saves_an_sk_cnn_pipeline(trained):
+    root, result = trained
+    assert result.returncode == 0, result.stderr
+    assert "Found 24 images of 2 classes" in result.stdout
+    assert "valid_acc" in result.stdout  # skorch's per-epoch table
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("validation accuracy"))
+    assert 0 <= float(line.split()[2]) <= 1
+    model = joblib.load(root / "model.joblib")
+    assert isinstance(model, Pipeline) and isinstance(model.steps[0][1], ImageLoader)
+    assert [name for name, _ in model.steps] == ["load", "norm", "aug", "cnn"]
+    assert model["load"].size == (10, 10)  # new images are resized to the training size
+    assert sorted(model.classes_.tolist()) == ["bright", "dark"]
+
+
+def test_predict_csv_and_json_match_the_model(trained):
+    root, _ = trained
+    model = joblib.load(root / "model.joblib")
+    paths = find_images(root / "test")
+    result = _run("predict", root / "model.joblib", root / "test" / "dark", paths[-1],
+                  "--proba", cwd=root)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    classes = model.classes_.tolist()
+    assert rows[0] == ["path", "label"] + [f"proba_{c}" for c in classes]
+    expected_paths = find_images(root / "test" / "dark") + [paths[-1]]
+    assert [row[0] for row in rows[1:]] == expected_paths
+    proba = model.predict_proba(expected_paths)
+    np.testing.assert_allclose([[float(v) for v in row[2:]] for row in rows[1:]], proba,
+                               atol=1e-5)
+    assert [row[1] for row in rows[1:]] == model.predict(expected_paths).tolist()
+
+    result = _run("predict", root / "model.joblib", root / "test", "--format", "json",
+                  cwd=root)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert [r["path"] for r in records] == paths
+    assert [r["label"] for r in records] == model.predict(paths).tolist()
+    assert all(set(r) == {"path", "label"} for r in records)
+
+
+def test_evaluate_prints_accuracy_report_and_saves_confusion_matrix(trained):
+    root, _ = trained
+    result = _run("evaluate", root / "model.joblib", root / "test", "--confusion-matrix",
+                  root / "cm.png", cwd=root)
+    assert result.returncode == 0, result.stderr
+    paths, labels = load_image_folder(root / "test")
+    accuracy = joblib.load(root / "model.joblib").score(paths, labels)
+    assert f"accuracy: {accuracy:.4f} on 8 images" in result.stdout
+    assert "precision" in result.stdout and "bright" in result.stdout
+    assert (root / "cm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_path_and_not_a_model_exit_non_zero(trained, tmp_path):
+    root, _ = trained
+    result = _run("predict", root / "model.joblib", tmp_path / "nowhere.jpg", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "nowhere.jpg" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "notes.joblib").write_text("not a model")
+    result = _run("evaluate", tmp_path / "notes.joblib", root / "test", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "not a model saved by 'sk-cnn train'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _main(capsys, *args):
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_model_file_that_is_another_object_or_missing(tmp_path, capsys, trained):
+    root, _ = trained
+    joblib.dump({"weights": [1, 2]}, tmp_path / "dict.joblib")
+    status, _, err = _main(capsys, "predict", tmp_path / "dict.joblib", root / "test")
+    assert status == 1 and "holds a dict, not an sk_cnn pipeline" in err
+    status, _, err = _main(capsys, "evaluate", tmp_path / "missing.joblib", root / "test")
+    assert status == 1 and "model file not found" in err
+
+
+def test_train_errors(tmp_path, capsys):
+    status, _, err = _main(capsys, "train", tmp_path / "nowhere")
+    assert status == 1 and "not a directory" in err
+    _write_tree(tmp_path / "data", 4)
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet18")
+    assert status == 1 and "issue 3" in err
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "no" / "m.j")
+    assert status == 1 and "does not exist" in err
+    Image.new("RGB", (7, 5)).save(tmp_path / "data" / "dark" / "odd.png")
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "m.joblib")
+    assert status == 1 and "--image-size" in err and "odd.png" in err
+    (tmp_path / "data" / "dark" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--image-size", "6", "6",
+                           "--out", tmp_path / "m.joblib")
+    assert status == 1 and "broken.jpg" in err
+    for bad in (["--epochs", "0"], ["--validation-fraction", "1.5"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", str(tmp_path / "data"), *bad])
+        assert exit_info.value.code == 2
+
+
+def test_train_with_image_size_grayscale_and_no_augmentation(tmp_path, capsys):
+    _write_tree(tmp_path / "data", 4)
+    Image.new("RGB", (7, 5)).save(tmp_path / "data" / "dark" / "odd.png")
+    status, out, err = _main(capsys, "train", tmp_path / "data", "--image-size", "6", "8",
+                             "--grayscale", "--no-augment", "--epochs", "1",
+                             "--validation-fraction", "0", "--out", tmp_path / "m.joblib")
+    assert status == 0, err
+    assert "not measured" in out
+    model = joblib.load(tmp_path / "m.joblib")
+    assert [name for name, _ in model.steps] == ["load", "norm", "cnn"]
+    assert model["cnn"].input_shape_ == (6, 8) and model["load"].mode == "L"
+
+
+def test_evaluate_without_matplotlib_says_how_to_install_it(trained, capsys, monkeypatch):
+    root, _ = trained
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    status, _, err = _main(capsys, "evaluate", root / "model.joblib", root / "test")
+    assert status == 1 and "sk_cnn[plot]" in err
+    status, out, _ = _main(capsys, "evaluate", root / "model.joblib", root / "test", "--no-plot")
+    assert status == 0 and "accuracy:" in out
+
+
+def test_predict_folder_without_images(trained, tmp_path, capsys):
+    root, _ = trained
+    (tmp_path / "notes.txt").write_text("no images here")
+    status, _, err = _main(capsys, "predict", root / "model.joblib", tmp_path)
+    assert status == 1 and "holds no image file" in err
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"], ["demo"]])
+def test_help_everywhere(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(command + ["--help"])
+    assert exit_info.value.code == 0
+    assert "usage: sk-cnn" in capsys.readouterr().out
+
+
+def test_demo_trains_on_digits_offline(capsys, tmp_path):
+    status, out, _ = _main(capsys, "demo", "--epochs", "1", "--out", tmp_path / "digits.joblib")
+    assert status == 0
+    line = next(ln for ln in out.splitlines() if ln.startswith("test accuracy"))
+    assert 0 <= float(line.split()[2]) <= 1
+    X = np.zeros((2, 8, 8), np.uint8)
+    assert joblib.load(tmp_path / "digits.joblib").predict(X).shape == (2,)
