@@ -313,7 +313,8 @@ def plot_predictions(estimator, X, y=None, *, n_images: int = 16, ncols: int = 8
         Samples in any layout the estimator accepts. They are shown as the classifier receives
         them (after the Pipeline's transformers), each min-max scaled unless uint8.
     y : array-like of shape (n_samples,) or None, default=None
-        True labels; titles then read "predicted / true", in red when wrong.
+        True labels; titles then read "predicted / true" (on two lines when long), in red
+        when wrong.
     n_images : int, default=16
         Show the first ``n_images`` samples (of the misclassified ones with ``only_errors``).
     ncols : int, default=8
@@ -323,7 +324,7 @@ def plot_predictions(estimator, X, y=None, *, n_images: int = 16, ncols: int = 8
     only_errors : bool, default=False
         Show only misclassified samples (needs y).
     figsize : tuple of float or None, default=None
-        Figure size in inches; None gives 1.4 inches per image.
+        Figure size in inches; None gives 1.5 inches per image.
 
     Returns
     -------
@@ -355,14 +356,15 @@ def plot_predictions(estimator, X, y=None, *, n_images: int = 16, ncols: int = 8
         return fig
     predicted = _names(y_pred[keep], class_names, clf.classes_)
     true = None if y is None else _names(y[keep], class_names, clf.classes_)
-    fig, axes = _grid(len(keep), ncols, 1.4, figsize)
+    fig, axes = _grid(len(keep), ncols, 1.5, figsize)
     for k, (ax, i) in enumerate(zip(axes, keep)):
         _show_sample(ax, samples[i])
         if true is None:
             ax.set_title(predicted[k], fontsize=9)
         else:
-            ax.set_title(f"{predicted[k]} / {true[k]}", fontsize=9,
-                         color="black" if y_pred[i] == y[i] else "red")
+            title = f"{predicted[k]} / {true[k]}"
+            ax.set_title(title if len(title) <= 16 else title.replace(" / ", " /\n"),
+                         fontsize=9, color="black" if y_pred[i] == y[i] else "red")
     fig.suptitle("predicted / true (red: wrong)" if y is not None else "predicted")
     return fig
 
@@ -399,9 +401,10 @@ def plot_confusion_matrix(estimator, X, y, *, normalize: str | None = None,
     labels = np.asarray(clf.classes_)
     names = _names(labels, class_names, labels)
     size = max(4.0, 0.5 * len(labels) + 2)
-    fig, ax = plt.subplots(figsize=figsize or (size + 1, size), layout="constrained")
+    fig, ax = plt.subplots(figsize=figsize or (size + 1, size))
     crowded = sum(len(name) for name in names) > 4 * len(names) and len(names) > 4
     ConfusionMatrixDisplay.from_estimator(
         estimator, X, y, labels=labels, display_labels=names, normalize=normalize, cmap=cmap,
         ax=ax, xticks_rotation=45 if crowded else "horizontal")
+    fig.tight_layout()  # constrained layout clips rotated labels next to a colorbar
     return fig
