@@ -592,13 +592,13 @@ or (n_samples, n_features)
         schedule = self._lr_scheduler()
         if schedule is not None:
             callbacks.append(("lr_scheduler", schedule))
-        if self.early_stopping is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.early_stopping, load_best=True)))
         if isinstance(self.verbose, Real) and self.verbose >= 2:
             # batch_size=-1 (one batch) would give the bar a negative total: count instead.
             callbacks.append(("progress_bar", ProgressBar(
                 batches_per_epoch="count" if self.batch_size == -1 else "auto")))
+        if self.early_stopping is not None:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.early_stopping, load_best=True)))
         callbacks.append(("print_log", PrintLog()))
         return callbacks
 
