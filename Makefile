@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench docs
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -19,3 +19,12 @@ test: $(VENV)/.installed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sk_cnn tests examples benchmarks
+
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet -e ".[docs]"
+	touch $@
+
+# The documentation site (docs/_build/html). Warnings are errors; the plot_* examples run on
+# sklearn's digits (SK_CNN_EXAMPLE_DATA=digits, set in docs/conf.py).
+docs: $(VENV)/.installed-docs
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -27,6 +27,7 @@ from skorch.callbacks import (
     LRScheduler,
     PassthroughScoring,
     PrintLog,
+    ProgressBar,
 )
 from skorch.dataset import unpack_data
 from torch.utils.data import Subset
@@ -220,7 +221,9 @@ class CNNClassifier(NeuralNetClassifier):
         Where to train and predict; "auto" means CUDA when available. A model trained on a GPU
         predicts on a CPU-only machine after loading.
     verbose : int, default=1
-        1 prints skorch's table of losses and accuracies per epoch; 0 is silent.
+        1 prints skorch's table of losses and accuracies per epoch; 2 also shows a tqdm
+        progress bar over the batches of each epoch (skorch's ``ProgressBar``, on stderr);
+        0 is silent.
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         The loss; it receives the network's logits.
     train_split : callable or None, default=None
@@ -696,6 +699,10 @@ or (n_samples, n_features)
         schedule = self._lr_scheduler()
         if schedule is not None:
             callbacks.append(("lr_scheduler", schedule))
+        if isinstance(self.verbose, Real) and self.verbose >= 2:
+            # batch_size=-1 (one batch) would give the bar a negative total: count instead.
+            callbacks.append(("progress_bar", ProgressBar(
+                batches_per_epoch="count" if self.batch_size == -1 else "auto")))
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.early_stopping, load_best=True)))
@@ -811,6 +818,28 @@ or (n_samples, n_features)
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+    def summary(self, input_shape: tuple[int, ...] | None = None, *,
+                n_classes: int | None = None):
+        """Keras-like table of the network: layers, output shapes, parameters, trainable.
+
+        Parameters
+        ----------
+        input_shape : tuple of int or None, default=None
+            Shape of one sample as given to ``fit``, e.g. ``(32, 32, 3)``. Needed before fit;
+            once fitted the summary is at ``input_shape_``.
+        n_classes : int or None, default=None
+            Units of the output layer before fit (None: ``len(classes)`` if given).
+
+        Returns
+        -------
+        summary : sk_cnn.summary.ModelSummary
+            ``print(clf.summary())`` shows the table; ``total_params``, ``trainable_params``
+            and ``layers`` hold the numbers.
+        """
+        from .summary import model_summary
+
+        return model_summary(self, input_shape, n_classes=n_classes)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,0 +1,78 @@
+"""Sphinx configuration of sk_cnn's documentation (``make docs``; needs the ``docs`` extra)."""
+
+import os
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))  # document this checkout even when it is not installed
+
+import sk_cnn  # noqa: E402
+
+# The gallery runs the plot_* examples on sklearn's digits (seconds each) unless told
+# otherwise; their pictures go to the build folder, not into the source tree.
+os.environ.setdefault("SK_CNN_EXAMPLE_DATA", "digits")
+os.environ.setdefault("SK_CNN_EXAMPLE_OUTPUT", str(DOCS / "_build" / "example_output"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+project = "sk_cnn"
+author = "sk_cnn developers"
+copyright = "sk_cnn developers"  # noqa: A001
+release = sk_cnn.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+    "myst_parser",  # the user guide is docs/user_guide.md, also read on GitHub
+]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+root_doc = "index"
+
+autosummary_generate = True
+autodoc_typehints = "none"  # the numpydoc sections say the types
+numpydoc_show_class_members = False  # members are listed by the autosummary template
+numpydoc_class_members_toctree = False
+
+html_theme = "pydata_sphinx_theme"
+html_title = f"sk_cnn {release}"
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+html_static_path = []
+
+sphinx_gallery_conf = {
+    "examples_dirs": str(ROOT / "examples"),
+    "gallery_dirs": "auto_examples",
+    # Run the plot_* examples (fast on digits); show the others without running them.
+    "filename_pattern": r"[\\/]plot_",
+    "ignore_pattern": r"(__init__|example_data)\.py",
+    "abort_on_example_error": True,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "within_subsection_order": "FileNameSortKey",
+    "min_reported_time": 1,
+    # "Examples using X" on every API page.
+    "backreferences_dir": "generated/backreferences",
+    "doc_module": ("sk_cnn",),
+}
+
+
+def _check_api_page(app):
+    """Warn (an error under -W) when a name of sk_cnn.__all__ is missing from api.rst."""
+    from sphinx.util import logging
+
+    text = (DOCS / "api.rst").read_text()
+    for name in sk_cnn.__all__:
+        if not name.startswith("_") and f"sk_cnn.{name}\n" not in text:
+            logging.getLogger(__name__).warning(
+                f"sk_cnn.{name} is in sk_cnn.__all__ but not listed in docs/api.rst")
+
+
+def setup(app):
+    app.connect("builder-inited", _check_api_page)

@@ -1,0 +1,220 @@
+"""sk_cnn.plotting: every function returns a Figure with the expected axes, lines and images."""
+
+import importlib
+import sys
+
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.metrics import confusion_matrix
+from sklearn.pipeline import Pipeline
+
+from sk_cnn import CNNClassifier, ImageNormalizer, ImageReshaper
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from sk_cnn import plotting  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def _rgb_data(n=48):
+    rng = np.random.default_rng(0)
+    y = np.repeat(["cat", "dog", "eel"], n // 3)
+    X = rng.integers(0, 60, size=(n, 10, 10, 3)).astype(np.uint8)
+    X[y == "dog", :5] += 150
+    X[y == "eel", :, :5] += 150
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def rgb_clf():
+    X, y = _rgb_data()
+    clf = CNNClassifier(conv_filters=(6, 8), max_epochs=3, batch_size=16, verbose=0,
+                        random_state=0)
+    return clf.fit(X, y), X, y
+
+
+@pytest.fixture(scope="module")
+def flat_pipe():
+    """Flat rows of 8x8 grayscale pixels through ImageReshaper: a Pipeline to plot."""
+    rng = np.random.default_rng(1)
+    y = np.repeat([0, 1], 30)
+    X = rng.random((60, 64))
+    X[y == 1, :32] += 1.0
+    pipe = Pipeline([("reshape", ImageReshaper(image_shape=(8, 8))), ("norm", ImageNormalizer()),
+                     ("cnn", CNNClassifier(conv_filters=(5,), max_epochs=2, batch_size=16,
+                                           verbose=0, random_state=0))])
+    return pipe.fit(X, y), X, y
+
+
+def test_plot_history_draws_train_and_validation_per_metric(rgb_clf):
+    clf, _, _ = rgb_clf
+    fig = plotting.plot_history(clf)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    for ax, keys in zip(fig.axes, [("train_loss", "valid_loss"), ("train_acc", "valid_acc")]):
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == ["train", "validation"]
+        for line, key in zip(lines, keys):
+            np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+            np.testing.assert_allclose(line.get_ydata(), clf.history[:, key])
+
+
+def test_plot_history_of_a_history_pipeline_and_other_metrics(rgb_clf, flat_pipe):
+    clf, _, _ = rgb_clf
+    fig = plotting.plot_history(clf.history, metrics="loss")
+    assert len(fig.axes) == 1 and len(fig.axes[0].get_lines()) == 2
+    fig = plotting.plot_history(flat_pipe[0], metrics=("accuracy", "lr", "dur"))
+    assert [len(ax.get_lines()) for ax in fig.axes] == [2, 1, 1]
+    np.testing.assert_allclose(fig.axes[1].get_lines()[0].get_ydata(),
+                               flat_pipe[0][-1].history[:, "event_lr"])
+    with pytest.raises(ValueError, match="no values for metric 'f1'.*train_loss"):
+        plotting.plot_history(clf, metrics=("loss", "f1"))
+    with pytest.raises(ValueError, match="metrics is empty"):
+        plotting.plot_history(clf, metrics=())
+
+
+def test_plot_history_without_validation_split_draws_training_only():
+    X, y = _rgb_data(24)
+    clf = CNNClassifier(conv_filters=(4,), max_epochs=2, validation_fraction=0, verbose=0,
+                        random_state=0).fit(X, y)
+    fig = plotting.plot_history(clf)
+    assert [[line.get_label() for line in ax.get_lines()] for ax in fig.axes] == \
+        [["train"], ["train"]]
+
+
+def test_plot_history_refuses_unfitted_and_foreign_objects():
+    with pytest.raises(NotFittedError, match="fit the classifier first"):
+        plotting.plot_history(CNNClassifier())
+    with pytest.raises(TypeError, match="skorch History"):
+        plotting.plot_history(object())
+
+
+def test_compare_histories_overlays_runs(rgb_clf, flat_pipe):
+    clf, _, _ = rgb_clf
+    fig = plotting.compare_histories({"rgb": clf, "flat": flat_pipe[0]})
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert labels == ["rgb (train)", "rgb (validation)", "flat (train)", "flat (validation)"]
+        colors = [line.get_color() for line in ax.get_lines()]
+        assert colors[0] == colors[1] != colors[2] == colors[3]
+    loss = fig.axes[0].get_lines()
+    np.testing.assert_allclose(loss[3].get_ydata(), flat_pipe[0][-1].history[:, "valid_loss"])
+    fig = plotting.compare_histories({"a": clf, "b": clf.history}, metrics="accuracy",
+                                     subsets="valid")
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == \
+        ["a (validation)", "b (validation)"]
+    with pytest.raises(TypeError, match="non-empty mapping"):
+        plotting.compare_histories([clf])
+    with pytest.raises(ValueError, match="subsets"):
+        plotting.compare_histories({"a": clf}, subsets=("test",))
+
+
+def test_plot_filters_rgb_first_layer(rgb_clf):
+    clf, _, _ = rgb_clf
+    fig = plotting.plot_filters(clf)
+    assert len(fig.axes) == 6  # one per filter of the first convolution
+    weights = clf.module_.features.block1.conv.weight.detach().numpy()
+    for ax, kernel in zip(fig.axes, weights):
+        image = ax.get_images()[0].get_array()
+        assert image.shape == (3, 3, 3)  # RGB, (kh, kw, channels)
+        assert image.min() == pytest.approx(0) and image.max() == pytest.approx(1)
+        expected = kernel.transpose(1, 2, 0)
+        expected = (expected - expected.min()) / (expected.max() - expected.min())
+        np.testing.assert_allclose(image, expected, rtol=1e-5)
+    assert "features.block1.conv" in fig._suptitle.get_text()
+    assert "RGB" in fig._suptitle.get_text()
+
+
+def test_plot_filters_grayscale_channel_and_deeper_layers(rgb_clf, flat_pipe):
+    clf, _, _ = rgb_clf
+    fig = plotting.plot_filters(flat_pipe[0])  # 1 input channel: grayscale
+    assert len(fig.axes) == 5
+    assert all(ax.get_images()[0].get_array().shape == (3, 3) for ax in fig.axes)
+    fig = plotting.plot_filters(clf, layer=1, max_filters=4)  # 6 input channels: their mean
+    weights = clf.module_.features.block2.conv.weight.detach().numpy()
+    assert len(fig.axes) == 4
+    np.testing.assert_allclose(fig.axes[2].get_images()[0].get_array(), weights[2].mean(axis=0),
+                               rtol=1e-6)
+    fig = plotting.plot_filters(clf, layer=-1, channel=5)
+    np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), weights[0, 5], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"layer must be an integer in \[-2, 1\]"):
+        plotting.plot_filters(clf, layer=2)
+    with pytest.raises(ValueError, match="channel must be"):
+        plotting.plot_filters(clf, channel=3)
+    with pytest.raises(NotFittedError):
+        plotting.plot_filters(CNNClassifier())
+
+
+def test_plot_filters_of_1d_convolutions():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((30, 20)), np.repeat([0, 1], 15)
+    clf = CNNClassifier(conv_filters=(3,), max_epochs=1, verbose=0).fit(X, y)
+    fig = plotting.plot_filters(clf)
+    assert len(fig.axes) == 3
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 1, 1]  # one curve per input channel
+
+
+def test_plot_predictions_titles_are_predicted_and_true(rgb_clf):
+    clf, X, y = rgb_clf
+    fig = plotting.plot_predictions(clf, X, y, n_images=10, ncols=5)
+    assert len(fig.axes) == 10
+    predicted = clf.predict(X[:10])
+    for i, (ax, p, t) in enumerate(zip(fig.axes, predicted, y[:10])):
+        assert ax.get_title() == f"{p} / {t}"
+        assert (ax.title.get_color() == "red") == (p != t)
+        np.testing.assert_array_equal(ax.get_images()[0].get_array(), X[i])  # uint8 RGB as is
+    names = {"cat": "Cat", "dog": "Dog", "eel": "Eel"}
+    fig = plotting.plot_predictions(clf, X[:4], class_names=names)
+    assert [ax.get_title() for ax in fig.axes] == [names[p] for p in clf.predict(X[:4])]
+
+
+def test_plot_predictions_of_a_pipeline_and_only_errors(flat_pipe):
+    pipe, X, y = flat_pipe
+    y_flipped = 1 - y  # every prediction that was right is now wrong, and the reverse
+    predicted = pipe.predict(X)
+    fig = plotting.plot_predictions(pipe, X, y_flipped, only_errors=True, n_images=100,
+                                    class_names=["zero", "one"])
+    wrong = np.flatnonzero(predicted != y_flipped)
+    assert len(fig.axes) == len(wrong) > 0
+    assert all(ax.title.get_color() == "red" for ax in fig.axes)
+    first = fig.axes[0].get_images()[0].get_array()
+    assert first.shape == (8, 8)  # flat rows shown as the 8x8 images the classifier receives
+    np.testing.assert_allclose(first, pipe[:-1].transform(X)[wrong[0]], rtol=1e-6)
+    fig = plotting.plot_predictions(pipe, X, predicted, only_errors=True)
+    assert "No misclassified" in fig.axes[0].texts[0].get_text()
+    with pytest.raises(ValueError, match="needs the true labels"):
+        plotting.plot_predictions(pipe, X, only_errors=True)
+
+
+def test_plot_confusion_matrix_counts(rgb_clf, flat_pipe):
+    clf, X, y = rgb_clf
+    fig = plotting.plot_confusion_matrix(clf, X, y)
+    assert len(fig.axes) == 2  # the matrix and its colorbar
+    ax = fig.axes[0]
+    expected = confusion_matrix(y, clf.predict(X), labels=clf.classes_)
+    np.testing.assert_array_equal(ax.get_images()[0].get_array(), expected)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog", "eel"]
+    pipe, Xf, yf = flat_pipe
+    fig = plotting.plot_confusion_matrix(pipe, Xf, yf, normalize="true",
+                                         class_names=["zero", "one"])
+    matrix = fig.axes[0].get_images()[0].get_array()
+    np.testing.assert_allclose(matrix.sum(axis=1), 1)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["zero", "one"]
+
+
+def test_missing_matplotlib_names_the_extra(monkeypatch):
+    for name in list(sys.modules):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.delitem(sys.modules, "sk_cnn.plotting", raising=False)
+    with pytest.raises(ImportError, match=r'sk_cnn\[plot\]'):
+        importlib.import_module("sk_cnn.plotting")

@@ -1,0 +1,186 @@
+"""CNNClassifier.summary (torchinfo underneath) and the verbose=2 progress bar."""
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+
+from sk_cnn import CNNClassifier, ImageNormalizer
+from sk_cnn.summary import ModelSummary, model_summary, summarize_module
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    """A tiny fitted CNN on RGB (N, H, W, C) images, with a hidden dense layer."""
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 255, size=(48, 12, 12, 3)).astype(np.uint8)
+    y = np.repeat(["cat", "dog", "eel"], 16)
+    clf = CNNClassifier(conv_filters=(4, 8), dense_units=(16,), max_epochs=1, batch_size=16,
+                        verbose=0, random_state=0).fit(X, y)
+    return clf, X
+
+
+def _leaf_names(module):
+    return [name for name, m in module.named_modules() if name and not any(m.children())]
+
+
+def test_summary_names_every_layer_and_counts_all_parameters(fitted):
+    clf, _ = fitted
+    summary = clf.summary()
+    assert isinstance(summary, ModelSummary)
+    text = str(summary)
+    assert repr(summary) == text
+    for name in _leaf_names(clf.module_):
+        assert re.search(rf"^{re.escape(name)} \(", text, flags=re.MULTILINE), name
+    total = sum(p.numel() for p in clf.module_.parameters())
+    assert summary.total_params == total
+    assert summary.trainable_params == total and summary.non_trainable_params == 0
+    assert f"Total params: {total:,}" in text
+    assert sum(row.n_params for row in summary.layers) == total
+    assert [row.name for row in summary.layers] == _leaf_names(clf.module_)
+
+
+def test_summary_output_shapes_follow_the_network(fitted):
+    clf, X = fitted
+    rows = {row.name: row for row in clf.summary().layers}
+    # 12x12 RGB, "same" 3x3 convolutions, 2x2 pooling: 12 -> 6 -> 3; 3 classes.
+    assert rows["features.block1.conv"].output_shape == (1, 4, 12, 12)
+    assert rows["features.block1.pool"].output_shape == (1, 4, 6, 6)
+    assert rows["features.block2.pool"].output_shape == (1, 8, 3, 3)
+    assert rows["head.dense1"].output_shape == (1, 16)
+    assert rows["head.output"].output_shape == (1, 3)
+    assert "(None, 4, 12, 12)" in str(clf.summary())
+    assert rows["features.block1.conv"].n_params == 4 * 3 * 3 * 3  # no bias before batch norm
+    assert clf.summary().input_shape == X.shape[1:]
+
+
+def test_frozen_parameters_are_counted_and_marked(fitted):
+    clf, _ = fitted
+    conv = clf.module_.features.block1.conv
+    bn = clf.module_.features.block1.bn
+    try:
+        conv.weight.requires_grad_(False)
+        bn.bias.requires_grad_(False)
+        summary = clf.summary()
+    finally:
+        conv.weight.requires_grad_(True)
+        bn.bias.requires_grad_(True)
+    total = sum(p.numel() for p in clf.module_.parameters())
+    frozen = conv.weight.numel() + bn.bias.numel()
+    assert summary.total_params == total
+    assert summary.trainable_params == total - frozen
+    assert summary.non_trainable_params == frozen
+    status = {row.name: row.status for row in summary.layers}
+    assert status["features.block1.conv"] == "frozen"
+    assert status["features.block1.bn"] == "partly frozen"
+    assert status["head.output"] == "trainable"
+    assert status["features.block1.act"] == ""
+    assert f"Non-trainable params: {frozen:,}" in str(summary)
+
+
+def test_summary_leaves_the_network_as_it_was(fitted):
+    clf, X = fitted
+    before = clf.predict_proba(X)
+    state = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.module_.train()
+    clf.module_.features.block1.bn.eval()  # mixed modes survive
+    clf.summary()
+    assert clf.module_.training and not clf.module_.features.block1.bn.training
+    assert clf.module_.features.block2.bn.training
+    for key, value in clf.module_.state_dict().items():
+        assert torch.equal(value, state[key]), key  # batch-norm statistics untouched
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+
+
+def test_summary_before_fit_needs_the_input_shape():
+    clf = CNNClassifier(conv_filters=(4, 8), dense_units=(16,))
+    with pytest.raises(NotFittedError, match="input_shape"):
+        clf.summary()
+    with pytest.raises(ValueError, match="n_classes"):
+        clf.summary(input_shape=(12, 12, 3))
+    with pytest.raises(ValueError, match="input_shape must be"):
+        clf.summary(input_shape=(0, 12), n_classes=3)
+    assert not hasattr(clf, "module_")  # nothing fitted, nothing set
+
+
+def test_summary_before_fit_matches_the_fitted_network(fitted):
+    clf, X = fitted
+    unfitted = CNNClassifier(conv_filters=(4, 8), dense_units=(16,))
+    summary = unfitted.summary(input_shape=X.shape[1:], n_classes=3)
+    fitted_summary = clf.summary()
+    assert summary.total_params == fitted_summary.total_params
+    assert [(r.name, r.output_shape) for r in summary.layers] == \
+        [(r.name, r.output_shape) for r in fitted_summary.layers]
+    assert "not fitted" in str(summary) and "not fitted" not in str(fitted_summary)
+    assert not hasattr(unfitted, "module_")
+    with_classes = CNNClassifier(conv_filters=(4,), classes=["a", "b", "c", "d"])
+    rows = with_classes.summary(input_shape=(3, 10, 10)).layers  # channels first
+    assert rows[0].output_shape == (1, 4, 10, 10) and rows[-1].output_shape == (1, 4)
+
+
+def test_summary_of_signals_and_of_a_pipeline():
+    summary = CNNClassifier(conv_filters=(4,)).summary(input_shape=(50,), n_classes=2)
+    assert summary.layers[0].type == "Conv1d"
+    assert summary.layers[0].output_shape == (1, 4, 50)
+    assert summary.network_input_shape == (1, 1, 50)
+    rng = np.random.default_rng(1)
+    X, y = rng.random((40, 10, 10)), np.repeat([0, 1], 20)
+    pipe = Pipeline([("norm", ImageNormalizer()),
+                     ("cnn", CNNClassifier(conv_filters=(4,), max_epochs=1, verbose=0))])
+    pipe.fit(X, y)
+    assert model_summary(pipe).total_params == sum(
+        p.numel() for p in pipe[-1].module_.parameters())
+
+
+def test_fitted_summary_refuses_another_input_shape(fitted):
+    clf, _ = fitted
+    with pytest.raises(ValueError, match=r"fitted on samples of shape \(12, 12, 3\)"):
+        clf.summary(input_shape=(32, 32, 3))
+    assert clf.summary(input_shape=(12, 12, 3)).total_params == clf.summary().total_params
+
+
+def test_summarize_module_counts_reused_and_unused_layers():
+    shared = torch.nn.Linear(4, 4)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.shared = shared
+            self.unused = torch.nn.Linear(4, 2)
+            self.scale = torch.nn.Parameter(torch.ones(4))
+
+        def forward(self, x):
+            return self.shared(self.shared(x)) * self.scale
+
+    summary = summarize_module(Net(), (1, 4))
+    assert summary.total_params == 20 + 10 + 4
+    assert summary.layers[0].name == "(network)" and summary.layers[0].n_params == 4
+    assert [row.reused for row in summary.layers if row.name == "shared"] == [False, True]
+    assert "10 parameters belong to layers that did not run" in str(summary)
+
+
+def test_verbose_2_shows_a_progress_bar(tiny_images, capsys):
+    X, y = tiny_images
+    CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=16, verbose=2,
+                  random_state=0).fit(X, y)
+    out, err = capsys.readouterr()
+    assert "train_loss" in out  # the per-epoch table still prints
+    # 64 samples, 10% validation: 57 training samples in 4 batches of 16, 7 in 1 batch.
+    # (tqdm draws the empty bar at once; later updates are throttled.)
+    assert re.search(r"\b0/5 \[", err), err[-500:]
+    CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=16, verbose=1,
+                  random_state=0).fit(X, y)
+    out, err = capsys.readouterr()
+    assert "train_loss" in out and "it/s" not in err
+
+
+def test_verbose_2_with_one_batch_per_epoch(tiny_images, capsys):
+    X, y = tiny_images
+    CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=-1, verbose=2,
+                  random_state=0).fit(X, y)
+    _, err = capsys.readouterr()
+    # Counted in the first epoch: one training and one validation batch from the second on.
+    assert "0it [" in err and "0/2 [" in err
