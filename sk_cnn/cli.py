@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from . import __version__
+from .backbones import available_backbones
 from .classifier import CNNClassifier
 from .datasets import IMAGE_EXTENSIONS, find_images, load_digits_images, load_image_folder
 from .image_loader import ImageLoader
@@ -106,11 +107,12 @@ def _decode(loader, paths):
 
 
 def _train(args) -> int:
-    if args.backbone.lower() != "none":
-        raise CLIError(
-            f"--backbone {args.backbone!r} is not available: pretrained backbones (transfer "
-            f"learning) are planned in issue 3. Omit --backbone (or pass 'none') to train sk_cnn's "
-            f"CNN from scratch.")
+    backbone = None if args.backbone.lower() == "none" else args.backbone
+    if backbone is not None and backbone not in available_backbones():
+        raise CLIError(f"unknown --backbone {args.backbone!r}: use 'none' (sk_cnn's CNN) or a "
+                       f"torchvision classification model such as resnet18 or mobilenet_v3_small.")
+    if args.weights is not None and backbone is None:
+        raise CLIError("--weights needs --backbone NAME.")
     out = Path(args.out)
     if not out.parent.is_dir():
         raise CLIError(f"cannot save the model to '{out}': folder '{out.parent}' does not exist.")
@@ -124,18 +126,20 @@ def _train(args) -> int:
     X = _decode(loader, paths)
     # The saved model resizes new images to the training size.
     loader.set_params(size=tuple(int(s) for s in X.shape[1:3]))
-    steps = [("norm", ImageNormalizer())]
+    # ImageNet weights expect ImageNet's statistics.
+    steps = [("norm", ImageNormalizer(mean="imagenet" if args.weights and X.ndim == 4 else None))]
     if args.augment:
         padding = max(1, round(min(X.shape[1:3]) / 8))
         steps.append(("aug", ImageAugmenter(horizontal_flip=True, crop_padding=padding)))
-    cnn = CNNClassifier(max_epochs=args.epochs, batch_size=args.batch_size,
+    cnn = CNNClassifier(backbone=backbone, weights=args.weights,
+                        max_epochs=args.epochs, batch_size=args.batch_size,
                         validation_fraction=args.validation_fraction, random_state=args.seed,
                         verbose=1)
     steps.append(("cnn", cnn))
     start = time.perf_counter()
     try:
         Pipeline(steps).fit(X, labels)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"Trained {args.epochs} epoch(s) in {time.perf_counter() - start:.1f} s", flush=True)
     if args.validation_fraction and "valid_acc" in cnn.history[-1]:
@@ -301,8 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                        help="random flips and shifts of the training batches (default: on)")
     train.add_argument("--backbone", default="none", metavar="NAME",
-                       help="network to start from; only 'none' (sk_cnn's CNN trained from "
-                       "scratch) for now: pretrained backbones are planned (issue 3)")
+                       help="'none' (sk_cnn's CNN, default) or a torchvision classification "
+                       "model to fine-tune, e.g. resnet18 or mobilenet_v3_small")
+    train.add_argument("--weights", default=None, metavar="NAME_OR_FILE",
+                       help="initial weights of the backbone: a torchvision weights name found "
+                       "in the local torch hub cache (e.g. DEFAULT) or a state-dict file; never "
+                       "downloaded")
     train.add_argument("--validation-fraction", type=float,
                        default=defaults.validation_fraction, metavar="F",
                        help="fraction of images held out to report validation accuracy "

@@ -27,13 +27,14 @@ from torch.utils.data import DataLoader
 from .augment import AugmentationSpec
 from .classifier import CNNClassifier
 from .data import BatchIterator, ImageDataset
+from .image_loader import ImageLoader
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 FORMAT = "sk_cnn"
 FORMAT_VERSION = 1
 
 _ESTIMATORS = {cls.__name__: cls for cls in (
-    ImageReshaper, ImageNormalizer, ImageAugmenter,
+    ImageLoader, ImageReshaper, ImageNormalizer, ImageAugmenter,
     StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, PCA)}
 # Classes that may appear as CNNClassifier parameters.
 _CLASSES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (
@@ -217,6 +218,8 @@ def _encode(value, key, tensors):
         return {"augmentation_spec": dataclasses.asdict(value)}
     if isinstance(value, os.PathLike):
         return {"path": os.fspath(value)}
+    if isinstance(value, np.dtype) and value.kind in "biufUO":
+        return {"numpy_dtype": value.str}
     if isinstance(value, type):
         name = f"{value.__module__}.{value.__qualname__}"
         if name in _CLASSES:
@@ -276,6 +279,8 @@ def _decode(value, tensors):
         return AugmentationSpec(**value["augmentation_spec"])
     if "path" in value:
         return Path(value["path"])
+    if "numpy_dtype" in value:
+        return np.dtype(value["numpy_dtype"])
     if "class" in value:
         return _CLASSES[value["class"]]
     raise ValueError(f"Unknown entry {sorted(value)} in the model file.")

@@ -140,8 +140,11 @@ def test_train_errors(tmp_path, capsys):
     status, _, err = _main(capsys, "train", tmp_path / "nowhere")
     assert status == 1 and "not a directory" in err
     _write_tree(tmp_path / "data", 4)
-    status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet18")
-    assert status == 1 and "issue 3" in err
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet9000")
+    assert status == 1 and "unknown --backbone" in err
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet18",
+                           "--weights", tmp_path / "missing.pth", "--out", tmp_path / "m.joblib")
+    assert status == 1 and "missing.pth" in err
     status, _, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "no" / "m.j")
     assert status == 1 and "does not exist" in err
     Image.new("RGB", (7, 5)).save(tmp_path / "data" / "dark" / "odd.png")
