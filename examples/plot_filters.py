@@ -29,7 +29,7 @@ print(data.description)
 pipe = Pipeline([
     ("norm", ImageNormalizer()),
     ("aug", ImageAugmenter(horizontal_flip=data.name == "cifar10", crop_padding=2)),
-    ("cnn", CNNClassifier(conv_filters=(32, 64), kernel_size=5, max_epochs=10,
+    ("cnn", CNNClassifier(conv_filters=(32, 32), kernel_size=5, max_epochs=8,
                           random_state=0, verbose=0)),
 ])
 start = time.perf_counter()

@@ -24,7 +24,7 @@ from sklearn.pipeline import Pipeline
 from sk_cnn import CNNClassifier, ImageNormalizer
 from sk_cnn.plotting import compare_histories, plot_history
 
-data = load_example_data(n_train=2000, n_test=1000)
+data = load_example_data(n_train=1500, n_test=1000)
 print(data.description)
 
 # %%

@@ -25,7 +25,7 @@ from .data import canonical_view
 try:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-except ImportError as exc:  # pragma: no cover - exercised by a test that hides matplotlib
+except ImportError as exc:  # tests/test_plotting.py hides matplotlib to check the message
     raise ImportError(
         'sk_cnn.plotting needs matplotlib, an optional extra of sk_cnn: pip install '
         '"sk_cnn[plot]" (or pip install matplotlib).') from exc
@@ -84,25 +84,29 @@ def _column(history: History, key: str) -> tuple[np.ndarray, np.ndarray]:
     return epochs, values
 
 
-def _metric_list(metrics) -> list[str]:
+def _draw_runs(histories: dict, metrics, subsets, figsize):
+    """One panel per metric, one color per run (name None: a single run); raises first."""
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     if not metrics:
         raise ValueError("metrics is empty: name at least one, e.g. metrics=('loss',).")
-    return metrics
-
-
-def _metric_axes(n: int, figsize):
-    fig, axes = plt.subplots(1, n, figsize=figsize or (4.8 * n, 3.6), squeeze=False,
-                             layout="constrained")
-    return fig, axes[0]
-
-
-def _label_metric_axis(ax, metric: str):
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(alpha=0.3)
-    ax.legend()
+    curves = {(name, metric): _curves(history, metric, subsets)
+              for name, history in histories.items() for metric in metrics}
+    fig, axes = plt.subplots(1, len(metrics), figsize=figsize or (4.8 * len(metrics), 3.6),
+                             squeeze=False, layout="constrained")
+    for ax, metric in zip(axes[0], metrics):
+        for i, (name, history) in enumerate(histories.items()):
+            for subset, key in curves[name, metric]:
+                epochs, values = _column(history, key)
+                label = _SUBSET_LABEL.get(subset, key)
+                if name is not None:
+                    label = name if subset is None else f"{name} ({label})"
+                ax.plot(epochs, values, _SUBSET_STYLE.get(subset, "-"), color=f"C{i % 10}",
+                        marker="." if name is None else None, label=label)
+        ax.set(title=metric, xlabel="epoch", ylabel=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
 
 
 def plot_history(clf_or_history, metrics: Sequence[str] | str = ("loss", "accuracy"), *,
@@ -126,18 +130,7 @@ def plot_history(clf_or_history, metrics: Sequence[str] | str = ("loss", "accura
         One axes per metric; solid lines for training, dashed for validation (absent when the
         classifier had no validation split).
     """
-    history = _history(clf_or_history)
-    metrics = _metric_list(metrics)
-    curves = [_curves(history, metric) for metric in metrics]  # raise before drawing
-    fig, axes = _metric_axes(len(metrics), figsize)
-    for ax, metric, found in zip(axes, metrics, curves):
-        for subset, key in found:
-            epochs, values = _column(history, key)
-            ax.plot(epochs, values, _SUBSET_STYLE.get(subset, "-"), marker=".",
-                    label=_SUBSET_LABEL.get(subset, key))
-        ax.set_title(metric)
-        _label_metric_axis(ax, metric)
-    return fig
+    return _draw_runs({None: _history(clf_or_history)}, metrics, ("train", "valid"), figsize)
 
 
 def compare_histories(runs: Mapping, metrics: Sequence[str] | str = ("loss", "accuracy"), *,
@@ -168,21 +161,8 @@ def compare_histories(runs: Mapping, metrics: Sequence[str] | str = ("loss", "ac
     unknown = [s for s in subsets if s not in _SUBSET_LABEL]
     if unknown or not subsets:
         raise ValueError(f"subsets must be among ('train', 'valid'), got {subsets!r}.")
-    metrics = _metric_list(metrics)
     histories = {name: _history(run) for name, run in runs.items()}
-    curves = {(name, metric): _curves(history, metric, subsets)
-              for name, history in histories.items() for metric in metrics}
-    fig, axes = _metric_axes(len(metrics), figsize)
-    for ax, metric in zip(axes, metrics):
-        for i, (name, history) in enumerate(histories.items()):
-            for subset, key in curves[name, metric]:
-                epochs, values = _column(history, key)
-                label = name if subset is None else f"{name} ({_SUBSET_LABEL[subset]})"
-                ax.plot(epochs, values, _SUBSET_STYLE.get(subset, "-"), color=f"C{i % 10}",
-                        label=label)
-        ax.set_title(metric)
-        _label_metric_axis(ax, metric)
-    return fig
+    return _draw_runs(histories, metrics, subsets, figsize)
 
 
 def _grid(n: int, ncols: int | None, cell: float, figsize):

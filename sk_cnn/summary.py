@@ -172,6 +172,9 @@ def summarize_module(module: torch.nn.Module, network_input_shape: tuple[int, ..
     finally:
         for layer, training in modes:
             layer.training = training
+        # torchinfo keeps the last forward pass (and so the network) in a module-level cache
+        # even when caching is off; drop it so a deleted model can free its (GPU) memory.
+        getattr(torchinfo.torchinfo, "clear_cached_forward_pass", lambda: None)()
     names = {id(m): name for name, m in module.named_modules()}
     rows = []
     for info in stats.summary_list:

@@ -1,6 +1,8 @@
 """CNNClassifier.summary (torchinfo underneath) and the verbose=2 progress bar."""
 
+import gc
 import re
+import weakref
 
 import numpy as np
 import pytest
@@ -160,6 +162,15 @@ def test_summarize_module_counts_reused_and_unused_layers():
     assert summary.layers[0].name == "(network)" and summary.layers[0].n_params == 4
     assert [row.reused for row in summary.layers if row.name == "shared"] == [False, True]
     assert "10 parameters belong to layers that did not run" in str(summary)
+
+
+def test_summary_does_not_keep_the_network_alive():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    ref = weakref.ref(net)
+    summarize_module(net, (1, 3))  # the summary itself is dropped at once
+    del net
+    gc.collect()
+    assert ref() is None  # torchinfo's module-level cache was cleared
 
 
 def test_verbose_2_shows_a_progress_bar(tiny_images, capsys):
