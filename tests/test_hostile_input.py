@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse
 from sklearn.exceptions import NotFittedError
 
-from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
+from sk_cnn import CNNClassifier, ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
 
 RNG = np.random.default_rng(0)
 IMAGES = RNG.random((24, 8, 8, 3)).astype(np.float32)  # channels-last RGB
@@ -145,6 +145,12 @@ CASES = {
                                    ValueError, "'crop_padding' parameter"),
     "augmenter before fit": ((IMAGES,), lambda X: ImageAugmenter().transform(X),
                              NotFittedError, "not fitted"),
+    # --- files
+    "loader missing file": ((np.array(["/nonexistent/cat.png"]),),
+                            lambda X: ImageLoader().fit_transform(X), FileNotFoundError,
+                            "/nonexistent/cat.png"),
+    "loader corrupt file": ((np.array([__file__]),), lambda X: ImageLoader().fit_transform(X),
+                            ValueError, "test_hostile_input.py"),
 }
 
 
