@@ -133,6 +133,15 @@ def test_program_normalizes_either_channel_layout(layout, tmp_path):
                                    pipe.predict_proba(X[:n]), rtol=0, atol=ATOL)
 
 
+def test_program_of_nested_pipeline_with_passthrough(tmp_path):
+    X, y = _colour_images()
+    pipe = Pipeline([("prep", Pipeline([("skip", "passthrough"), ("norm", ImageNormalizer())])),
+                     ("aug", ImageAugmenter()), ("cnn", _small_cnn(max_epochs=1))]).fit(X, y)
+    program = torch.export.load(export_program(pipe, tmp_path / "m.pt2")).module()
+    np.testing.assert_allclose(program(torch.from_numpy(X[:5])).numpy(),
+                               pipe.predict_proba(X[:5]), rtol=0, atol=ATOL)
+
+
 def test_program_of_a_bare_classifier_on_signals(tmp_path):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(60, 20)).astype(np.float32)
