@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -214,9 +215,9 @@ def serving_module(
             dtype = np.dtype(np.float32)
     layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_, scale=dtype == np.uint8))
 
-    # Contiguous weights: torch.export.save cannot store channels_last ones faithfully. Frozen
-    # weights: the loaded program then returns plain tensors, not ones that require grad.
-    network = copy.deepcopy(clf.module_).to("cpu", memory_format=torch.contiguous_format)
+    # Frozen weights: the loaded program then returns plain tensors, not ones that require grad.
+    # The weights keep their channels_last layout, which makes torch's CPU convolutions faster.
+    network = copy.deepcopy(clf.module_).to("cpu")
     network.eval().requires_grad_(False)
     module = ServingModule(nn.Sequential(*layers), network, clf._get_predict_nonlinearity()).eval()
     example = torch.from_numpy(np.zeros((2,) + input_shape, raw_dtype))
@@ -302,7 +303,12 @@ def export_program(
     except Exception as err:  # torch raises many types
         raise _export_error(err, "torch.export") from None
     path = Path(path)
-    torch.export.save(program, path, extra_files={METADATA_FILE: json.dumps(metadata)})
+    with warnings.catch_warnings():
+        # torch.export.save calls channels_last weights "not complete" (not contiguous) and
+        # warns; it writes each one's whole storage and its strides all the same, so they load
+        # intact (the warning's caveat is about weights on other devices than the CPU).
+        warnings.filterwarnings("ignore", message="No complete tensor found in the group")
+        torch.export.save(program, path, extra_files={METADATA_FILE: json.dumps(metadata)})
     return path
 
 
