@@ -203,6 +203,32 @@ def _predict(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- export
+def _export(args) -> int:
+    from .export import export_onnx, export_program
+
+    model = load_model(args.model)
+    out = Path(args.out)
+    exporters = {".onnx": export_onnx, ".pt2": export_program}
+    if out.suffix not in exporters:
+        raise CLIError(f"cannot tell the format of '{out}': name it *.onnx (ONNX) or *.pt2 "
+                       f"(torch.export program).")
+    if not out.parent.is_dir():
+        raise CLIError(f"cannot save to '{out}': folder '{out.parent}' does not exist.")
+    # Decoding files stays outside the exported model: it takes the decoded images.
+    images = Pipeline(model.steps[1:])
+    try:
+        exporters[out.suffix](images, out)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from exc
+    height, width = model["load"].size
+    layout = f"{height}, {width}, 3" if model["load"].mode == "RGB" else f"{height}, {width}"
+    print(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode and "
+          f"resize files as the model's ImageLoader does) and returns the probabilities of "
+          f"the classes {_python(model.classes_)}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------- evaluate
 def _pyplot():
     try:
@@ -344,6 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-plot", action="store_true",
                           help="do not save the confusion matrix")
     evaluate.set_defaults(run=_evaluate)
+
+    export = commands.add_parser(
+        "export", help="export a saved pipeline to ONNX (*.onnx) or torch.export (*.pt2)",
+        description="Write the saved pipeline's normalization and network as one ONNX model "
+        "or torch.export program that takes decoded uint8 images and returns class "
+        f"probabilities (class labels in its metadata). ONNX needs: pip install "
+        f"'sk_cnn[onnx]'. {TRUST_NOTE}")
+    export.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
+    export.add_argument("out", metavar="OUT", help="destination: *.onnx or *.pt2")
+    export.set_defaults(run=_export)
 
     demo = commands.add_parser(
         "demo", help="train on sklearn's digits (offline, seconds)",

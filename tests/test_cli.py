@@ -189,7 +189,30 @@ def test_predict_folder_without_images(trained, tmp_path, capsys):
     assert status == 1 and "holds no image file" in err
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"], ["demo"]])
+def test_export_onnx_and_program_match_the_model(trained, tmp_path, capsys):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    import torch
+
+    root, _ = trained
+    model = joblib.load(root / "model.joblib")
+    paths = sorted(str(p) for p in (root / "test").rglob("*.png"))
+    images = model["load"].transform(paths)
+    expected = model.predict_proba(paths)
+    status, out, err = _main(capsys, "export", root / "model.joblib", tmp_path / "m.onnx")
+    assert status == 0, err
+    assert "uint8 images of shape (N, 10, 10, 3)" in out
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    np.testing.assert_allclose(session.run(None, {"X": images})[0], expected, atol=1e-4)
+    status, _, err = _main(capsys, "export", root / "model.joblib", tmp_path / "m.pt2")
+    assert status == 0, err
+    program = torch.export.load(tmp_path / "m.pt2").module()
+    np.testing.assert_allclose(program(torch.from_numpy(images)).numpy(), expected, atol=1e-4)
+    status, _, err = _main(capsys, "export", root / "model.joblib", tmp_path / "m.zip")
+    assert status == 1 and "*.onnx" in err
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["evaluate"], ["export"],
+                                     ["demo"]])
 def test_help_everywhere(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(command + ["--help"])
