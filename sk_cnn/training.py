@@ -1,0 +1,308 @@
+"""The training machinery CNN estimators share: validation, seeding, network, optimizer,
+schedules, data splitting and batches, and the fast train / predict steps."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import (
+    Interval,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import LRScheduler
+from skorch.dataset import unpack_data
+from torch.utils.data import Subset
+
+from .augment import augment_batch, split_augmentation
+from .backbones import build_backbone, load_matching, load_weights
+from .callbacks import OneCycleSchedule
+from .data import (
+    CHANNEL_OPTIONS,
+    as_tensor,
+    canonical_view,
+    to_network_input,
+    validate_images,
+)
+from .modules import ACTIVATIONS, build_cnn
+from .skorch_compat import SkorchConventionsMixin
+
+# Optimizer name -> (class, default learning rate, keyword arguments taken from the estimator).
+# The default learning rates come from benchmarks/defaults.py (table in benchmarks/README.md).
+OPTIMIZERS = {
+    "adam": (torch.optim.Adam, 2e-3, ()),
+    "adamw": (torch.optim.AdamW, 2e-3, ()),
+    "sgd": (torch.optim.SGD, 5e-2, ("momentum", "nesterov")),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
+}
+LR_SCHEDULES = ("cosine", "onecycle", "step")
+
+# Constraints of the parameters every sk_cnn CNN estimator has (scikit-learn's declarative
+# validation, checked at the start of fit).
+CNN_PARAMETER_CONSTRAINTS = {
+    "conv_filters": ["array-like"],
+    "kernel_size": [Interval(Integral, 1, None, closed="left")],
+    "stride": [Interval(Integral, 1, None, closed="left")],
+    "padding": [StrOptions({"same", "valid"}), Interval(Integral, 0, None, closed="left")],
+    "pooling": [StrOptions({"max", "avg"}), None],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "batch_norm": ["boolean"],
+    "global_pool": [StrOptions({"avg", "max", "flatten"})],
+    "dense_units": ["array-like"],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "conv_dropout": [Interval(Real, 0, 1, closed="left")],
+    "backbone": [str, None],
+    "weights": [str, os.PathLike, None],
+    "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"), None],
+    "unfreeze_at_epoch": [Interval(Integral, 1, None, closed="left"), None],
+    "backbone_lr_factor": [Interval(Real, 0, None, closed="left")],
+    "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+    "optimizer": [StrOptions(set(OPTIMIZERS)), type, callable],
+    "lr": [Interval(Real, 0, None, closed="neither"), None],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+    "nesterov": ["boolean"],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
+    "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "channels": [StrOptions(set(CHANNEL_OPTIONS))],
+    "random_state": ["random_state"],
+    "device": [StrOptions({"auto"}), str, torch.device, None],
+    "verbose": ["verbose"],
+}
+
+
+class CNNTrainingMixin(SkorchConventionsMixin):
+    """skorch hooks and helpers of sk_cnn's estimators; put it left of the skorch base class.
+
+    It reads the architecture and training parameters of :class:`sk_cnn.CNNClassifier` and
+    the ``input_shape_`` and ``layout_`` set by ``fit``; the estimator says how many outputs
+    its network has with ``_n_outputs()``.
+    """
+
+    def _validate_hyperparameters(self):
+        validate_parameter_constraints(
+            self._parameter_constraints, self.get_params(deep=False),
+            caller_name=type(self).__name__)
+        for name in ("conv_filters", "dense_units"):
+            values = getattr(self, name)
+            values = (values,) if isinstance(values, Integral) else tuple(values)
+            if not all(isinstance(v, Integral) and v >= 1 for v in values):
+                raise ValueError(
+                    f"{name} must be a tuple of positive integers, got {getattr(self, name)!r}.")
+        if self.module is None and not len(self.conv_filters):
+            raise ValueError("conv_filters must name at least one convolution block, e.g. (32,).")
+        if self.backbone is None and (self.freeze is not None or self.unfreeze_at_epoch
+                                      or self.backbone_lr_factor != 1.0):
+            raise ValueError("freeze, unfreeze_at_epoch and backbone_lr_factor need a "
+                             "backbone, e.g. backbone='resnet18'.")
+        if self.early_stopping is not None and not self._uses_validation():
+            raise ValueError(
+                "early_stopping needs a validation split: set validation_fraction > 0 (for "
+                "example 0.1) or pass train_split.")
+
+    def _uses_validation(self):
+        return bool(self.train_split) or bool(self.validation_fraction)
+
+    def _validate_predict_data(self, X):
+        check_is_fitted(self)
+        X, _ = split_augmentation(X)
+        given = getattr(X, "shape", ())[1:]
+        if len(given) >= 2 and tuple(given) != self.input_shape_:
+            # Images of the wrong size: say so before validate_data's "n features" message.
+            self._raise_shape_mismatch(given)
+        X, _ = validate_images(self, X, reset=False)
+        if X.shape[1:] != self.input_shape_:
+            self._raise_shape_mismatch(X.shape[1:])
+        return as_tensor(canonical_view(X, self.layout_ or "auto"))
+
+    def _raise_shape_mismatch(self, given):
+        raise ValueError(
+            f"{type(self).__name__} was fitted on samples of shape {self.input_shape_}, but X has "
+            f"samples of shape {tuple(given)}. Resize the images (or reshape the rows) to the "
+            f"training shape, or refit.")
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "input_shape_") and super().__sklearn_is_fitted__()
+
+    @contextlib.contextmanager
+    def _seeded(self):
+        """Seed torch for this fit without touching the caller's global random state."""
+        if self.random_state is None:
+            yield
+            return
+        seed = (int(self.random_state) if isinstance(self.random_state, Integral)
+                else int(check_random_state(self.random_state).randint(2**31)))
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+
+    def _train(self, X, y, spec, resume=False, **fit_params):
+        generator = None
+        if spec is not None and spec.random_state is not None:
+            generator = torch.Generator().manual_seed(spec.random_state)
+        self.augmentation_ = None if spec is None or spec.is_identity() else (spec, generator)
+        if self.augmentation_ is not None and X.ndim == 3 and (spec.vertical_flip or spec.rotation):
+            raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
+        backup = dict(self.callbacks_).get("backup")
+        try:
+            done = backup.restore(self) if (resume and backup is not None) else 0
+            start = len(self.history)
+            epochs = self.max_epochs - done
+            if epochs > 0:
+                NeuralNet.partial_fit(self, X, y, epochs=epochs, **fit_params)
+            if backup is not None and self._training_completed(start, epochs):
+                backup.discard()
+        finally:
+            self.augmentation_ = None
+
+    def _training_completed(self, start, epochs):
+        """True unless the fit was cut short by a KeyboardInterrupt (which skorch swallows)."""
+        stopper = dict(self.callbacks_).get("early_stopping")
+        stopped_early = stopper is not None and stopper.misses_ >= stopper.patience
+        return len(self.history) - start >= epochs or stopped_early
+
+    # ------------------------------------------------------------------ skorch hooks
+    def check_data(self, X, y):
+        """Do nothing: ``fit`` validated and encoded the data before skorch sees it."""
+
+    def initialize_module(self):
+        """Build sk_cnn's CNN for the fitted input shape and classes (or skorch's module)."""
+        if self.module is not None:
+            return super().initialize_module()
+        sample = canonical_view(np.empty((1,) + self.input_shape_, np.uint8),
+                                self.layout_ or "auto")
+        if self.backbone is not None:
+            if sample.ndim != 4:
+                raise ValueError(f"backbone={self.backbone!r} needs images; X holds 1-D signals "
+                                 f"of shape {self.input_shape_}.")
+            module = build_backbone(
+                self.backbone, n_outputs=self._n_outputs(), in_channels=sample.shape[1],
+                dropout=self.dropout, weights=self.weights, image_size=sample.shape[2:],
+                input_size=None if self.input_size is None else (
+                    self.input_size if isinstance(self.input_size, Integral)
+                    else tuple(self.input_size)))
+            module.freeze(self.freeze)
+        else:
+            module = build_cnn(
+                in_channels=sample.shape[1], n_outputs=self._n_outputs(),
+                input_size=sample.shape[2:], conv_filters=tuple(self.conv_filters),
+                kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
+                pooling=self.pooling, activation=self.activation, batch_norm=self.batch_norm,
+                global_pool=self.global_pool, dense_units=tuple(self.dense_units),
+                dropout=self.dropout, conv_dropout=self.conv_dropout)
+            if self.weights is not None:
+                load_matching(module, load_weights(self.weights), self.weights)
+        if sample.ndim == 4:
+            module = module.to(memory_format=torch.channels_last)
+        self.module_ = module
+        return self
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """Create the optimizer from its name, with per-optimizer default learning rates."""
+        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
+        optimizer, default_lr, taken = OPTIMIZERS.get(
+            self.optimizer if isinstance(self.optimizer, str) else None,
+            (self.optimizer, 0.01, ()))
+        if kwargs.get("lr") is None:
+            kwargs["lr"] = default_lr
+        if self.weight_decay:
+            kwargs.setdefault("weight_decay", self.weight_decay)
+        for name in taken:
+            kwargs.setdefault(name, getattr(self, name))
+        if self.backbone is not None and self.backbone_lr_factor != 1.0:
+            backbone = {id(p) for p in self.module_.backbone_parameters()}
+            params = [p for group in args[0] for p in group["params"]]
+            args = ([{"params": [p for p in params if id(p) in backbone],
+                      "lr": kwargs["lr"] * self.backbone_lr_factor},
+                     {"params": [p for p in params if id(p) not in backbone]}],)
+        if optimizer is torch.optim.SGD and not kwargs.get("momentum"):
+            kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
+        self.optimizer_ = optimizer(*args, **kwargs)
+        return self
+
+    def _lr_scheduler(self):
+        # Also called by get_params/set_params before validation: tolerate any parameter value.
+        schedule = self.lr_schedule if isinstance(self.lr_schedule, str) else None
+        if schedule == "cosine":
+            return LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs)
+        if schedule == "step":
+            epochs = self.max_epochs if isinstance(self.max_epochs, Integral) else 3
+            return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
+        if schedule == "onecycle":
+            return OneCycleSchedule()
+        return None
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given)."""
+        if self.train_split is not None:
+            return super().get_split_datasets(X, y, **fit_params)
+        dataset = self.get_dataset(X, y)
+        if not self.validation_fraction:
+            return dataset, None
+        indices = np.arange(len(dataset))
+        y_np = y.numpy()
+        seed = getattr(self, "validation_seed_", None)
+        counts = np.bincount(y_np)
+        n_valid = int(np.ceil(self.validation_fraction * len(indices)))
+        stratify = y_np if counts[counts > 0].min() >= 2 and n_valid >= len(counts) else None
+        if len(indices) - n_valid < 1:
+            return dataset, None
+        train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,
+                                        random_state=seed)
+        return Subset(dataset, np.sort(train)), Subset(dataset, np.sort(valid))
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator, shuffled for training unless ``iterator_train__shuffle`` says no."""
+        if training and "shuffle" not in self.get_params_for("iterator_train"):
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.setdefault("batch_size", self.batch_size)
+            if kwargs["batch_size"] == -1:
+                kwargs["batch_size"] = len(dataset)
+            return self.iterator_train(dataset, shuffle=True, **kwargs)
+        return super().get_iterator(dataset, training=training)
+
+    def infer(self, x, **fit_params):
+        """Run the network on a raw batch (converted to float32 on the device first)."""
+        return self.module_(to_network_input(x, self.device), **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        """One forward/backward pass on a training batch, augmented when the data was marked."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_network_input(Xi, self.device)
+        if self.augmentation_ is not None:
+            spec, generator = self.augmentation_
+            Xi = augment_batch(Xi, spec, generator)
+        y_pred = self.module_(Xi, **fit_params)
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.
+        return {"loss": loss.detach(), "y_pred": y_pred.detach()}
+
+    def evaluation_step(self, batch, training=False):
+        """Forward pass for prediction, under ``torch.inference_mode`` unless training."""
+        if training:
+            return super().evaluation_step(batch, training=True)
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.inference_mode():
+            self._set_training(False)
+            X = to_network_input(Xi, self.device)
+            logits = self.module_(X)
+            if self.tta == "flip":  # test-time augmentation: average with the mirror image
+                logits = (logits + self.module_(X.flip(-1))) / 2
+            return logits
