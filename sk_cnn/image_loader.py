@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
-from joblib import cpu_count, effective_n_jobs
+from joblib import effective_n_jobs
 from PIL import Image, ImageOps
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -148,8 +148,7 @@ def _unreadable(path, exc):
 
 
 def _n_threads(n_jobs) -> int:
-    if n_jobs is None:
-        return cpu_count()
+    # scikit-learn's convention: None means 1 unless a joblib.parallel_config says otherwise.
     return max(1, effective_n_jobs(n_jobs))
 
 
@@ -226,9 +225,11 @@ class ImageLoader(TransformerMixin, BaseEstimator):
         "RGB" gives ``(N, H, W, 3)``, "L" (grayscale) gives ``(N, H, W)``. Images in other
         modes (grayscale, RGBA, palette, 16-bit, CMYK) are converted; alpha is dropped.
     n_jobs : int or None, default=None
-        Decoding threads. None (and -1) use every available core: decoding releases Python's
-        GIL, and threads share the output array, so unlike scikit-learn's process-based
-        ``n_jobs`` there is no copying. 1 decodes in the calling thread.
+        Decoding threads, with scikit-learn's convention: None is 1 (the calling thread)
+        unless a ``joblib.parallel_config`` sets another number, -1 means one per core.
+        Threads share the output array (no copying) and Pillow releases Python's GIL while it
+        decodes, so they can help for large files on free cores; for tiny files (CIFAR's
+        32x32 JPEGs) they were slower (benchmarks/README.md).
 
     See Also
     --------

@@ -256,3 +256,14 @@ def test_load_digits_images():
     assert X.max() == 255 and X.min() == 0
     np.testing.assert_allclose(X, digits.images * 255 / 16, atol=0.5)
     np.testing.assert_array_equal(y, digits.target)
+
+
+def test_n_jobs_none_follows_scikit_learn():
+    from joblib import parallel_config
+
+    from sk_cnn.image_loader import _n_threads
+
+    assert _n_threads(None) == 1
+    assert _n_threads(1) == 1
+    with parallel_config(n_jobs=2):
+        assert _n_threads(None) == 2
