@@ -1,7 +1,9 @@
 """GridSearchCV on the digits grid with n_jobs=1 and n_jobs=2, timed side by side.
 
 The README's grid (dropout 0.0/0.5 x optimizer adam/sgd, 3 folds, 10 epochs) over the digits
-pipeline. joblib's loky workers cap torch at cores // n_jobs threads each.
+pipeline. joblib's loky workers cap torch at cores // n_jobs threads each. Also times one fit
+(2/3 of digits, as in a fold) with 1 and 2 torch threads: how well one fit already uses both
+cores bounds what two 1-thread workers can gain.
 
 Run: ``cd benchmarks && PYTHONPATH=.. python grid_search_scaling.py`` (about 1 minute).
 """
@@ -23,6 +25,16 @@ def main():
     pipe = Pipeline([("reshape", ImageReshaper(image_shape=(8, 8))), ("norm", ImageNormalizer()),
                      ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
                      ("cnn", CNNClassifier(max_epochs=10, random_state=0, verbose=0))])
+    threads = torch.get_num_threads()
+    single = {}
+    for n_threads in (2, 1, 2, 1):
+        torch.set_num_threads(n_threads)
+        start = time.perf_counter()
+        pipe.fit(X[:1198], y[:1198])
+        single[n_threads] = min(single.get(n_threads, 1e9), time.perf_counter() - start)
+    torch.set_num_threads(threads)
+    print(f"one fit: {single[2]:.2f} s with 2 torch threads, {single[1]:.2f} s with 1 "
+          f"({single[1] / single[2]:.2f}x)")
     grid = {"cnn__dropout": [0.0, 0.5], "cnn__optimizer": ["adam", "sgd"]}
     seconds = {}
     for n_jobs in (1, 2, 1, 2):  # twice each, interleaved; the faster run counts
