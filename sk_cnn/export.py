@@ -102,19 +102,28 @@ class ServingModule(nn.Module):
     nonlinearity : callable
         What ``predict_proba`` applies to the network's output (skorch's
         ``predict_nonlinearity``).
+    flip_tta : bool, default=False
+        Average the outputs of each image and its mirror image, as ``tta="flip"`` does.
     """
 
-    def __init__(self, preprocess: nn.Sequential, network: nn.Module, nonlinearity):
+    def __init__(self, preprocess: nn.Sequential, network: nn.Module, nonlinearity,
+                 flip_tta: bool = False):
         super().__init__()
         self.preprocess = preprocess
         self.network = network
         self.nonlinearity = nonlinearity
+        self.flip_tta = flip_tta
+
+    def _logits(self, x):
+        out = self.network(x)
+        return out[0] if isinstance(out, tuple) else out  # predict_proba keeps the first output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return the class probabilities of the raw batch x."""
-        out = self.network(self.preprocess(x))
-        if isinstance(out, tuple):  # skorch's predict_proba keeps the first output
-            out = out[0]
+        x = self.preprocess(x)
+        out = self._logits(x)
+        if self.flip_tta:
+            out = (out + self._logits(x.flip(-1))) / 2
         return self.nonlinearity(out)
 
 
@@ -219,7 +228,8 @@ def serving_module(
     # The weights keep their channels_last layout, which makes torch's CPU convolutions faster.
     network = copy.deepcopy(clf.module_).to("cpu")
     network.eval().requires_grad_(False)
-    module = ServingModule(nn.Sequential(*layers), network, clf._get_predict_nonlinearity()).eval()
+    module = ServingModule(nn.Sequential(*layers), network, clf._get_predict_nonlinearity(),
+                           flip_tta=clf.tta == "flip").eval()
     example = torch.from_numpy(np.zeros((2,) + input_shape, raw_dtype))
     classes = clf.classes_.tolist()
     try:

@@ -234,3 +234,20 @@ def test_untraceable_custom_network_gets_a_short_error(exporter, tmp_path):
     assert info.value.__cause__ is None and info.value.__suppress_context__
     assert "\x1b" not in str(info.value)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("exporter", ["program", "onnx"])
+def test_flip_test_time_augmentation_is_exported(exporter, tmp_path):
+    X, y = _colour_images()
+    pipe = Pipeline([("norm", ImageNormalizer()), ("cnn", _small_cnn(tta="flip"))]).fit(X, y)
+    expected = pipe.predict_proba(X)
+    if exporter == "program":
+        program = torch.export.load(export_program(pipe, tmp_path / "m.pt2")).module()
+        got = program(torch.from_numpy(X)).numpy()
+    else:
+        onnxruntime = pytest.importorskip("onnxruntime")
+        session = onnxruntime.InferenceSession(str(export_onnx(pipe, tmp_path / "m.onnx")))
+        got = session.run(None, {"X": X})[0]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
+    pipe[-1].set_params(tta=None)
+    assert not np.allclose(pipe.predict_proba(X), expected, atol=ATOL)
