@@ -27,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from .classifier import CNNClassifier
+from .data import to_network_input
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 #: Name of the exported model's input and output (ONNX) and of the ``.pt2`` metadata file.
@@ -73,21 +74,17 @@ class _Normalize(nn.Module):
 class _NetworkInput(nn.Module):
     """CNNClassifier's ``canonical_view`` and ``to_network_input`` on a batch."""
 
-    def __init__(self, ndim, layout, scale):
+    def __init__(self, ndim, layout):
         super().__init__()
         self.ndim = ndim
         self.layout = layout
-        self.scale = scale
 
     def forward(self, x):
         if self.ndim in (2, 3):
             x = x.unsqueeze(1)
         elif self.layout == "last":
             x = x.permute(0, 3, 1, 2)
-        x = x.to(torch.float32)
-        if self.scale:
-            x = x / 255.0
-        return x
+        return to_network_input(x, "cpu")
 
 
 class ServingModule(nn.Module):
@@ -222,7 +219,7 @@ def serving_module(
             layers.append(_Normalize(step.mean_, step.std_, len(shape) + 1, step.layout_,
                                      scale=dtype == np.uint8))
             dtype = np.dtype(np.float32)
-    layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_, scale=dtype == np.uint8))
+    layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_))
 
     # Frozen weights: the loaded program then returns plain tensors, not ones that require grad.
     # The weights keep their channels_last layout, which makes torch's CPU convolutions faster.
