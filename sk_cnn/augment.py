@@ -29,12 +29,15 @@ class AugmentationSpec:
     rotation: float = 0.0
     brightness: float = 0.0
     contrast: float = 0.0
+    noise: float = 0.0
+    scaling: float = 0.0
     random_state: int | None = None
 
     def is_identity(self) -> bool:
         """True when the spec changes nothing."""
         return not (self.horizontal_flip or self.vertical_flip or self.crop_padding
-                    or self.rotation or self.brightness or self.contrast)
+                    or self.rotation or self.brightness or self.contrast or self.noise
+                    or self.scaling)
 
 
 class AugmentedArray(np.ndarray):
@@ -130,6 +133,18 @@ def random_contrast(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
     return mean + factor.to(X.dtype) * (X - mean)
 
 
+def random_scaling(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
+    """Multiply each sample by a factor drawn from [1 - amount, 1 + amount]."""
+    shape = (len(X),) + (1,) * (X.ndim - 1)
+    return X * _uniform(len(X), 1 - amount, 1 + amount, generator, X.device).view(shape).to(X.dtype)
+
+
+def gaussian_noise(X: torch.Tensor, std: float, generator) -> torch.Tensor:
+    """Add independent Gaussian noise of standard deviation ``std`` to every value."""
+    noise = torch.randn(X.shape, generator=generator, dtype=X.dtype)
+    return X + std * noise.to(X.device)
+
+
 def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None) -> torch.Tensor:
     """Apply ``spec`` to a float batch with fresh per-sample random parameters.
 
@@ -161,6 +176,10 @@ def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None) -> to
         X = random_brightness(X, spec.brightness, generator)
     if spec.contrast:
         X = random_contrast(X, spec.contrast, generator)
+    if spec.scaling:
+        X = random_scaling(X, spec.scaling, generator)
+    if spec.noise:
+        X = gaussian_noise(X, spec.noise, generator)
     if X.ndim == 4:
         X = X.contiguous(memory_format=torch.channels_last)
     return X

@@ -6,38 +6,15 @@ from numbers import Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import (
-    Interval,
-    StrOptions,
-)
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_consistent_length, column_or_1d
+from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
-from skorch.callbacks import (
-    EarlyStopping,
-    EpochScoring,
-    EpochTimer,
-    PassthroughScoring,
-    PrintLog,
-    ProgressBar,
-)
+from skorch.callbacks import EpochScoring
 
-from .augment import split_augmentation
-from .callbacks import (
-    StopOnNonFiniteLoss,
-    TrainingBackup,
-    UnfreezeBackbone,
-    encoded_accuracy,
-)
-from .data import (
-    BatchIterator,
-    ImageDataset,
-    as_tensor,
-    canonical_view,
-    resolve_channels,
-    validate_images,
-)
+from .callbacks import encoded_accuracy
+from .parameters import shared_parameters
 from .training import CNN_PARAMETER_CONSTRAINTS, CNNTrainingMixin
 
 
@@ -51,6 +28,7 @@ def _encode(y, classes):
     return np.fromiter((position[label] for label in y.tolist()), dtype=np.int64, count=len(y))
 
 
+@shared_parameters
 class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
     """Convolutional neural network classifier for image arrays, scikit-learn style.
 
@@ -67,118 +45,13 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
     module : torch.nn.Module class or instance, or None, default=None
         None builds sk_cnn's CNN from the architecture parameters below; a module is used as in
         skorch (configure it with ``module__`` parameters) and must output class logits.
-    conv_filters : tuple of int, default=(32, 64, 128)
-        Output channels of each convolution block; one block per entry.
-    kernel_size : int, default=3
-        Side of the square convolution kernels.
-    stride : int, default=1
-        Stride of the convolutions (2 or more when ``pooling=None``).
-    padding : {"same", "valid"} or int, default="same"
-        Convolution padding; "same" keeps the spatial size before pooling.
-    pooling : {"max", "avg"} or None, default="max"
-        2x2 pooling after every block; None downsamples with stride-2 convolutions instead.
-    activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}, default="relu"
-        Activation after every convolution and hidden dense layer.
-    batch_norm : bool, default=True
-        Batch normalization after every convolution (measured in benchmarks/defaults.py:
-        faster, more accurate training; set False for the lesson's plain CNN).
-    global_pool : {"avg", "max", "flatten"}, default="avg"
-        How the last feature map becomes one vector: global average or max pooling, or
-        flattening (the classic dense head; depends on the image size).
-    dense_units : tuple of int, default=()
-        Hidden dense layers of the head, before the output layer.
-    dropout : float in [0, 1), default=0.5
-        Dropout before each dense layer of the head.
-    conv_dropout : float in [0, 1), default=0.0
-        Channel dropout after every convolution block's activation.
-    backbone : str or None, default=None
-        None trains the plain CNN above. The name of a torchvision classification model
-        ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
-        "convnext_tiny", ...) builds that network instead, with a new head for ``classes_``
-        (``dropout`` before its output layer). Inputs with 1 or more than 3 channels are
-        adapted at the first convolution (pretrained RGB kernels summed, or repeated and
-        rescaled). Needs images, not 1-D signals.
-    weights : None, str or path, default=None
-        Initial weights: None (random), a torchvision weights name ("DEFAULT",
-        "IMAGENET1K_V1", ...) found in the local torch hub cache (never downloaded: a missing
-        file raises an error naming it and where to put it), or a state-dict file (read with
-        ``weights_only=True``), e.g. written by :func:`sk_cnn.save_weights`. Entries whose
-        name or shape does not fit (an old head) are left at their initialization. Also works
-        for the plain CNN.
-    freeze : None, "backbone" or int, default=None
-        With a backbone: train everything (None), only the head ("backbone"), or freeze the
-        first k stages. Frozen parameters do not change, and frozen batch norm layers keep
-        their running statistics.
-    unfreeze_at_epoch : int or None, default=None
-        Unfreeze the whole backbone when this epoch (1-based) begins.
-    backbone_lr_factor : float, default=1.0
-        The backbone's learning rate is ``lr * backbone_lr_factor`` (discriminative
-        fine-tuning); the head keeps ``lr``.
-    input_size : int, (int, int) or None, default=None
-        With a backbone, images are resized to this size on the fly (one batched bilinear
-        interpolation); None keeps their size, upsampling images smaller than 32 pixels.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
-        The optimizer; a class is used as in skorch (its options through ``optimizer__``).
-    lr : float or None, default=None
-        Learning rate; None takes the measured default of the optimizer (adam, adamw: 2e-3;
-        sgd: 5e-2; rmsprop: 1e-3; classes: skorch's 0.01).
-    momentum : float, default=0.9
-        Momentum of SGD and RMSprop.
-    nesterov : bool, default=False
-        Nesterov momentum for SGD.
-    weight_decay : float, default=0.0
-        L2 penalty on the weights, passed to the optimizer (decoupled for "adamw").
-    batch_size : int, default=128
-        Samples per training batch (-1: the whole training set).
-    max_epochs : int, default=20
-        Passes over the training data.
-    lr_schedule : {"cosine", "onecycle", "step"} or None, default="cosine"
-        Learning-rate schedule over ``max_epochs``: cosine annealing to 0 (measured best in
-        benchmarks/defaults.py), one-cycle (warm-up then annealing, stepped every batch), a step
-        decay by 10 at each third of training, or None for a constant learning rate.
-    validation_fraction : float in [0, 1) or None, default=0.1
-        Fraction of the training data held out (stratified) to record validation loss and
-        accuracy per epoch in ``history``; 0 or None disables it. Ignored when ``train_split``
-        is given. The held-out part is never augmented.
-    early_stopping : int or None, default=None
-        Stop when the validation loss has not improved for this many epochs and restore the
-        best weights. Needs a validation split.
-    checkpoint_dir : str, path or None, default=None
-        Back up the training state (weights, optimizer, history, random generators) there
-        after every epoch. A fit that was interrupted (crash, kill) resumes from the last
-        completed epoch when it is run again with the same directory; the backup is deleted
-        when training completes. Exact resumption needs an int ``random_state``.
+    {shared_parameters}
+    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
+        The loss; it receives the network's logits.
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes in the loss, as in scikit-learn.
     label_smoothing : float in [0, 1), default=0.0
         Label smoothing of the cross-entropy loss.
-    tta : {"flip"} or None, default=None
-        Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
-        network's outputs for each image and its left-right mirror image. Not used for the
-        internal validation split.
-    channels : {"auto", "first", "last"}, default="auto"
-        Layout of 4-D input: "last" for ``(N, H, W, C)`` (Keras, PIL), "first" for
-        ``(N, C, H, W)``; "auto" picks the axis of size 1, 3 or 4 and raises when unclear.
-    random_state : int, RandomState instance or None, default=None
-        Seed of weight initialization, shuffling, dropout, the validation split and
-        augmentation (unless the augmenter has its own). Two fits with the same int give
-        identical predictions on the CPU. torch's global random state is left untouched.
-    device : {"auto", "cpu", "cuda", ...} or torch.device, default="auto"
-        Where to train and predict; "auto" means CUDA when available. A model trained on a GPU
-        predicts on a CPU-only machine after loading.
-    verbose : int, default=1
-        1 prints skorch's table of losses and accuracies per epoch; 2 also shows a tqdm
-        progress bar over the batches of each epoch (skorch's ``ProgressBar``, on stderr);
-        0 is silent.
-    criterion : torch loss class, default=torch.nn.CrossEntropyLoss
-        The loss; it receives the network's logits.
-    train_split : callable or None, default=None
-        skorch's splitter of internal validation data; None lets ``validation_fraction`` decide.
-    iterator_train, iterator_valid : class, default=BatchIterator
-        Batch iterators; :class:`sk_cnn.data.BatchIterator` slices whole batches from memory.
-        Use ``torch.utils.data.DataLoader`` for per-sample datasets.
-    dataset : class, default=ImageDataset
-        Dataset wrapping the image tensor and the encoded targets.
     **kwargs : dict
         Any other skorch parameter (``callbacks``, ``warm_start``, ``optimizer__...``, ...).
 
@@ -230,103 +103,14 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         self,
         module=None,
         *,
-        conv_filters=(32, 64, 128),
-        kernel_size=3,
-        stride=1,
-        padding="same",
-        pooling="max",
-        activation="relu",
-        batch_norm=True,
-        global_pool="avg",
-        dense_units=(),
-        dropout=0.5,
-        conv_dropout=0.0,
-        backbone=None,
-        weights=None,
-        freeze=None,
-        unfreeze_at_epoch=None,
-        backbone_lr_factor=1.0,
-        input_size=None,
-        optimizer="adam",
-        lr=None,
-        momentum=0.9,
-        nesterov=False,
-        weight_decay=0.0,
-        batch_size=128,
-        max_epochs=20,
-        lr_schedule="cosine",
-        validation_fraction=0.1,
-        early_stopping=None,
-        checkpoint_dir=None,
+        criterion=torch.nn.CrossEntropyLoss,
         class_weight=None,
         label_smoothing=0.0,
-        tta=None,
-        channels="auto",
-        random_state=None,
-        device="auto",
-        verbose=1,
-        criterion=torch.nn.CrossEntropyLoss,
-        train_split=None,
-        iterator_train=BatchIterator,
-        iterator_valid=BatchIterator,
-        dataset=ImageDataset,
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            iterator_train=iterator_train,
-            iterator_valid=iterator_valid,
-            dataset=dataset,
-            train_split=train_split,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
-        self.conv_filters = conv_filters
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
-        self.pooling = pooling
-        self.activation = activation
-        self.batch_norm = batch_norm
-        self.global_pool = global_pool
-        self.dense_units = dense_units
-        self.dropout = dropout
-        self.conv_dropout = conv_dropout
-        self.backbone = backbone
-        self.weights = weights
-        self.freeze = freeze
-        self.unfreeze_at_epoch = unfreeze_at_epoch
-        self.backbone_lr_factor = backbone_lr_factor
-        self.input_size = input_size
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
-        self.lr_schedule = lr_schedule
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.checkpoint_dir = checkpoint_dir
+        super().__init__(module, criterion=criterion, **kwargs)
         self.class_weight = class_weight
         self.label_smoothing = label_smoothing
-        self.tta = tta
-        self.channels = channels
-        self.random_state = random_state
-
-    def _validate_fit_data(self, X, y):
-        (X, y), spec = validate_images(self, X, y, reset=True)
-        check_classification_targets(y)
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
-        y_encoded = _encode(y, classes)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of at least 2 classes in y; y has one class "
-                f"({classes[0]!r}).")
-        return X, classes, y_encoded, spec
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, **fit_params):
@@ -334,8 +118,8 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), (n_samples, C, H, W) \
-or (n_samples, n_features)
+        X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), (n_samples, C, H, W), \
+(n_samples, L) or (n_samples, C, L)
             Training images (uint8 or float) or 1-D signals; possibly marked for augmentation
             by :class:`ImageAugmenter`.
         y : array-like of shape (n_samples,)
@@ -348,26 +132,7 @@ or (n_samples, n_features)
         self : CNNClassifier
             The fitted classifier.
         """
-        self._validate_hyperparameters()
-        X, classes, y_encoded, spec = self._validate_fit_data(X, y)
-        view = canonical_view(X, self.channels)  # "auto" raises here when the layout is unclear
-        self.layout_ = resolve_channels(X.shape, self.channels)
-        if self.tta == "flip" and view.ndim != 4:
-            raise ValueError("tta='flip' mirrors images; X holds 1-D signals.")
-        self.input_shape_ = tuple(X.shape[1:])
-        self.input_dtype_ = X.dtype
-        self.classes_inferred_ = classes
-        weights = (None if self.class_weight is None else compute_class_weight(
-            self.class_weight, classes=classes, y=classes[y_encoded]))
-        self.class_weight_ = weights
-        with self._seeded():
-            # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
-            self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
-            if not (self.warm_start and self.initialized_):
-                self.initialize()
-            self._train(as_tensor(view), torch.from_numpy(y_encoded), spec, resume=True,
-                        **fit_params)
-        return self
+        return self._fit(X, y, **fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the weights (fit first when unfitted).
@@ -388,16 +153,23 @@ or (n_samples, n_features)
         self : CNNClassifier
             The classifier.
         """
-        if not self.__sklearn_is_fitted__():
-            return self.fit(X, y, **fit_params)
-        _, spec = split_augmentation(X)
-        X_tensor = self._validate_predict_data(X)
-        y = column_or_1d(y, warn=True)
-        check_consistent_length(X_tensor, y)
-        y_encoded = _encode(y, self.classes_)
-        with self._seeded():
-            self._train(X_tensor, torch.from_numpy(y_encoded), spec, **fit_params)
-        return self
+        return self._partial_fit(X, y, **fit_params)
+
+    def _fit_targets(self, y):
+        check_classification_targets(y)
+        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        y_encoded = _encode(y, classes)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in y; y has one class "
+                f"({classes[0]!r}).")
+        self.classes_inferred_ = classes
+        self.class_weight_ = (None if self.class_weight is None else compute_class_weight(
+            self.class_weight, classes=classes, y=classes[y_encoded]))
+        return torch.from_numpy(y_encoded)
+
+    def _encode_targets(self, y):
+        return torch.from_numpy(_encode(column_or_1d(y, warn=True), self.classes_))
 
     def _n_outputs(self):
         return len(self.classes_)
@@ -413,34 +185,13 @@ or (n_samples, n_features)
         self.criterion_ = self.initialized_instance(self.criterion, kwargs)
         return self
 
-    @property
-    def _default_callbacks(self):
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+    def _scoring_callbacks(self):
+        return [
             ("train_acc", EpochScoring(encoded_accuracy, name="train_acc", on_train=True,
                                        lower_is_better=False)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
             ("valid_acc", EpochScoring(encoded_accuracy, name="valid_acc",
                                        lower_is_better=False)),
         ]
-        schedule = self._lr_scheduler()
-        if schedule is not None:
-            callbacks.append(("lr_scheduler", schedule))
-        if isinstance(self.verbose, Real) and self.verbose >= 2:
-            # batch_size=-1 (one batch) would give the bar a negative total: count instead.
-            callbacks.append(("progress_bar", ProgressBar(
-                batches_per_epoch="count" if self.batch_size == -1 else "auto")))
-        if self.early_stopping is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.early_stopping, load_best=True)))
-        if self.unfreeze_at_epoch is not None:
-            callbacks.append(("unfreeze", UnfreezeBackbone(self.unfreeze_at_epoch)))
-        callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
-        callbacks.append(("print_log", PrintLog()))
-        if self.checkpoint_dir is not None:  # last: saves the complete history row
-            callbacks.append(("backup", TrainingBackup(self.checkpoint_dir)))
-        return callbacks
 
     # ------------------------------------------------------------------ predict
     def predict_proba(self, X):

@@ -18,32 +18,51 @@ from torch.utils.data import Subset
 from .augment import split_augmentation
 
 CHANNEL_OPTIONS = ("auto", "first", "last")
+INPUT_TYPES = ("auto", "image", "signal")
 # Channel counts that "auto" recognises: grayscale, RGB, RGBA.
 _USUAL_CHANNELS = (1, 3, 4)
 
 
-def resolve_channels(shape: tuple[int, ...], channels: str = "auto") -> str | None:
-    """Say which axis of a 4-D batch holds the channels.
+def resolve_channels(shape: tuple[int, ...], channels: str = "auto",
+                     input_type: str = "auto") -> str | None:
+    """Say where the channel axis of a batch is.
 
     Parameters
     ----------
     shape : tuple of int
         Shape of the whole array, samples first.
     channels : {"auto", "first", "last"}, default="auto"
-        "first" means ``(N, C, H, W)``, "last" means ``(N, H, W, C)``; "auto" picks the axis of
-        size 1, 3 or 4 when exactly one of the two candidates has such a size.
+        "first" means ``(N, C, H, W)`` images or ``(N, C, L)`` signals, "last" means
+        ``(N, H, W, C)`` or ``(N, L, C)``. For images "auto" picks the axis of size 1, 3 or 4
+        when exactly one of the two candidates has such a size; for signals it means "first".
+    input_type : {"auto", "image", "signal"}, default="auto"
+        "signal" reads 3-D arrays as signals with channels; "auto" reads 2-D arrays as
+        signals and 3-D arrays as grayscale images.
 
     Returns
     -------
     layout : {"first", "last"} or None
-        None for arrays that are not 4-D (their channel axis is implied).
+        None when the array has no channel axis (``(N, L)`` signals, ``(N, H, W)`` images).
+        This is the ``layout`` that :func:`canonical_view` takes.
 
     Raises
     ------
     ValueError
-        When "auto" cannot tell the layout apart.
+        When "auto" cannot tell the layout apart, or the dimensions do not fit ``input_type``.
     """
-    if len(shape) != 4:
+    ndim = len(shape)
+    if input_type == "signal" and ndim not in (2, 3):
+        raise ValueError(
+            f"input_type='signal' takes 2-D (n_samples, length) or 3-D (n_samples, channels, "
+            f"length) arrays; got {ndim} dimensions, shape {tuple(shape)}.")
+    if input_type == "image" and ndim == 2:
+        raise ValueError(
+            f"input_type='image' needs images of 3 or 4 dimensions; got a 2-D array of shape "
+            f"{tuple(shape)}. Turn flat rows of pixels into images with sk_cnn.ImageReshaper, "
+            f"or set input_type='signal' for 1-D signals.")
+    if ndim == 3 and input_type == "signal":
+        return "last" if channels == "last" else "first"
+    if ndim != 4:
         return None
     if channels != "auto":
         return channels
@@ -56,35 +75,41 @@ def resolve_channels(shape: tuple[int, ...], channels: str = "auto") -> str | No
     )
 
 
-def canonical_view(X: np.ndarray, channels: str = "auto") -> np.ndarray:
+def canonical_view(X: np.ndarray, layout: str | None = None) -> np.ndarray:
     """View X in the network's layout without copying.
 
-    ``(N, F)`` becomes ``(N, 1, F)`` (one-channel signals), ``(N, H, W)`` becomes
-    ``(N, 1, H, W)`` and ``(N, H, W, C)`` becomes ``(N, C, H, W)``; ``(N, C, H, W)`` is unchanged.
+    ``(N, L)`` becomes ``(N, 1, L)`` (one-channel signals), ``(N, H, W)`` becomes
+    ``(N, 1, H, W)``, ``(N, H, W, C)`` becomes ``(N, C, H, W)`` and ``(N, L, C)`` becomes
+    ``(N, C, L)``; channels-first arrays are unchanged.
 
     Parameters
     ----------
     X : ndarray of ndim 2, 3 or 4
         The validated input.
-    channels : {"auto", "first", "last"}, default="auto"
-        Layout of 4-D input, see :func:`resolve_channels`.
+    layout : {"first", "last", "auto"} or None, default=None
+        Where the channel axis is, as :func:`resolve_channels` says. For 3-D X, "first" and
+        "last" mean signals with channels and None (or "auto") grayscale images; for 4-D X,
+        None and "auto" let :func:`resolve_channels` guess.
 
     Returns
     -------
     view : ndarray
         A view of X, channels-first.
     """
-    if X.ndim in (2, 3):
+    if X.ndim == 2 or (X.ndim == 3 and layout not in ("first", "last")):
         return X[:, np.newaxis]
+    if X.ndim == 3:
+        return X.transpose(0, 2, 1) if layout == "last" else X
     if X.ndim == 4:
-        if resolve_channels(X.shape, channels) == "last":
+        if resolve_channels(X.shape, layout or "auto") == "last":
             return X.transpose(0, 3, 1, 2)
         return X
     raise ValueError(
         f"Expected images as a 2-D (n_samples, n_features: 1-D signals), 3-D (n_samples, height, "
         f"width), or 4-D (n_samples, height, width, channels) / (n_samples, channels, height, "
-        f"width) array; got an array with {X.ndim} dimension(s) of shape {X.shape}. "
-        f"Flat rows of pixels can be turned into images with sk_cnn.ImageReshaper."
+        f"width) array, or signals (n_samples, channels, length) with input_type='signal'; got "
+        f"an array with {X.ndim} dimension(s) of shape {X.shape}. Flat rows of pixels can be "
+        f"turned into images with sk_cnn.ImageReshaper."
     )
 
 

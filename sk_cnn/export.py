@@ -59,7 +59,7 @@ class _Normalize(nn.Module):
     def __init__(self, mean, std, ndim, layout, scale):
         super().__init__()
         # Per-channel statistics shaped to broadcast against the layout the step receives.
-        shape = (-1, 1, 1) if ndim == 4 and layout != "last" else (-1,)
+        shape = (-1,) + (1,) * (ndim - 2) if layout == "first" else (-1,)
         self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)).reshape(shape))
         self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)).reshape(shape))
         self.scale = scale
@@ -80,10 +80,10 @@ class _NetworkInput(nn.Module):
         self.layout = layout
 
     def forward(self, x):
-        if self.ndim in (2, 3):
+        if self.ndim == 2 or (self.ndim == 3 and self.layout is None):
             x = x.unsqueeze(1)
         elif self.layout == "last":
-            x = x.permute(0, 3, 1, 2)
+            x = x.movedim(-1, 1)
         return to_network_input(x, "cpu")
 
 

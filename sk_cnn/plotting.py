@@ -320,7 +320,7 @@ def plot_predictions(estimator, X, y=None, *, n_images: int = 16, ncols: int = 8
     X_clf = X
     if isinstance(estimator, Pipeline) and len(estimator) > 1:
         X_clf = estimator[:-1].transform(X)
-    samples = canonical_view(np.asarray(X_clf), getattr(clf, "layout_", None) or "auto")
+    samples = canonical_view(np.asarray(X_clf), getattr(clf, "layout_", None))
     keep = np.arange(len(y_pred))
     if y is not None:
         y = np.asarray(y)

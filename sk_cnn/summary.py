@@ -248,7 +248,7 @@ def model_summary(estimator, input_shape: tuple[int, ...] | None = None, *,
     else:
         shape = _check_input_shape(input_shape)
         fitted = _unfitted_network(clf, shape, n_classes)
-    sample = canonical_view(np.empty((1, *shape), np.uint8), fitted.layout_ or "auto")
+    sample = canonical_view(np.empty((1, *shape), np.uint8), fitted.layout_)
     title = f"{name} on samples of shape {shape}" + ("" if fitted is clf else " (not fitted)")
     return summarize_module(fitted.module_, tuple(sample.shape), input_shape=shape, title=title)
 
@@ -266,7 +266,7 @@ def _unfitted_network(clf, shape, n_classes):
         raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
     network = clone(clf)
     network._validate_hyperparameters()  # the errors fit would raise
-    network.layout_ = resolve_channels((1, *shape), getattr(clf, "channels", "auto"))
+    network.layout_ = resolve_channels((1, *shape), clf.channels, clf.input_type)
     network.input_shape_ = shape
     network.classes = None
     network.classes_inferred_ = np.arange(n_classes)

@@ -9,6 +9,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -17,23 +18,38 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_parameter_constraints,
 )
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import (
+    EarlyStopping,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
 from skorch.dataset import unpack_data
 from torch.utils.data import Subset
 
 from .augment import augment_batch, split_augmentation
 from .backbones import build_backbone, load_matching, load_weights
-from .callbacks import OneCycleSchedule
+from .callbacks import (
+    OneCycleSchedule,
+    StopOnNonFiniteLoss,
+    TrainingBackup,
+    UnfreezeBackbone,
+)
 from .data import (
     CHANNEL_OPTIONS,
+    INPUT_TYPES,
     as_tensor,
     canonical_view,
+    resolve_channels,
     to_network_input,
     validate_images,
 )
 from .modules import ACTIVATIONS, build_cnn
+from .parameters import CNNParametersMixin
 from .skorch_compat import SkorchConventionsMixin
 
 # Optimizer name -> (class, default learning rate, keyword arguments taken from the estimator).
@@ -78,18 +94,19 @@ CNN_PARAMETER_CONSTRAINTS = {
     "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
     "checkpoint_dir": [str, os.PathLike, None],
     "channels": [StrOptions(set(CHANNEL_OPTIONS))],
+    "input_type": [StrOptions(set(INPUT_TYPES))],
     "random_state": ["random_state"],
     "device": [StrOptions({"auto"}), str, torch.device, None],
     "verbose": ["verbose"],
 }
 
 
-class CNNTrainingMixin(SkorchConventionsMixin):
+class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     """skorch hooks and helpers of sk_cnn's estimators; put it left of the skorch base class.
 
-    It reads the architecture and training parameters of :class:`sk_cnn.CNNClassifier` and
-    the ``input_shape_`` and ``layout_`` set by ``fit``; the estimator says how many outputs
-    its network has with ``_n_outputs()``.
+    An estimator built on it supplies what differs between classification and regression:
+    ``_fit_targets(y)`` (learn and encode the targets in fit), ``_encode_targets(y)`` (encode
+    them later), ``_n_outputs()`` (units of the output layer) and ``_scoring_callbacks()``.
     """
 
     def _validate_hyperparameters(self):
@@ -126,7 +143,7 @@ class CNNTrainingMixin(SkorchConventionsMixin):
         X, _ = validate_images(self, X, reset=False)
         if X.shape[1:] != self.input_shape_:
             self._raise_shape_mismatch(X.shape[1:])
-        return as_tensor(canonical_view(X, self.layout_ or "auto"))
+        return as_tensor(canonical_view(X, self.layout_))
 
     def _raise_shape_mismatch(self, given):
         raise ValueError(
@@ -149,6 +166,39 @@ class CNNTrainingMixin(SkorchConventionsMixin):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
+
+    # Passed to scikit-learn's validate_data with y in fit (the regressor takes 2-D float y).
+    _target_checks: dict = {}
+
+    def _fit(self, X, y, **fit_params):
+        """fit: validate, learn the input layout and the targets, build the network, train."""
+        self._validate_hyperparameters()
+        (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
+        y_encoded = self._fit_targets(y)
+        self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
+        view = canonical_view(X, self.layout_)
+        if self.tta == "flip" and view.ndim != 4:
+            raise ValueError("tta='flip' mirrors images; X holds 1-D signals.")
+        self.input_shape_ = tuple(X.shape[1:])
+        self.input_dtype_ = X.dtype
+        with self._seeded():
+            # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
+            self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
+            if not (self.warm_start and self.initialized_):
+                self.initialize()
+            self._train(as_tensor(view), y_encoded, spec, resume=True, **fit_params)
+        return self
+
+    def _partial_fit(self, X, y, **fit_params):
+        """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""
+        if not self.__sklearn_is_fitted__():
+            return self._fit(X, y, **fit_params)
+        _, spec = split_augmentation(X)
+        X_tensor = self._validate_predict_data(X)
+        check_consistent_length(X_tensor, y)
+        with self._seeded():
+            self._train(X_tensor, self._encode_targets(y), spec, **fit_params)
+        return self
 
     def _train(self, X, y, spec, resume=False, **fit_params):
         generator = None
@@ -183,8 +233,7 @@ class CNNTrainingMixin(SkorchConventionsMixin):
         """Build sk_cnn's CNN for the fitted input shape and classes (or skorch's module)."""
         if self.module is not None:
             return super().initialize_module()
-        sample = canonical_view(np.empty((1,) + self.input_shape_, np.uint8),
-                                self.layout_ or "auto")
+        sample = canonical_view(np.empty((1,) + self.input_shape_, np.uint8), self.layout_)
         if self.backbone is not None:
             if sample.ndim != 4:
                 raise ValueError(f"backbone={self.backbone!r} needs images; X holds 1-D signals "
@@ -246,6 +295,32 @@ class CNNTrainingMixin(SkorchConventionsMixin):
             return OneCycleSchedule()
         return None
 
+    @property
+    def _default_callbacks(self):
+        callbacks = [
+            ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("valid_loss", PassthroughScoring(name="valid_loss")),
+            *self._scoring_callbacks(),
+        ]
+        schedule = self._lr_scheduler()
+        if schedule is not None:
+            callbacks.append(("lr_scheduler", schedule))
+        if isinstance(self.verbose, Real) and self.verbose >= 2:
+            # batch_size=-1 (one batch) would give the bar a negative total: count instead.
+            callbacks.append(("progress_bar", ProgressBar(
+                batches_per_epoch="count" if self.batch_size == -1 else "auto")))
+        if self.early_stopping is not None:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.early_stopping, load_best=True)))
+        if self.unfreeze_at_epoch is not None:
+            callbacks.append(("unfreeze", UnfreezeBackbone(self.unfreeze_at_epoch)))
+        callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
+        callbacks.append(("print_log", PrintLog()))
+        if self.checkpoint_dir is not None:  # last: saves the complete history row
+            callbacks.append(("backup", TrainingBackup(self.checkpoint_dir)))
+        return callbacks
+
     def get_split_datasets(self, X, y=None, **fit_params):
         """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given)."""
         if self.train_split is not None:
@@ -254,11 +329,14 @@ class CNNTrainingMixin(SkorchConventionsMixin):
         if not self.validation_fraction:
             return dataset, None
         indices = np.arange(len(dataset))
-        y_np = y.numpy()
         seed = getattr(self, "validation_seed_", None)
-        counts = np.bincount(y_np)
         n_valid = int(np.ceil(self.validation_fraction * len(indices)))
-        stratify = y_np if counts[counts > 0].min() >= 2 and n_valid >= len(counts) else None
+        stratify = None
+        if is_classifier(self):
+            y_np = y.numpy()
+            counts = np.bincount(y_np)
+            if counts[counts > 0].min() >= 2 and n_valid >= len(counts):
+                stratify = y_np
         if len(indices) - n_valid < 1:
             return dataset, None
         train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,

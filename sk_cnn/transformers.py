@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .augment import AugmentationSpec, mark
-from .data import CHANNEL_OPTIONS, canonical_view, resolve_channels, validate_images
+from .data import CHANNEL_OPTIONS, INPUT_TYPES, canonical_view, resolve_channels, validate_images
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -199,7 +199,12 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         Per-channel standard deviation to divide by. None learns it (or, with
         ``mean="imagenet"``, uses ImageNet's (0.229, 0.224, 0.225)). Constant channels get 1.
     channels : {"auto", "first", "last"}, default="auto"
-        Layout of 4-D input, see :class:`CNNClassifier`.
+        Where the channel axis of 4-D images or of signals with channels is, see
+        :class:`CNNClassifier`.
+    input_type : {"auto", "image", "signal"}, default="auto"
+        "signal" reads 3-D input as ``(N, C, L)`` signals (per-channel statistics over
+        samples and time); "auto" reads 2-D input as one-channel signals and 3-D input as
+        grayscale images. Use the same value as the classifier's.
 
     Attributes
     ----------
@@ -226,12 +231,14 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         "mean": [None, StrOptions({"imagenet"}), Real, "array-like"],
         "std": [None, StrOptions({"imagenet"}), Real, "array-like"],
         "channels": [StrOptions(set(CHANNEL_OPTIONS))],
+        "input_type": [StrOptions(set(INPUT_TYPES))],
     }
 
-    def __init__(self, mean=None, std=None, channels="auto"):
+    def __init__(self, mean=None, std=None, channels="auto", input_type="auto"):
         self.mean = mean
         self.std = std
         self.channels = channels
+        self.input_type = input_type
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -251,9 +258,9 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         """
         X, _ = validate_images(self, X, reset=True)
         self.input_dtype_ = X.dtype
-        view = canonical_view(X, self.channels)
+        self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
+        view = canonical_view(X, self.layout_)
         n_channels = view.shape[1]
-        self.layout_ = resolve_channels(X.shape, self.channels)
         # The only string either parameter accepts is "imagenet".
         imagenet = isinstance(self.mean, str) or isinstance(self.std, str)
         if imagenet and n_channels != 3:
@@ -276,13 +283,13 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
     def _apply(self, X, forward):
         check_is_fitted(self)
         X, spec = validate_images(self, X, reset=False)
-        view = canonical_view(X, self.layout_ or "auto")
+        view = canonical_view(X, self.layout_)
         if view.shape[1] != len(self.mean_):
             raise ValueError(
-                f"ImageNormalizer was fitted on {len(self.mean_)}-channel images; got "
+                f"ImageNormalizer was fitted on {len(self.mean_)}-channel data; got "
                 f"{view.shape[1]} channel(s) (input shape {X.shape}).")
         out = np.empty(X.shape, dtype=np.float32)
-        out_view = canonical_view(out, self.layout_ or "auto")
+        out_view = canonical_view(out, self.layout_)
         shape = (1, -1) + (1,) * (view.ndim - 2)
         mean = self.mean_.astype(np.float32).reshape(shape)
         std = self.std_.astype(np.float32).reshape(shape)
@@ -331,7 +338,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
 
 
 class ImageAugmenter(TransformerMixin, BaseEstimator):
-    """Random augmentation of the training batches of a following :class:`CNNClassifier`.
+    """Random augmentation of the training batches of a following sk_cnn estimator.
 
     ``transform`` returns its input unchanged: validation data, test data and ``predict`` are
     never augmented. ``fit_transform`` (what a Pipeline calls on training data) also returns the
@@ -339,8 +346,11 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
     parameters for every training batch of every epoch, with tensor operations on the whole
     batch. The classifier's internal validation split is never augmented either.
 
-    Put it after the other sk_cnn transformers and right before the classifier; sk_cnn
-    transformers placed after it keep the mark, other transformers may drop it.
+    Put it after the other sk_cnn transformers and right before the :class:`CNNClassifier`
+    or :class:`CNNRegressor`; sk_cnn transformers placed after it keep the mark, other
+    transformers may drop it. It augments 1-D signals too: ``horizontal_flip`` reverses time,
+    ``crop_padding`` shifts in time, and ``noise`` and ``scaling`` are the usual signal
+    augmentations.
 
     Parameters
     ----------
@@ -358,6 +368,12 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
     contrast : float, default=0.0
         Scale each image's deviation from its mean by a random factor in
         [1 - contrast, 1 + contrast].
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to every value (in the units of the data:
+        after :class:`ImageNormalizer`, standard deviations).
+    scaling : float, default=0.0
+        Multiply each sample by a random factor in [1 - scaling, 1 + scaling] (amplitude
+        scaling of signals).
     random_state : int or None, default=None
         Seed of the augmentation's random numbers; None follows the classifier's
         ``random_state``.
@@ -388,17 +404,21 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
         "rotation": [Interval(Real, 0, 180, closed="both")],
         "brightness": [Interval(Real, 0, None, closed="left")],
         "contrast": [Interval(Real, 0, 1, closed="both")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "scaling": [Interval(Real, 0, 1, closed="both")],
         "random_state": [Interval(Integral, 0, 2**63 - 1, closed="both"), None],
     }
 
     def __init__(self, horizontal_flip=True, vertical_flip=False, crop_padding=4, rotation=0.0,
-                 brightness=0.0, contrast=0.0, random_state=None):
+                 brightness=0.0, contrast=0.0, noise=0.0, scaling=0.0, random_state=None):
         self.horizontal_flip = horizontal_flip
         self.vertical_flip = vertical_flip
         self.crop_padding = crop_padding
         self.rotation = rotation
         self.brightness = brightness
         self.contrast = contrast
+        self.noise = noise
+        self.scaling = scaling
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -427,7 +447,7 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
             horizontal_flip=bool(self.horizontal_flip), vertical_flip=bool(self.vertical_flip),
             crop_padding=int(self.crop_padding), rotation=float(self.rotation),
             brightness=float(self.brightness), contrast=float(self.contrast),
-            random_state=self.random_state)
+            noise=float(self.noise), scaling=float(self.scaling), random_state=self.random_state)
         return self
 
     def transform(self, X):

@@ -1,0 +1,255 @@
+"""The constructor parameters every sk_cnn CNN estimator shares, stated once.
+
+:class:`CNNParametersMixin` stores them (its ``__init__`` is the one place they are listed);
+:func:`shared_parameters` gives an estimator class the combined signature and docstring, so
+``inspect.signature``, ``help()``, scikit-learn's repr and the API docs show every parameter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import textwrap
+
+from .data import BatchIterator, ImageDataset
+
+SHARED_PARAMETERS_DOC = textwrap.dedent("""\
+    conv_filters : tuple of int, default=(32, 64, 128)
+        Output channels of each convolution block; one block per entry.
+    kernel_size : int, default=3
+        Side of the square convolution kernels.
+    stride : int, default=1
+        Stride of the convolutions (2 or more when ``pooling=None``).
+    padding : {"same", "valid"} or int, default="same"
+        Convolution padding; "same" keeps the spatial size before pooling.
+    pooling : {"max", "avg"} or None, default="max"
+        2x2 pooling after every block; None downsamples with stride-2 convolutions instead.
+    activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}, default="relu"
+        Activation after every convolution and hidden dense layer.
+    batch_norm : bool, default=True
+        Batch normalization after every convolution (measured in benchmarks/defaults.py:
+        faster, more accurate training; set False for the lesson's plain CNN).
+    global_pool : {"avg", "max", "flatten"}, default="avg"
+        How the last feature map becomes one vector: global average or max pooling, or
+        flattening (the classic dense head; depends on the image size).
+    dense_units : tuple of int, default=()
+        Hidden dense layers of the head, before the output layer.
+    dropout : float in [0, 1), default=0.5
+        Dropout before each dense layer of the head.
+    conv_dropout : float in [0, 1), default=0.0
+        Channel dropout after every convolution block's activation.
+    backbone : str or None, default=None
+        None trains the plain CNN above. The name of a torchvision classification model
+        ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
+        "convnext_tiny", ...) builds that network instead, with a new output layer
+        (``dropout`` before it). Inputs with 1 or more than 3 channels are
+        adapted at the first convolution (pretrained RGB kernels summed, or repeated and
+        rescaled). Needs images, not 1-D signals.
+    weights : None, str or path, default=None
+        Initial weights: None (random), a torchvision weights name ("DEFAULT",
+        "IMAGENET1K_V1", ...) found in the local torch hub cache (never downloaded: a missing
+        file raises an error naming it and where to put it), or a state-dict file (read with
+        ``weights_only=True``), e.g. written by :func:`sk_cnn.save_weights`. Entries whose
+        name or shape does not fit (an old head) are left at their initialization. Also works
+        for the plain CNN.
+    freeze : None, "backbone" or int, default=None
+        With a backbone: train everything (None), only the head ("backbone"), or freeze the
+        first k stages. Frozen parameters do not change, and frozen batch norm layers keep
+        their running statistics.
+    unfreeze_at_epoch : int or None, default=None
+        Unfreeze the whole backbone when this epoch (1-based) begins.
+    backbone_lr_factor : float, default=1.0
+        The backbone's learning rate is ``lr * backbone_lr_factor`` (discriminative
+        fine-tuning); the head keeps ``lr``.
+    input_size : int, (int, int) or None, default=None
+        With a backbone, images are resized to this size on the fly (one batched bilinear
+        interpolation); None keeps their size, upsampling images smaller than 32 pixels.
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
+        The optimizer; a class is used as in skorch (its options through ``optimizer__``).
+    lr : float or None, default=None
+        Learning rate; None takes the measured default of the optimizer (adam, adamw: 2e-3;
+        sgd: 5e-2; rmsprop: 1e-3; classes: skorch's 0.01).
+    momentum : float, default=0.9
+        Momentum of SGD and RMSprop.
+    nesterov : bool, default=False
+        Nesterov momentum for SGD.
+    weight_decay : float, default=0.0
+        L2 penalty on the weights, passed to the optimizer (decoupled for "adamw").
+    batch_size : int, default=128
+        Samples per training batch (-1: the whole training set).
+    max_epochs : int, default=20
+        Passes over the training data.
+    lr_schedule : {"cosine", "onecycle", "step"} or None, default="cosine"
+        Learning-rate schedule over ``max_epochs``: cosine annealing to 0 (measured best in
+        benchmarks/defaults.py), one-cycle (warm-up then annealing, stepped every batch), a step
+        decay by 10 at each third of training, or None for a constant learning rate.
+    validation_fraction : float in [0, 1) or None, default=0.1
+        Fraction of the training data held out (stratified for classifiers) to record the
+        validation loss and score per epoch in ``history``; 0 or None disables it. Ignored
+        when ``train_split`` is given. The held-out part is never augmented.
+    early_stopping : int or None, default=None
+        Stop when the validation loss has not improved for this many epochs and restore the
+        best weights. Needs a validation split.
+    checkpoint_dir : str, path or None, default=None
+        Back up the training state (weights, optimizer, history, random generators) there
+        after every epoch. A fit that was interrupted (crash, kill) resumes from the last
+        completed epoch when it is run again with the same directory; the backup is deleted
+        when training completes. Exact resumption needs an int ``random_state``.
+    tta : {"flip"} or None, default=None
+        Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
+        network's outputs for each image and its left-right mirror image (for a regressor, only
+        right when the target does not change under mirroring). Not used for the internal
+        validation split.
+    channels : {"auto", "first", "last"}, default="auto"
+        Where the channel axis is. Images (4-D): "last" for ``(N, H, W, C)`` (Keras, PIL),
+        "first" for ``(N, C, H, W)``; "auto" picks the axis of size 1, 3 or 4 and raises when
+        unclear. Signals with channels (3-D, ``input_type="signal"``): "auto" and "first" mean
+        ``(N, C, L)`` (aeon, PyTorch), "last" means ``(N, L, C)`` (Keras, tslearn).
+    input_type : {"auto", "image", "signal"}, default="auto"
+        What a sample is. "auto": 2-D X holds 1-D signals ``(N, L)``, 3-D X grayscale images
+        ``(N, H, W)``, 4-D X images with channels. "signal" reads 3-D X as signals with
+        channels (trained with ``Conv1d``); "image" refuses 2-D X (reshape flat rows of pixels
+        with :class:`~sk_cnn.ImageReshaper`).
+    random_state : int, RandomState instance or None, default=None
+        Seed of weight initialization, shuffling, dropout, the validation split and
+        augmentation (unless the augmenter has its own). Two fits with the same int give
+        identical predictions on the CPU. torch's global random state is left untouched.
+    device : {"auto", "cpu", "cuda", ...} or torch.device, default="auto"
+        Where to train and predict; "auto" means CUDA when available. A model trained on a GPU
+        predicts on a CPU-only machine after loading.
+    verbose : int, default=1
+        1 prints skorch's table of losses and scores per epoch; 2 also shows a tqdm
+        progress bar over the batches of each epoch (skorch's ``ProgressBar``, on stderr);
+        0 is silent.
+    train_split : callable or None, default=None
+        skorch's splitter of internal validation data; None lets ``validation_fraction`` decide.
+    iterator_train, iterator_valid : class, default=BatchIterator
+        Batch iterators; :class:`sk_cnn.data.BatchIterator` slices whole batches from memory.
+        Use ``torch.utils.data.DataLoader`` for per-sample datasets.
+    dataset : class, default=ImageDataset
+        Dataset wrapping the image tensor and the encoded targets.
+""")
+
+# The line of an estimator's docstring where the shared parameters are documented (any indent:
+# Python 3.13 dedents docstrings).
+_PLACEHOLDER = re.compile(r"^([ \t]*)\{shared_parameters\}\n", re.MULTILINE)
+
+
+class CNNParametersMixin:
+    """Store the architecture, training and input parameters shared by sk_cnn's estimators.
+
+    Put it (through :class:`~sk_cnn.training.CNNTrainingMixin`) left of the skorch base
+    class; the skorch parameters are passed on to skorch's ``__init__``.
+    """
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        conv_filters=(32, 64, 128),
+        kernel_size=3,
+        stride=1,
+        padding="same",
+        pooling="max",
+        activation="relu",
+        batch_norm=True,
+        global_pool="avg",
+        dense_units=(),
+        dropout=0.5,
+        conv_dropout=0.0,
+        backbone=None,
+        weights=None,
+        freeze=None,
+        unfreeze_at_epoch=None,
+        backbone_lr_factor=1.0,
+        input_size=None,
+        optimizer="adam",
+        lr=None,
+        momentum=0.9,
+        nesterov=False,
+        weight_decay=0.0,
+        batch_size=128,
+        max_epochs=20,
+        lr_schedule="cosine",
+        validation_fraction=0.1,
+        early_stopping=None,
+        checkpoint_dir=None,
+        tta=None,
+        channels="auto",
+        input_type="auto",
+        random_state=None,
+        device="auto",
+        verbose=1,
+        train_split=None,
+        iterator_train=BatchIterator,
+        iterator_valid=BatchIterator,
+        dataset=ImageDataset,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            iterator_train=iterator_train,
+            iterator_valid=iterator_valid,
+            dataset=dataset,
+            train_split=train_split,
+            verbose=verbose,
+            device=device,
+            **kwargs,
+        )
+        self.conv_filters = conv_filters
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.pooling = pooling
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.global_pool = global_pool
+        self.dense_units = dense_units
+        self.dropout = dropout
+        self.conv_dropout = conv_dropout
+        self.backbone = backbone
+        self.weights = weights
+        self.freeze = freeze
+        self.unfreeze_at_epoch = unfreeze_at_epoch
+        self.backbone_lr_factor = backbone_lr_factor
+        self.input_size = input_size
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.checkpoint_dir = checkpoint_dir
+        self.tta = tta
+        self.channels = channels
+        self.input_type = input_type
+        self.random_state = random_state
+
+
+def shared_parameters(cls):
+    """Class decorator: give ``cls`` the shared parameters' signature and documentation.
+
+    ``cls.__init__`` lists only the estimator's own parameters and passes ``**kwargs`` on to
+    :class:`CNNParametersMixin`. Its ``__signature__`` becomes ``module``, the shared
+    parameters, then its own (keyword-only) and ``**kwargs``; scikit-learn reads it to tell
+    changed parameters in the repr. The ``{shared_parameters}`` line of the class docstring
+    is replaced by :data:`SHARED_PARAMETERS_DOC`.
+    """
+    own = inspect.signature(cls.__init__).parameters
+    shared = inspect.signature(CNNParametersMixin.__init__).parameters
+    ends = ("self", "module", "kwargs")
+    parameters = ([own["self"], own["module"]]
+                  + [p for name, p in shared.items() if name not in ends]
+                  + [p for name, p in own.items() if name not in ends and name not in shared]
+                  + [own["kwargs"]])
+    cls.__init__.__signature__ = inspect.Signature(parameters)
+    match = _PLACEHOLDER.search(cls.__doc__ or "")
+    if match is None:
+        raise TypeError(f"{cls.__name__}'s docstring needs a {{shared_parameters}} line.")
+    shared_doc = textwrap.indent(SHARED_PARAMETERS_DOC, match.group(1))
+    cls.__doc__ = cls.__doc__[:match.start()] + shared_doc + cls.__doc__[match.end():]
+    return cls
