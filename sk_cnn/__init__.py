@@ -6,6 +6,7 @@ from .classifier import CNNClassifier
 from .export import export_onnx, export_program
 from .image_loader import ImageLoader
 from .persistence import load, save, save_weights
+from .regressor import CNNRegressor
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 __version__ = "0.1.0"
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AugmentationSpec",
     "CNNClassifier",
+    "CNNRegressor",
     "ImageAugmenter",
     "ImageLoader",
     "ImageNormalizer",

@@ -1,4 +1,4 @@
-"""skorch callbacks that CNNClassifier adds: scoring, schedules, divergence stop, backup/restore."""
+"""skorch callbacks sk_cnn's estimators add: scoring, schedules, divergence stop, backup/restore."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.metrics import r2_score
 from skorch.callbacks import Callback, LRScheduler
 from skorch.history import History
 
@@ -17,6 +18,17 @@ def encoded_accuracy(net, X, y):
     """Accuracy of the network's argmax against encoded targets (skorch scoring signature)."""
     y_pred = net.forward(X).argmax(dim=1).cpu().numpy()
     return float(np.mean(y_pred == np.asarray(y)))
+
+
+def scaled_r2(net, X, y):
+    """R^2 of the network's outputs against the standardized targets (skorch scoring signature).
+
+    Equal to the R^2 on the original scale: R^2 does not change when a target and its
+    predictions go through the same affine map. Several targets are averaged uniformly, as in
+    scikit-learn's ``r2_score``.
+    """
+    y_pred = net.forward(X).cpu().numpy()
+    return float(r2_score(np.asarray(y), y_pred))
 
 
 class OneCycleSchedule(LRScheduler):

@@ -246,8 +246,3 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         from .summary import model_summary
 
         return model_summary(self, input_shape, n_classes=n_classes)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        return tags

@@ -230,26 +230,45 @@ class CNNParametersMixin:
         self.random_state = random_state
 
 
+def _without_entries(doc: str, names) -> str:
+    """numpydoc parameter entries of ``doc`` (unindented) without those of ``names``."""
+    entries = re.split(r"^(?=\S)", doc, flags=re.MULTILINE)
+    return "".join(e for e in entries if e.split(" :", 1)[0].strip() not in names)
+
+
 def shared_parameters(cls):
     """Class decorator: give ``cls`` the shared parameters' signature and documentation.
 
-    ``cls.__init__`` lists only the estimator's own parameters and passes ``**kwargs`` on to
-    :class:`CNNParametersMixin`. Its ``__signature__`` becomes ``module``, the shared
-    parameters, then its own (keyword-only) and ``**kwargs``; scikit-learn reads it to tell
-    changed parameters in the repr. The ``{shared_parameters}`` line of the class docstring
-    is replaced by :data:`SHARED_PARAMETERS_DOC`.
+    ``cls.__init__`` lists the estimator's own parameters and passes ``**kwargs`` on to
+    :class:`CNNParametersMixin`; it may also list a shared parameter to give it another
+    default (and document it itself). Its ``__signature__`` becomes ``module``, the shared
+    parameters, its own, the skorch base class's other keyword parameters and ``**kwargs``;
+    scikit-learn reads it to tell changed parameters in the repr. The ``{shared_parameters}``
+    line of the class docstring is replaced by :data:`SHARED_PARAMETERS_DOC`, less the
+    entries the class overrides.
     """
     own = inspect.signature(cls.__init__).parameters
     shared = inspect.signature(CNNParametersMixin.__init__).parameters
     ends = ("self", "module", "kwargs")
+    overridden = [name for name in own if name in shared and name not in ends]
     parameters = ([own["self"], own["module"]]
-                  + [p for name, p in shared.items() if name not in ends]
-                  + [p for name, p in own.items() if name not in ends and name not in shared]
-                  + [own["kwargs"]])
+                  + [own.get(name, p) for name, p in shared.items() if name not in ends]
+                  + [p for name, p in own.items() if name not in ends and name not in shared])
+    # skorch's own keyword parameters (callbacks, warm_start, classes, ...) reach it through
+    # **kwargs; listing them keeps scikit-learn's repr to the parameters a user changed.
+    for base in cls.__mro__:
+        if base.__module__.startswith("skorch.") and "__init__" in vars(base):
+            listed = {p.name for p in parameters}
+            parameters += [p.replace(kind=p.KEYWORD_ONLY)
+                           for name, p in inspect.signature(base.__init__).parameters.items()
+                           if name not in listed and name not in ends
+                           and p.default is not p.empty]
+    parameters.append(own["kwargs"])
     cls.__init__.__signature__ = inspect.Signature(parameters)
     match = _PLACEHOLDER.search(cls.__doc__ or "")
     if match is None:
         raise TypeError(f"{cls.__name__}'s docstring needs a {{shared_parameters}} line.")
-    shared_doc = textwrap.indent(SHARED_PARAMETERS_DOC, match.group(1))
+    shared_doc = textwrap.indent(_without_entries(SHARED_PARAMETERS_DOC, overridden),
+                                 match.group(1))
     cls.__doc__ = cls.__doc__[:match.start()] + shared_doc + cls.__doc__[match.end():]
     return cls

@@ -28,6 +28,7 @@ from .augment import AugmentationSpec
 from .classifier import CNNClassifier
 from .data import BatchIterator, ImageDataset
 from .image_loader import ImageLoader
+from .regressor import CNNRegressor
 from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
 
 FORMAT = "sk_cnn"
@@ -36,14 +37,19 @@ FORMAT_VERSION = 1
 _ESTIMATORS = {cls.__name__: cls for cls in (
     ImageLoader, ImageReshaper, ImageNormalizer, ImageAugmenter,
     StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, PCA)}
-# Classes that may appear as CNNClassifier parameters.
+# Classes that may appear as CNNClassifier or CNNRegressor parameters.
 _CLASSES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (
-    torch.nn.CrossEntropyLoss, torch.nn.NLLLoss, BatchIterator, ImageDataset, DataLoader,
+    torch.nn.CrossEntropyLoss, torch.nn.NLLLoss, torch.nn.MSELoss, torch.nn.HuberLoss,
+    torch.nn.L1Loss, BatchIterator, ImageDataset, DataLoader,
     torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop,
     torch.optim.Adagrad)}
-# CNNClassifier attributes that make up its fitted state besides the module's weights.
-_CLASSIFIER_STATE = ("input_shape_", "layout_", "classes_inferred_", "n_features_in_",
-                     "class_weight_", "validation_seed_")
+# The CNN estimators, and the attributes that make up their fitted state besides the weights.
+_COMMON_STATE = ("input_shape_", "layout_", "n_features_in_", "validation_seed_")
+_CNN_ESTIMATORS = {
+    "CNNClassifier": (CNNClassifier, _COMMON_STATE + ("classes_inferred_", "class_weight_")),
+    "CNNRegressor": (CNNRegressor, _COMMON_STATE + ("n_outputs_", "target_mean_",
+                                                    "target_scale_")),
+}
 
 
 def save(estimator, path) -> Path:
@@ -52,8 +58,9 @@ def save(estimator, path) -> Path:
     Parameters
     ----------
     estimator : estimator or Pipeline
-        A fitted :class:`CNNClassifier`, sk_cnn transformer, or a Pipeline of those and of
-        scikit-learn's StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler or PCA.
+        A fitted :class:`CNNClassifier`, :class:`CNNRegressor`, sk_cnn transformer, or a
+        Pipeline of those and of scikit-learn's StandardScaler, MinMaxScaler, MaxAbsScaler,
+        RobustScaler or PCA.
     path : str or Path
         Destination, conventionally ``*.safetensors``.
 
@@ -120,8 +127,8 @@ def save_weights(estimator, path) -> Path:
 
     Parameters
     ----------
-    estimator : CNNClassifier or Pipeline ending with one
-        A fitted classifier (plain CNN or backbone).
+    estimator : CNNClassifier, CNNRegressor or Pipeline ending with one
+        A fitted estimator (plain CNN or backbone).
     path : str or Path
         Destination (``*.pt``); a backbone's file is a plain torchvision state dict.
 
@@ -131,8 +138,9 @@ def save_weights(estimator, path) -> Path:
         The file written.
     """
     clf = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-    if not isinstance(clf, CNNClassifier):
-        raise TypeError(f"save_weights needs a CNNClassifier (or a Pipeline ending with one), "
+    if not isinstance(clf, (CNNClassifier, CNNRegressor)):
+        raise TypeError(f"save_weights needs a CNNClassifier or CNNRegressor (or a Pipeline "
+                        f"ending with one), "
                         f"got {type(clf).__name__}.")
     clf.check_is_fitted()
     module = getattr(clf.module_, "model", clf.module_)
@@ -158,8 +166,8 @@ def _describe(estimator, key, tensors):
         return {"pipeline": [[name, _describe(step, f"{key}.{name}", tensors)]
                              for name, step in estimator.steps],
                 "verbose": bool(estimator.verbose)}
-    if isinstance(estimator, CNNClassifier):
-        return _describe_classifier(estimator, key, tensors)
+    if type(estimator).__name__ in _CNN_ESTIMATORS:
+        return _describe_cnn(estimator, key, tensors)
     cls = _ESTIMATORS.get(type(estimator).__name__)
     if cls is not type(estimator):
         raise TypeError(
@@ -173,18 +181,22 @@ def _describe(estimator, key, tensors):
             "state": _encode(state, f"{key}.state", tensors)}
 
 
-def _describe_classifier(clf, key, tensors):
+def _describe_cnn(clf, key, tensors):
+    name = type(clf).__name__
+    cls, state_names = _CNN_ESTIMATORS[name]
+    if type(clf) is not cls:
+        raise TypeError(f"{name} (step {key!r}) is not sk_cnn's {name}. Use joblib.dump.")
     params = clf.get_params(deep=False)
-    for name in ("module", "callbacks"):
-        if params.get(name) is not None:
+    for param in ("module", "callbacks"):
+        if params.get(param) is not None:
             raise TypeError(
-                f"CNNClassifier({name}=...) cannot be saved without pickle (step {key!r}): "
+                f"{name}({param}=...) cannot be saved without pickle (step {key!r}): "
                 f"custom modules and callbacks are code. Use joblib.dump.")
     clf.check_is_fitted()
-    for name, tensor in clf.module_.state_dict().items():
-        tensors[f"{key}.module.{name}"] = tensor.detach().cpu().contiguous()
-    state = {name: getattr(clf, name) for name in _CLASSIFIER_STATE}
-    return {"classifier": "CNNClassifier",
+    for param, tensor in clf.module_.state_dict().items():
+        tensors[f"{key}.module.{param}"] = tensor.detach().cpu().contiguous()
+    state = {attribute: getattr(clf, attribute) for attribute in state_names}
+    return {"cnn": name,
             "params": _encode(params, f"{key}.params", tensors),
             "state": _encode(state, f"{key}.state", tensors),
             "history": json.dumps(clf.history.to_list(), default=float),
@@ -232,8 +244,8 @@ def _build(config, tensors):
     if "pipeline" in config:
         steps = [(name, _build(step, tensors)) for name, step in config["pipeline"]]
         return Pipeline(steps, verbose=config["verbose"])
-    if "classifier" in config:
-        return _build_classifier(config, tensors)
+    if "cnn" in config or "classifier" in config:  # "classifier": files of sk_cnn 0.1.0
+        return _build_cnn(config, tensors)
     cls = _ESTIMATORS[config["estimator"]]
     estimator = cls(**_decode(config["params"], tensors))
     for name, value in _decode(config["state"], tensors).items():
@@ -241,11 +253,12 @@ def _build(config, tensors):
     return estimator
 
 
-def _build_classifier(config, tensors):
+def _build_cnn(config, tensors):
     params = _decode(config["params"], tensors)
+    cls, _ = _CNN_ESTIMATORS[config.get("cnn", config.get("classifier"))]
     # Built without its initial weights (the file has the trained ones; the original weights
     # file need not exist here), then given back the parameter.
-    clf = CNNClassifier(**{**params, "weights": None})
+    clf = cls(**{**params, "weights": None})
     for name, value in _decode(config["state"], tensors).items():
         setattr(clf, name, value)
     clf.initialize()

@@ -1,4 +1,4 @@
-"""A Keras-like table of a CNNClassifier's network: layers, output shapes, parameters.
+"""A Keras-like table of an sk_cnn estimator's network: layers, output shapes, parameters.
 
 The forward pass with shape-recording hooks is torchinfo's (it runs the network in eval mode
 under ``torch.no_grad`` and restores the mode afterwards, so batch-norm statistics and the
@@ -14,12 +14,12 @@ from numbers import Integral
 import numpy as np
 import torch
 import torchinfo
-from sklearn.base import clone
+from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
-from .classifier import CNNClassifier
 from .data import canonical_view, resolve_channels
+from .training import CNNTrainingMixin
 
 
 @dataclass(frozen=True)
@@ -209,19 +209,22 @@ def _check_input_shape(input_shape) -> tuple[int, ...]:
 
 
 def model_summary(estimator, input_shape: tuple[int, ...] | None = None, *,
-                  n_classes: int | None = None) -> ModelSummary:
-    """Keras-like summary of a CNNClassifier's network (or of a Pipeline's last step).
+                  n_classes: int | None = None, n_outputs: int = 1) -> ModelSummary:
+    """Keras-like summary of a CNNClassifier's or CNNRegressor's network (or a Pipeline's).
 
     Parameters
     ----------
-    estimator : CNNClassifier or Pipeline ending in one
+    estimator : CNNClassifier, CNNRegressor or Pipeline ending in one
         Fitted, or not fitted when ``input_shape`` is given.
     input_shape : tuple of int or None, default=None
         Shape of one sample as the classifier receives it, e.g. ``(32, 32, 3)``. A fitted
         classifier uses its ``input_shape_``; giving another shape raises.
     n_classes : int or None, default=None
         Units of the output layer before fit; None takes ``len(classes)`` when the classifier
-        was given ``classes``. Ignored once fitted.
+        was given ``classes``. Ignored once fitted, and for regressors.
+    n_outputs : int, default=1
+        Units of a regressor's output layer before fit. Ignored once fitted, and for
+        classifiers.
 
     Returns
     -------
@@ -229,8 +232,9 @@ def model_summary(estimator, input_shape: tuple[int, ...] | None = None, *,
         Printing it shows the table.
     """
     clf = estimator.steps[-1][1] if isinstance(estimator, Pipeline) else estimator
-    if not isinstance(clf, CNNClassifier):
-        raise TypeError(f"model_summary needs a CNNClassifier or a Pipeline ending in one, got "
+    if not isinstance(clf, CNNTrainingMixin):
+        raise TypeError(f"model_summary needs a CNNClassifier or CNNRegressor (or a Pipeline "
+                        f"ending in one), got "
                         f"{type(clf).__name__}. For any torch module use summarize_module.")
     name = type(clf).__name__
     if getattr(clf, "initialized_", False) and hasattr(clf, "input_shape_"):
@@ -247,29 +251,34 @@ def model_summary(estimator, input_shape: tuple[int, ...] | None = None, *,
             f"n_classes=10).")
     else:
         shape = _check_input_shape(input_shape)
-        fitted = _unfitted_network(clf, shape, n_classes)
+        fitted = _unfitted_network(clf, shape, n_classes, n_outputs)
     sample = canonical_view(np.empty((1, *shape), np.uint8), fitted.layout_)
     title = f"{name} on samples of shape {shape}" + ("" if fitted is clf else " (not fitted)")
     return summarize_module(fitted.module_, tuple(sample.shape), input_shape=shape, title=title)
 
 
-def _unfitted_network(clf, shape, n_classes):
+def _unfitted_network(clf, shape, n_classes, n_outputs):
     """A clone of clf holding the network it would build for samples of this shape."""
-    if n_classes is None:
-        if getattr(clf, "classes", None) is None:
-            raise ValueError(
-                "Before fit the number of classes is unknown too: pass n_classes (e.g. "
-                "summary(input_shape=(32, 32, 3), n_classes=10)) or give the classifier "
-                "classes=[...].")
-        n_classes = len(clf.classes)
-    if not isinstance(n_classes, Integral) or n_classes < 2:
-        raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
     network = clone(clf)
+    if is_classifier(clf):
+        if n_classes is None:
+            if getattr(clf, "classes", None) is None:
+                raise ValueError(
+                    "Before fit the number of classes is unknown too: pass n_classes (e.g. "
+                    "summary(input_shape=(32, 32, 3), n_classes=10)) or give the classifier "
+                    "classes=[...].")
+            n_classes = len(clf.classes)
+        if not isinstance(n_classes, Integral) or n_classes < 2:
+            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
+        network.classes = None
+        network.classes_inferred_ = np.arange(n_classes)
+    else:
+        if not isinstance(n_outputs, Integral) or n_outputs < 1:
+            raise ValueError(f"n_outputs must be an integer >= 1, got {n_outputs!r}.")
+        network.n_outputs_ = n_outputs
     network._validate_hyperparameters()  # the errors fit would raise
     network.layout_ = resolve_channels((1, *shape), clf.channels, clf.input_type)
     network.input_shape_ = shape
-    network.classes = None
-    network.classes_inferred_ = np.arange(n_classes)
     with network._current_init_context("module"):  # skorch's guard for setting module_
         network.initialize_module()  # on the CPU: nothing is trained
     return network

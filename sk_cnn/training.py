@@ -151,6 +151,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             f"samples of shape {tuple(given)}. Resize the images (or reshape the rows) to the "
             f"training shape, or refit.")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        if tags.estimator_type == "regressor":
+            tags.target_tags.multi_output = True
+        return tags
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "input_shape_") and super().__sklearn_is_fitted__()
 
