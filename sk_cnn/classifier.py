@@ -59,14 +59,7 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted.
-    input_shape_ : tuple of int
-        Shape of one training sample as given (e.g. ``(32, 32, 3)``); prediction needs the same.
-    input_dtype_ : numpy.dtype
-        dtype of the training data as given (uint8 images are scaled to [0, 1]).
-    n_features_in_ : int
-        ``X.shape[1]`` of the training data.
-    module_ : torch.nn.Module
-        The trained network.
+    {shared_attributes}
     history : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` (running, on augmented batches),
         ``valid_loss``, ``valid_acc`` and ``dur``.
@@ -113,27 +106,6 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         self.label_smoothing = label_smoothing
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, **fit_params):
-        """Build the network for X and y, then train it for ``max_epochs``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), (n_samples, C, H, W), \
-(n_samples, L) or (n_samples, C, L)
-            Training images (uint8 or float) or 1-D signals; possibly marked for augmentation
-            by :class:`ImageAugmenter`.
-        y : array-like of shape (n_samples,)
-            Class labels of any type.
-        **fit_params : dict
-            Passed to the module's ``forward`` (skorch's convention).
-
-        Returns
-        -------
-        self : CNNClassifier
-            The fitted classifier.
-        """
-        return self._fit(X, y, **fit_params)
-
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the weights (fit first when unfitted).
 

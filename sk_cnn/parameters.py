@@ -130,9 +130,27 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
         Dataset wrapping the image tensor and the encoded targets.
 """)
 
-# The line of an estimator's docstring where the shared parameters are documented (any indent:
-# Python 3.13 dedents docstrings).
-_PLACEHOLDER = re.compile(r"^([ \t]*)\{shared_parameters\}\n", re.MULTILINE)
+SHARED_ATTRIBUTES_DOC = textwrap.dedent("""\
+    input_shape_ : tuple of int
+        Shape of one training sample as given (e.g. ``(32, 32, 3)``); prediction needs the same.
+    input_dtype_ : numpy.dtype
+        dtype of the training data as given (uint8 images are scaled to [0, 1]).
+    layout_ : {"first", "last"} or None
+        Where the channel axis of the training data was (None: no channel axis).
+    n_features_in_ : int
+        ``X.shape[1]`` of the training data.
+    module_ : torch.nn.Module
+        The trained network.
+""")
+
+
+def _fill(doc: str, placeholder: str, text: str, owner: str) -> str:
+    """Replace the line ``{placeholder}`` of a docstring by text, at that line's indent (any
+    indent: Python 3.13 dedents docstrings)."""
+    match = re.search(r"^([ \t]*)\{" + placeholder + r"\}\n", doc or "", re.MULTILINE)
+    if match is None:
+        raise TypeError(f"{owner}'s docstring needs a {{{placeholder}}} line.")
+    return doc[:match.start()] + textwrap.indent(text, match.group(1)) + doc[match.end():]
 
 
 class CNNParametersMixin:
@@ -265,10 +283,7 @@ def shared_parameters(cls):
                            and p.default is not p.empty]
     parameters.append(own["kwargs"])
     cls.__init__.__signature__ = inspect.Signature(parameters)
-    match = _PLACEHOLDER.search(cls.__doc__ or "")
-    if match is None:
-        raise TypeError(f"{cls.__name__}'s docstring needs a {{shared_parameters}} line.")
-    shared_doc = textwrap.indent(_without_entries(SHARED_PARAMETERS_DOC, overridden),
-                                 match.group(1))
-    cls.__doc__ = cls.__doc__[:match.start()] + shared_doc + cls.__doc__[match.end():]
+    doc = _fill(cls.__doc__, "shared_parameters",
+                _without_entries(SHARED_PARAMETERS_DOC, overridden), cls.__name__)
+    cls.__doc__ = _fill(doc, "shared_attributes", SHARED_ATTRIBUTES_DOC, cls.__name__)
     return cls

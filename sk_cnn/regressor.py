@@ -55,14 +55,7 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
         Number of targets (columns of a 2-D y; 1 for a 1-D y).
     target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
         The standardization of the targets (0 and 1 when ``scale_target=False``).
-    input_shape_ : tuple of int
-        Shape of one training sample as given; prediction needs the same.
-    input_dtype_ : numpy.dtype
-        dtype of the training data as given (uint8 images are scaled to [0, 1]).
-    n_features_in_ : int
-        ``X.shape[1]`` of the training data.
-    module_ : torch.nn.Module
-        The trained network.
+    {shared_attributes}
     history : skorch.History
         Per-epoch ``train_loss``, ``train_r2`` (running, on augmented batches),
         ``valid_loss``, ``valid_r2`` and ``dur``.
@@ -99,27 +92,6 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
                  **kwargs):
         super().__init__(module, dropout=dropout, criterion=criterion, **kwargs)
         self.scale_target = scale_target
-
-    def fit(self, X, y, **fit_params):
-        """Build the network for X and y, then train it for ``max_epochs``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), (n_samples, C, H, W), \
-(n_samples, L) or (n_samples, C, L)
-            Training images (uint8 or float) or 1-D signals; possibly marked for augmentation
-            by :class:`ImageAugmenter`.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Numeric targets.
-        **fit_params : dict
-            Passed to the module's ``forward`` (skorch's convention).
-
-        Returns
-        -------
-        self : CNNRegressor
-            The fitted regressor.
-        """
-        return self._fit(X, y, **fit_params)
 
     def partial_fit(self, X, y, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the weights (fit first when unfitted).

@@ -177,8 +177,26 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     # Passed to scikit-learn's validate_data with y in fit (the regressor takes 2-D float y).
     _target_checks: dict = {}
 
-    def _fit(self, X, y, **fit_params):
-        """fit: validate, learn the input layout and the targets, build the network, train."""
+    def fit(self, X, y, **fit_params):
+        """Build the network for X and y, then train it for ``max_epochs``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), (n_samples, C, H, W), \
+(n_samples, L) or (n_samples, C, L)
+            Training images (uint8 or float) or 1-D signals; possibly marked for augmentation
+            by :class:`~sk_cnn.ImageAugmenter`.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels of any type (classifier), or numeric targets, one column per output
+            (regressor).
+        **fit_params : dict
+            Passed to the module's ``forward`` (skorch's convention).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
         self._validate_hyperparameters()
         (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
         y_encoded = self._fit_targets(y)
@@ -199,7 +217,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     def _partial_fit(self, X, y, **fit_params):
         """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""
         if not self.__sklearn_is_fitted__():
-            return self._fit(X, y, **fit_params)
+            return self.fit(X, y, **fit_params)
         _, spec = split_augmentation(X)
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
