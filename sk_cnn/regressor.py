@@ -36,8 +36,9 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
     {shared_parameters}
     dropout : float in [0, 1), default=0.0
         Dropout before each dense layer of the head. Off by default for regression, unlike
-        the classifier: dropout lowered the held-out R^2 in every run of
-        benchmarks/regressor_defaults.py (table in the user guide).
+        the classifier: in benchmarks/regressor_defaults.py dropout 0.5 lowered the held-out
+        R^2 of the digits task from 0.963 to 0.909 and changed the signal task's by +0.004
+        (table in the user guide).
     criterion : {"mse", "huber", "l1"} or torch loss class, default="mse"
         The loss: mean squared error, Huber loss (quadratic below ``criterion__delta``,
         default 1, linear above: robust to outliers) or mean absolute error. With
@@ -45,7 +46,7 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
     scale_target : bool, default=True
         Standardize each target with the mean and standard deviation of the training targets
         for training, and undo it in ``predict``, so the learning rate fits targets of any
-        scale (measured in benchmarks/signals.py).
+        scale (measured in benchmarks/regressor_defaults.py).
     **kwargs : dict
         Any other skorch parameter (``callbacks``, ``warm_start``, ``optimizer__...``, ...).
 
