@@ -84,8 +84,19 @@ def _column(history: History, key: str) -> tuple[np.ndarray, np.ndarray]:
     return epochs, values
 
 
+def _default_metrics(histories: dict) -> tuple[str, ...]:
+    """Loss and the estimator's score: accuracy for classifiers, R^2 for regressors."""
+    keys = set().union(*(row.keys() for history in histories.values() for row in history))
+    for score, key in (("accuracy", "acc"), ("r2", "r2")):
+        if {f"train_{key}", f"valid_{key}"} & keys:
+            return ("loss", score)
+    return ("loss",)
+
+
 def _draw_runs(histories: dict, metrics, subsets, figsize):
     """One panel per metric, one color per run (name None: a single run); raises first."""
+    if metrics is None:
+        metrics = _default_metrics(histories)
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     if not metrics:
         raise ValueError("metrics is empty: name at least one, e.g. metrics=('loss',).")
@@ -109,16 +120,18 @@ def _draw_runs(histories: dict, metrics, subsets, figsize):
     return fig
 
 
-def plot_history(clf_or_history, metrics: Sequence[str] | str = ("loss", "accuracy"), *,
+def plot_history(clf_or_history, metrics: Sequence[str] | str | None = None, *,
                  figsize: tuple[float, float] | None = None):
     """Plot training and validation curves per epoch, one panel per metric.
 
     Parameters
     ----------
-    clf_or_history : CNNClassifier, Pipeline or skorch.History
-        A fitted classifier (or Pipeline ending in one), or its ``history``.
-    metrics : sequence of str or str, default=("loss", "accuracy")
-        "loss" plots ``train_loss`` and ``valid_loss``, "accuracy" plots ``train_acc`` and
+    clf_or_history : CNNClassifier, CNNRegressor, Pipeline or skorch.History
+        A fitted estimator (or Pipeline ending in one), or its ``history``.
+    metrics : sequence of str, str or None, default=None
+        None plots the loss and the estimator's score: ("loss", "accuracy") for a
+        classifier, ("loss", "r2") for a :class:`~sk_cnn.CNNRegressor`. "loss" plots
+        ``train_loss`` and ``valid_loss``, "accuracy" plots ``train_acc`` and
         ``valid_acc``; any other name plots ``train_<name>`` and ``valid_<name>``, or the
         history key of that name (e.g. "dur"; "lr" plots the learning rate, ``event_lr``).
     figsize : tuple of float or None, default=None
@@ -133,7 +146,7 @@ def plot_history(clf_or_history, metrics: Sequence[str] | str = ("loss", "accura
     return _draw_runs({None: _history(clf_or_history)}, metrics, ("train", "valid"), figsize)
 
 
-def compare_histories(runs: Mapping, metrics: Sequence[str] | str = ("loss", "accuracy"), *,
+def compare_histories(runs: Mapping, metrics: Sequence[str] | str | None = None, *,
                       subsets: Sequence[str] = ("train", "valid"),
                       figsize: tuple[float, float] | None = None):
     """Overlay the curves of several runs, e.g. ``{"adam": clf1, "sgd": clf2}``.
@@ -142,7 +155,7 @@ def compare_histories(runs: Mapping, metrics: Sequence[str] | str = ("loss", "ac
     ----------
     runs : mapping of str to CNNClassifier, Pipeline or skorch.History
         Name of each run and the fitted classifier (or history) it made.
-    metrics : sequence of str or str, default=("loss", "accuracy")
+    metrics : sequence of str, str or None, default=None
         As in :func:`plot_history`.
     subsets : sequence of {"train", "valid"}, default=("train", "valid")
         Which curves to draw for every run: training (solid) and validation (dashed).

@@ -131,3 +131,17 @@ def test_clone_and_summary_before_fit():
     summary = reg.summary(input_shape=(3, 40), n_outputs=2)
     assert summary.layers[-1].output_shape[-1] == 2
     assert any(row.type == "Conv1d" for row in summary.layers)
+
+
+def test_plot_history_shows_r2_for_a_regressor():
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sk_cnn.plotting import plot_history
+
+    X = np.random.default_rng(0).normal(size=(60, 12)).astype(np.float32)
+    reg = _regressor(max_epochs=2).fit(X, X.mean(axis=1))
+    fig = plot_history(reg)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "r2"]
+    assert len(fig.axes[1].lines) == 2  # train_r2 and valid_r2
