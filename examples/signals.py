@@ -1,5 +1,8 @@
-"""1-D CNN on a real time series data set: GunPoint (UCR archive), through aeon's bundled data.
+"""
+Time series: a 1-D CNN on GunPoint
+==================================
 
+A real time series data set from the UCR archive, through the data aeon ships in its wheel.
 GunPoint: 50 training and 150 test recordings (length 150) of an actor's hand position, drawing
 a gun or pointing a finger. The CNN is the lesson's network with Conv1d layers; the pipeline
 normalizes per channel and augments every training batch with noise and amplitude scaling.

@@ -54,7 +54,7 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
     ----------
     n_outputs_ : int
         Number of targets (columns of a 2-D y; 1 for a 1-D y).
-    target_mean_, target_scale_ : ndarray of shape (n_outputs_,)
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
         The standardization of the targets (0 and 1 when ``scale_target=False``).
     {shared_attributes}
     history : skorch.History
