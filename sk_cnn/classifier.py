@@ -38,6 +38,7 @@ from .data import (
     resolve_channels,
     validate_images,
 )
+from .fastnet import recipe_callbacks
 from .training import CNN_PARAMETER_CONSTRAINTS, CNNTrainingMixin
 
 
@@ -67,6 +68,14 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
     module : torch.nn.Module class or instance, or None, default=None
         None builds sk_cnn's CNN from the architecture parameters below; a module is used as in
         skorch (configure it with ``module__`` parameters) and must output class logits.
+    architecture : {"plain", "airbench"}, default="plain"
+        The network built when ``module`` and ``backbone`` are None. "plain" is the lesson's
+        CNN described by the parameters below. "airbench" is the fast CIFAR-10 network of
+        :mod:`sk_cnn.fastnet` (a frozen patch-whitening 2x2 convolution initialized from the
+        training images, then per entry of ``conv_filters`` a conv-pool-BatchNorm-activation-
+        conv-BatchNorm-activation block, global max pool, bias-free linear layer); it uses
+        ``conv_filters`` and ``activation`` and ignores the other architecture parameters.
+        Its whole training recipe is ``CNNClassifier(**sk_cnn.fastnet.airbench_params())``.
     conv_filters : tuple of int, default=(32, 64, 128)
         Output channels of each convolution block; one block per entry.
     kernel_size : int, default=3
@@ -132,10 +141,17 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         Samples per training batch (-1: the whole training set).
     max_epochs : int, default=20
         Passes over the training data.
-    lr_schedule : {"cosine", "onecycle", "step"} or None, default="cosine"
+    lr_schedule : {"cosine", "onecycle", "step", "warmup_linear"} or None, default="cosine"
         Learning-rate schedule over ``max_epochs``: cosine annealing to 0 (measured best in
         benchmarks/defaults.py), one-cycle (warm-up then annealing, stepped every batch), a step
-        decay by 10 at each third of training, or None for a constant learning rate.
+        decay by 10 at each third of training, airbench's linear warm-up from 0.2 ``lr`` over
+        23% of the steps then linear decay to 0.07 ``lr`` (stepped every batch), or None for a
+        constant learning rate.
+    weight_averaging : {"lookahead"} or None, default=None
+        "lookahead": every 5 steps move an average of the weights toward the network's and
+        continue from the average, with a decay rising to 0.77 over training; the fitted
+        network is the average (:class:`sk_cnn.callbacks.Lookahead`). Not saved by
+        ``checkpoint_dir``: a resumed fit restarts the average from the restored weights.
     validation_fraction : float in [0, 1) or None, default=0.1
         Fraction of the training data held out (stratified) to record validation loss and
         accuracy per epoch in ``history``; 0 or None disables it. Ignored when ``train_split``
@@ -152,10 +168,12 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         Weights of the classes in the loss, as in scikit-learn.
     label_smoothing : float in [0, 1), default=0.0
         Label smoothing of the cross-entropy loss.
-    tta : {"flip"} or None, default=None
+    tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
-        network's outputs for each image and its left-right mirror image. Not used for the
-        internal validation split.
+        network's outputs for each image and its left-right mirror image; "flip_translate" also
+        averages in the flip averages of the image shifted by one pixel up-left and down-right
+        (6 forward passes; not supported by ``export_onnx``/``export_program``). Not used for
+        the internal validation split.
     channels : {"auto", "first", "last"}, default="auto"
         Layout of 4-D input: "last" for ``(N, H, W, C)`` (Keras, PIL), "first" for
         ``(N, C, H, W)``; "auto" picks the axis of size 1, 3 or 4 and raises when unclear.
@@ -223,13 +241,14 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         **CNN_PARAMETER_CONSTRAINTS,
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "tta": [StrOptions({"flip"}), None],
+        "tta": [StrOptions({"flip", "flip_translate"}), None],
     }
 
     def __init__(
         self,
         module=None,
         *,
+        architecture="plain",
         conv_filters=(32, 64, 128),
         kernel_size=3,
         stride=1,
@@ -255,6 +274,7 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         batch_size=128,
         max_epochs=20,
         lr_schedule="cosine",
+        weight_averaging=None,
         validation_fraction=0.1,
         early_stopping=None,
         checkpoint_dir=None,
@@ -287,6 +307,7 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
             device=device,
             **kwargs,
         )
+        self.architecture = architecture
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -308,6 +329,7 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         self.nesterov = nesterov
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.weight_averaging = weight_averaging
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.checkpoint_dir = checkpoint_dir
@@ -352,8 +374,8 @@ or (n_samples, n_features)
         X, classes, y_encoded, spec = self._validate_fit_data(X, y)
         view = canonical_view(X, self.channels)  # "auto" raises here when the layout is unclear
         self.layout_ = resolve_channels(X.shape, self.channels)
-        if self.tta == "flip" and view.ndim != 4:
-            raise ValueError("tta='flip' mirrors images; X holds 1-D signals.")
+        if self.tta is not None and view.ndim != 4:
+            raise ValueError(f"tta={self.tta!r} mirrors images; X holds 1-D signals.")
         self.input_shape_ = tuple(X.shape[1:])
         self.input_dtype_ = X.dtype
         self.classes_inferred_ = classes
@@ -434,6 +456,7 @@ or (n_samples, n_features)
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.early_stopping, load_best=True)))
+        callbacks.extend(recipe_callbacks(self))
         if self.unfreeze_at_epoch is not None:
             callbacks.append(("unfreeze", UnfreezeBackbone(self.unfreeze_at_epoch)))
         callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))

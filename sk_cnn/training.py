@@ -25,7 +25,7 @@ from torch.utils.data import Subset
 
 from .augment import augment_batch, split_augmentation
 from .backbones import build_backbone, load_matching, load_weights
-from .callbacks import OneCycleSchedule
+from .callbacks import OneCycleSchedule, WarmupLinearSchedule
 from .data import (
     CHANNEL_OPTIONS,
     as_tensor,
@@ -33,6 +33,7 @@ from .data import (
     to_network_input,
     validate_images,
 )
+from .fastnet import ARCHITECTURES, build_airbench, tta_logits
 from .modules import ACTIVATIONS, build_cnn
 from .skorch_compat import SkorchConventionsMixin
 
@@ -44,11 +45,12 @@ OPTIMIZERS = {
     "sgd": (torch.optim.SGD, 5e-2, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
 }
-LR_SCHEDULES = ("cosine", "onecycle", "step")
+LR_SCHEDULES = ("cosine", "onecycle", "step", "warmup_linear")
 
 # Constraints of the parameters every sk_cnn CNN estimator has (scikit-learn's declarative
 # validation, checked at the start of fit).
 CNN_PARAMETER_CONSTRAINTS = {
+    "architecture": [StrOptions(set(ARCHITECTURES))],
     "conv_filters": ["array-like"],
     "kernel_size": [Interval(Integral, 1, None, closed="left")],
     "stride": [Interval(Integral, 1, None, closed="left")],
@@ -74,6 +76,7 @@ CNN_PARAMETER_CONSTRAINTS = {
     "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
+    "weight_averaging": [StrOptions({"lookahead"}), None],
     "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
     "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
     "checkpoint_dir": [str, os.PathLike, None],
@@ -108,6 +111,9 @@ class CNNTrainingMixin(SkorchConventionsMixin):
                                       or self.backbone_lr_factor != 1.0):
             raise ValueError("freeze, unfreeze_at_epoch and backbone_lr_factor need a "
                              "backbone, e.g. backbone='resnet18'.")
+        if self.architecture != "plain" and self.backbone is not None:
+            raise ValueError(f"architecture={self.architecture!r} builds its own network; "
+                             f"leave backbone=None (got {self.backbone!r}).")
         if self.early_stopping is not None and not self._uses_validation():
             raise ValueError(
                 "early_stopping needs a validation split: set validation_fraction > 0 (for "
@@ -196,6 +202,13 @@ class CNNTrainingMixin(SkorchConventionsMixin):
                     self.input_size if isinstance(self.input_size, Integral)
                     else tuple(self.input_size)))
             module.freeze(self.freeze)
+        elif self.architecture == "airbench":
+            module = build_airbench(
+                in_channels=sample.shape[1], n_outputs=self._n_outputs(),
+                input_size=sample.shape[2:], conv_filters=tuple(self.conv_filters),
+                activation=self.activation)
+            if self.weights is not None:
+                load_matching(module, load_weights(self.weights), self.weights)
         else:
             module = build_cnn(
                 in_channels=sample.shape[1], n_outputs=self._n_outputs(),
@@ -229,6 +242,9 @@ class CNNTrainingMixin(SkorchConventionsMixin):
             args = ([{"params": [p for p in params if id(p) in backbone],
                       "lr": kwargs["lr"] * self.backbone_lr_factor},
                      {"params": [p for p in params if id(p) not in backbone]}],)
+        groups = getattr(self.module_, "optimizer_param_groups", None)
+        if self.module is None and groups is not None:  # per-group settings of the network
+            args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
         if optimizer is torch.optim.SGD and not kwargs.get("momentum"):
             kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
         self.optimizer_ = optimizer(*args, **kwargs)
@@ -244,6 +260,8 @@ class CNNTrainingMixin(SkorchConventionsMixin):
             return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
         if schedule == "onecycle":
             return OneCycleSchedule()
+        if schedule == "warmup_linear":
+            return WarmupLinearSchedule()
         return None
 
     def get_split_datasets(self, X, y=None, **fit_params):
@@ -302,7 +320,5 @@ class CNNTrainingMixin(SkorchConventionsMixin):
         with torch.inference_mode():
             self._set_training(False)
             X = to_network_input(Xi, self.device)
-            logits = self.module_(X)
-            if self.tta == "flip":  # test-time augmentation: average with the mirror image
-                logits = (logits + self.module_(X.flip(-1))) / 2
-            return logits
+            # Test-time augmentation: average with mirror (and shifted) images.
+            return tta_logits(self.module_, X, self.tta)
