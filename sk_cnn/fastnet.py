@@ -78,7 +78,7 @@ def airbench_params(max_epochs: int = 24) -> dict:
     """
     momentum = 0.85
     kilostep = 1 + 1 / (1 - momentum)  # airbench's "kilostep_scale" divided by 1024
-    lr = 11.5 / kilostep
+    lr = round(11.5 / kilostep, 6)  # 1.5
     return {
         "architecture": "airbench",
         "conv_filters": (32, 128, 128),
@@ -87,7 +87,7 @@ def airbench_params(max_epochs: int = 24) -> dict:
         "lr": lr,
         "momentum": momentum,
         "nesterov": True,
-        "weight_decay": 0.0153 / kilostep / lr,
+        "weight_decay": round(0.0153 / kilostep / lr, 8),
         "batch_size": 1024,
         "max_epochs": max_epochs,
         "lr_schedule": "warmup_linear",
