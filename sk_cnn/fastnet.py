@@ -213,7 +213,8 @@ class AirbenchNet(nn.Module):
         """The trainable parameters in two SGD groups: BatchNorm shifts, and the rest.
 
         The shifts learn ``NORM_BIAS_LR_FACTOR`` times faster with the same decay per step
-        (airbench: ``lr * 64`` and ``weight_decay / 64``).
+        (airbench: ``lr * 64`` and ``weight_decay / 64``). ``CNNClassifier`` uses these groups
+        with ``optimizer="sgd"`` only; other optimizers get one group.
 
         Parameters
         ----------

@@ -243,7 +243,8 @@ class CNNTrainingMixin(SkorchConventionsMixin):
                       "lr": kwargs["lr"] * self.backbone_lr_factor},
                      {"params": [p for p in params if id(p) not in backbone]}],)
         groups = getattr(self.module_, "optimizer_param_groups", None)
-        if self.module is None and groups is not None:  # per-group settings of the network
+        if self.module is None and groups is not None and optimizer is torch.optim.SGD:
+            # The network's own SGD settings per group (airbench: faster BatchNorm shifts).
             args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
         if optimizer is torch.optim.SGD and not kwargs.get("momentum"):
             kwargs["nesterov"] = False  # torch refuses Nesterov without momentum

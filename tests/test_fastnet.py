@@ -108,6 +108,15 @@ def test_norm_biases_get_their_own_learning_rate():
     assert not frozen & {id(p) for g in (norm, other) for p in g["params"]}
 
 
+def test_norm_bias_groups_only_with_sgd(tiny_images):
+    X, y = tiny_images
+    sgd = _tiny_airbench(max_epochs=1).fit(X, y)
+    assert len(sgd.optimizer_.param_groups) == 2
+    adam = _tiny_airbench(max_epochs=1, optimizer="adam", lr=None).fit(X, y)
+    assert len(adam.optimizer_.param_groups) == 1
+    assert adam.optimizer_.param_groups[0]["lr"] < 2e-3  # scheduled down by warmup_linear
+
+
 def test_whitening_bias_is_trained_only_in_the_first_epochs():
     module = AirbenchNet(3, 2, (4,))
     callback = WhiteningBiasSchedule(epochs=3)
