@@ -453,10 +453,12 @@ or (n_samples, n_features)
             # batch_size=-1 (one batch) would give the bar a negative total: count instead.
             callbacks.append(("progress_bar", ProgressBar(
                 batches_per_epoch="count" if self.batch_size == -1 else "auto")))
+        # Before early stopping: at the end of training the lookahead average is put in place
+        # first, then early stopping may restore its best weights.
+        callbacks.extend(recipe_callbacks(self))
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.early_stopping, load_best=True)))
-        callbacks.extend(recipe_callbacks(self))
         if self.unfreeze_at_epoch is not None:
             callbacks.append(("unfreeze", UnfreezeBackbone(self.unfreeze_at_epoch)))
         callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))

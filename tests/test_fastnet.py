@@ -251,6 +251,13 @@ def test_flip_translate_tta_works_with_the_plain_network(tiny_images, tiny_class
     assert not np.allclose(plain, clf.set_params(tta=None).predict_proba(X))
 
 
+def test_lookahead_ends_before_early_stopping_restores_its_best(tiny_images):
+    X, y = tiny_images
+    clf = _tiny_airbench(max_epochs=6, validation_fraction=0.25, early_stopping=100).fit(X, y)
+    names = [name for name, _ in clf.callbacks_]
+    assert names.index("lookahead") < names.index("early_stopping")
+
+
 def test_flip_translate_refuses_signals_and_export(tiny_images, tiny_classifier, tmp_path):
     with pytest.raises(ValueError, match="1-D signals"):
         signals = np.random.default_rng(0).random((20, 16))
