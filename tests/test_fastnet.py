@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
-from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, export_onnx
+from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, export_onnx, export_program
 from sk_cnn.callbacks import Lookahead, _WarmupLinear
 from sk_cnn.fastnet import (
     NORM_BIAS_LR_FACTOR,
@@ -275,3 +276,12 @@ def test_grid_search_over_architecture(tiny_images):
     assert search.best_params_["architecture"] in ("plain", "airbench")
     assert {type(e.module_).__name__ for e in [search.best_estimator_]} <= {"Sequential",
                                                                              "AirbenchNet"}
+
+
+def test_airbench_network_exports_with_flip_tta(tiny_images, tmp_path):
+    X, y = tiny_images
+    pipe = Pipeline([("norm", ImageNormalizer()),
+                     ("cnn", _tiny_airbench(max_epochs=2, tta="flip"))]).fit(X, y)
+    program = torch.export.load(str(export_program(pipe, tmp_path / "m.pt2"))).module()
+    np.testing.assert_allclose(program(torch.from_numpy(X[:8])).numpy(),
+                               pipe.predict_proba(X[:8]), rtol=1e-5, atol=1e-6)
