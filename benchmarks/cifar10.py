@@ -44,6 +44,8 @@ class TestAccuracy(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         if self.epochs is not None and len(net.history) not in self.epochs:
+            minutes = (time.perf_counter() - self.start_ - self.eval_seconds_) / 60
+            print(f"| {len(net.history)} | {minutes:.2f} | - |", flush=True)
             return
         begin = time.perf_counter()
         X = self.pipe["norm"].transform(self.X_test)
@@ -70,7 +72,8 @@ def main():
     parser.add_argument("--n-train", type=int, default=None,
                         help="n training images drawn at random (seed 0)")
     parser.add_argument("--eval-epochs", type=int, nargs="*", default=None,
-                        help="epochs after which to evaluate (default: all; none: only the last)")
+                        help="epochs after which to evaluate (default: all; none: only the last); "
+                             "the others print their fit minutes only")
     parser.add_argument("--final-tta", action="store_true",
                         help="at the end, test accuracy without TTA, with flip, flip_translate")
     args = parser.parse_args()
