@@ -415,10 +415,14 @@ def recipe_callbacks(net) -> list:
     """
     from .callbacks import Lookahead
 
+    def chosen(name, value):  # False for any non-string value, arrays included
+        setting = getattr(net, name, None)
+        return isinstance(setting, str) and setting == value
+
     callbacks = []
-    if getattr(net, "architecture", None) == "airbench" and getattr(net, "module", None) is None:
+    if chosen("architecture", "airbench") and getattr(net, "module", None) is None:
         callbacks += [("whitening_init", WhiteningInit()),
                       ("whitening_bias", WhiteningBiasSchedule())]
-    if getattr(net, "weight_averaging", None) == "lookahead":
+    if chosen("weight_averaging", "lookahead"):
         callbacks.append(("lookahead", Lookahead()))
     return callbacks
