@@ -7,6 +7,14 @@ Prints the accuracy table, images/s and the peak resident memory of the whole pr
 
 Run: ``cd benchmarks && PYTHONPATH=.. python cifar10.py --epochs 10`` (about 1 minute per epoch
 of the default network on 2 cores). Options choose the network (``--filters``) and TTA.
+
+``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.fastnet.airbench_params())`` (the fast
+recipe: whitened first layer, Nesterov SGD on batches of 1024, lookahead, label smoothing)
+after ``ImageAugmenter(crop_padding=2)``; ``--filters``, ``--epochs``, ``--batch-size`` and
+``--tta`` override the recipe's values when given. ``--n-train`` trains on n images drawn at random
+(reduced-scale runs), ``--eval-epochs`` limits the per-epoch test evaluation (it costs time
+that is excluded from the fit minutes, most with ``tta="flip_translate"``), and
+``--final-tta`` reports the fitted model's test accuracy under each TTA at the end.
 """
 
 from __future__ import annotations
@@ -22,18 +30,23 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
+from sk_cnn.fastnet import airbench_params
 
 
 class TestAccuracy(Callback):
     """Evaluate the pipeline's test accuracy after every epoch, timing fit and evaluation."""
 
-    def __init__(self, pipe, X_test, y_test):
-        self.pipe, self.X_test, self.y_test = pipe, X_test, y_test
+    def __init__(self, pipe, X_test, y_test, epochs=None):
+        self.pipe, self.X_test, self.y_test, self.epochs = pipe, X_test, y_test, epochs
 
     def on_train_begin(self, net, **kwargs):
         self.start_, self.eval_seconds_, self.rows_ = time.perf_counter(), 0.0, []
 
     def on_epoch_end(self, net, **kwargs):
+        if self.epochs is not None and len(net.history) not in self.epochs:
+            minutes = (time.perf_counter() - self.start_ - self.eval_seconds_) / 60
+            print(f"| {len(net.history)} | {minutes:.2f} | - |", flush=True)
+            return
         begin = time.perf_counter()
         X = self.pipe["norm"].transform(self.X_test)
         accuracy = float(np.mean(net.predict(X) == self.y_test))
@@ -45,34 +58,73 @@ class TestAccuracy(Callback):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--filters", type=int, nargs="+", default=[32, 64, 128])
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--tta", choices=["flip"], default=None)
+    parser.add_argument("--recipe", choices=["plain", "airbench"], default="plain")
+    parser.add_argument("--epochs", type=int, default=None, help="default: 10 (plain), 24")
+    parser.add_argument("--filters", type=int, nargs="+", default=None,
+                        help="default: 32 64 128 (plain), the recipe's 32 128 128 (airbench)")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None,
+                        help="default: the optimizer's (plain), the recipe's 1.5 for batch 1024, "
+                             "scaled linearly with --batch-size (airbench)")
+    parser.add_argument("--dropout", type=float, default=0.5, help="plain recipe only")
+    parser.add_argument("--tta", choices=["none", "flip", "flip_translate"], default=None,
+                        help="default: none (plain), the recipe's flip_translate (airbench)")
+    parser.add_argument("--n-train", type=int, default=None,
+                        help="n training images drawn at random (seed 0)")
+    parser.add_argument("--eval-epochs", type=int, nargs="*", default=None,
+                        help="epochs after which to evaluate (default: all; none: only the last); "
+                             "the others print their fit minutes only")
+    parser.add_argument("--final-tta", action="store_true",
+                        help="at the end, test accuracy without TTA, with flip, flip_translate")
     args = parser.parse_args()
     if not cifar10_data.available():
         raise SystemExit(f"CIFAR-10 archive not found at {cifar10_data.ARCHIVE}")
     X_train, y_train, X_test, y_test, _ = cifar10_data.load_cifar10()
-    cnn = CNNClassifier(conv_filters=tuple(args.filters), max_epochs=args.epochs,
-                        batch_size=args.batch_size, dropout=args.dropout, tta=args.tta,
-                        validation_fraction=0, random_state=0, verbose=0)
-    pipe = Pipeline([("norm", ImageNormalizer()), ("aug", ImageAugmenter(crop_padding=4)),
+    if args.n_train is not None:  # a random subset: the archive is sorted by class
+        keep = np.sort(np.random.default_rng(0).permutation(len(X_train))[:args.n_train])
+        X_train, y_train = X_train[keep], y_train[keep]
+    if args.recipe == "airbench":
+        params, padding = airbench_params(), 2
+    else:
+        params = {"max_epochs": 10, "batch_size": 128, "dropout": args.dropout}
+        padding = 4
+    given = {"max_epochs": args.epochs, "batch_size": args.batch_size,
+             "conv_filters": None if args.filters is None else tuple(args.filters)}
+    if args.recipe == "airbench" and args.batch_size is not None:
+        params["lr"] *= args.batch_size / 1024
+    params.update({k: v for k, v in given.items() if v is not None})
+    if args.lr is not None:
+        params["lr"] = args.lr
+    if args.tta is not None:
+        params["tta"] = None if args.tta == "none" else args.tta
+    params.update(validation_fraction=0, random_state=0, verbose=0)
+    cnn = CNNClassifier(**params)
+    pipe = Pipeline([("norm", ImageNormalizer()), ("aug", ImageAugmenter(crop_padding=padding)),
                      ("cnn", cnn)])
-    scorer = TestAccuracy(pipe, X_test, y_test)
+    epochs = cnn.max_epochs
+    eval_epochs = None if args.eval_epochs is None else set(args.eval_epochs) | {epochs}
+    scorer = TestAccuracy(pipe, X_test, y_test, eval_epochs)
     cnn.set_params(callbacks=[("test_accuracy", scorer)])
-    print(f"CIFAR-10 {len(X_train)} train / {len(X_test)} test, filters {args.filters}, batch "
-          f"{args.batch_size}, {args.epochs} epochs, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
+    print(f"CIFAR-10 {len(X_train)} train / {len(X_test)} test, recipe {args.recipe}, filters "
+          f"{list(cnn.conv_filters)}, batch {cnn.batch_size}, {epochs} epochs, tta {cnn.tta}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| epoch | fit minutes | test accuracy |")
     print("|---|---|---|")
     start = time.perf_counter()
     pipe.fit(X_train, y_train)
     total = time.perf_counter() - start - scorer.eval_seconds_
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
-    print(f"\nfit {total / 60:.2f} min ({len(X_train) * args.epochs / total:.0f} images/s), "
+    print(f"\nfit {total / 60:.2f} min ({len(X_train) * epochs / total:.0f} images/s), "
           f"final test accuracy {scorer.rows_[-1][2]:.4f}, peak RSS {peak:.2f} GiB "
           f"(uint8 training set: {X_train.nbytes / 1024**3:.2f} GiB)")
+    if args.final_tta:
+        X = pipe["norm"].transform(X_test)
+        for tta in (None, "flip", "flip_translate"):
+            begin = time.perf_counter()
+            cnn.tta = tta  # set_params would recurse into the test_accuracy callback's pipeline
+            accuracy = float(np.mean(cnn.predict(X) == y_test))
+            print(f"test accuracy with tta={tta}: {accuracy:.4f} "
+                  f"({time.perf_counter() - begin:.1f} s to predict)")
 
 
 if __name__ == "__main__":

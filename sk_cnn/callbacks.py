@@ -183,3 +183,119 @@ def _fingerprint(net) -> str:
               if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
     return json.dumps([list(net.input_shape_), [str(c) for c in net.classes_],
                        {k: repr(v) for k, v in sorted(params.items())}])
+
+
+class _WarmupLinear:
+    """Learning-rate factor of step t: linear from ``start`` to 1 during the warm-up, then
+    linear from 1 down to ``end`` (a picklable ``LambdaLR`` function)."""
+
+    def __init__(self, total_steps, warmup=0.23, start=0.2, end=0.07):
+        self.total_steps, self.warmup, self.start, self.end = total_steps, warmup, start, end
+
+    def __call__(self, step):
+        warmup_steps = int(self.total_steps * self.warmup)
+        if step < warmup_steps:
+            frac = step / warmup_steps
+            return self.start + (1 - self.start) * frac
+        frac = min(1.0, (step - warmup_steps) / max(1, self.total_steps - warmup_steps))
+        return 1 + (self.end - 1) * frac
+
+
+class WarmupLinearSchedule(LRScheduler):
+    """Warm-up then linear decay over ``max_epochs``, stepped every batch (airbench94's schedule).
+
+    The factor of the learning rate rises linearly from ``start`` to 1 during the first
+    ``warmup`` fraction of the steps, then falls linearly to ``end`` at the last step.
+
+    Parameters
+    ----------
+    warmup : float, default=0.23
+        Fraction of the steps spent warming up.
+    start : float, default=0.2
+        Factor at the first step.
+    end : float, default=0.07
+        Factor at the last step.
+    """
+
+    def __init__(self, warmup=0.23, start=0.2, end=0.07):
+        super().__init__(policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch")
+        self.warmup, self.start, self.end = warmup, start, end
+
+    def on_train_begin(self, net, **kwargs):
+        """Forget the schedule of an earlier fit."""
+        self.policy_ = self._get_policy_cls()
+        self.lr_scheduler_ = None
+        self.batch_idx_ = 0
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        """Create the schedule for ``max_epochs`` epochs of the current training split."""
+        if self.lr_scheduler_ is None:
+            steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
+            factor = _WarmupLinear(steps, self.warmup, self.start, self.end)
+            self.lr_scheduler_ = self._get_scheduler(net, self.policy_, lr_lambda=factor,
+                                                     last_epoch=-1)
+
+
+class Lookahead(Callback):
+    """Lookahead weight averaging with a rising decay, as in airbench94.
+
+    Every ``every`` training steps the averaged weights move toward the network's,
+    ``avg = decay * avg + (1 - decay) * weights``, and the network continues from the average
+    (``weights = avg``). ``decay`` grows as ``decay_max * (step / total_steps) ** 3``, so early
+    training is not slowed down. When training ends the network keeps the averaged weights.
+    All floating-point entries of the state dict are averaged (BatchNorm statistics included).
+
+    Parameters
+    ----------
+    every : int, default=5
+        Steps between two updates.
+    decay_max : float, default=0.95**5
+        Decay at the last step.
+
+    Attributes
+    ----------
+    average_ : dict of str to torch.Tensor
+        The averaged state.
+    step_ : int
+        Training steps seen in this fit.
+    total_steps_ : int
+        Steps of the whole fit (``max_epochs`` times batches per epoch).
+    """
+
+    def __init__(self, every=5, decay_max=0.95**5):
+        self.every = every
+        self.decay_max = decay_max
+
+    def on_train_begin(self, net, **kwargs):
+        """Start the average at the current weights."""
+        self.average_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()
+                         if v.is_floating_point()}
+        self.step_ = 0
+        self.total_steps_ = None
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        """Count the steps of the fit once the training split is known."""
+        if self.total_steps_ is None:
+            self.total_steps_ = net.max_epochs * len(net.get_iterator(dataset_train,
+                                                                      training=True))
+
+    @torch.no_grad()
+    def update(self, net, decay):
+        """Move the average toward the weights by ``1 - decay``, then copy it into the net."""
+        state = net.module_.state_dict()
+        for name, average in self.average_.items():
+            average.lerp_(state[name], 1 - decay)
+            state[name].copy_(average)
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        """Update every ``every`` training steps."""
+        if not training:
+            return
+        self.step_ += 1
+        if self.step_ % self.every == 0:
+            frac = min(1.0, self.step_ / max(1, self.total_steps_ or 1))
+            self.update(net, self.decay_max * frac**3)
+
+    def on_train_end(self, net, **kwargs):
+        """Leave the network at the averaged weights."""
+        self.update(net, 1.0)

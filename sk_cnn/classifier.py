@@ -89,7 +89,6 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         **CNN_PARAMETER_CONSTRAINTS,
         "class_weight": [StrOptions({"balanced"}), dict, None],
         "label_smoothing": [Interval(Real, 0, 1, closed="left")],
-        "tta": [StrOptions({"flip"}), None],
     }
 
     def __init__(

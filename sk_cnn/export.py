@@ -221,6 +221,11 @@ def serving_module(
             dtype = np.dtype(np.float32)
     layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_))
 
+    if clf.tta not in (None, "flip"):
+        raise ValueError(
+            f"tta={clf.tta!r} cannot be exported (only None and 'flip' are); set "
+            f"tta='flip' or None on the fitted classifier (clf.set_params(tta='flip')) and "
+            f"export again.")
     # Frozen weights: the loaded program then returns plain tensors, not ones that require grad.
     # The weights keep their channels_last layout, which makes torch's CPU convolutions faster.
     network = copy.deepcopy(clf.module_).to("cpu")

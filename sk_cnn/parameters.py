@@ -14,6 +14,14 @@ import textwrap
 from .data import BatchIterator, ImageDataset
 
 SHARED_PARAMETERS_DOC = textwrap.dedent("""\
+    architecture : {"plain", "airbench"}, default="plain"
+        The network built when ``module`` and ``backbone`` are None. "plain" is the lesson's
+        CNN described by the parameters below. "airbench" is the fast CIFAR-10 network of
+        :mod:`sk_cnn.fastnet` (a frozen patch-whitening 2x2 convolution initialized from the
+        training images, then per entry of ``conv_filters`` a conv-pool-BatchNorm-activation-
+        conv-BatchNorm-activation block, global max pool, bias-free linear layer); it uses
+        ``conv_filters`` and ``activation`` and ignores the other architecture parameters.
+        Its whole training recipe is ``CNNClassifier(**sk_cnn.fastnet.airbench_params())``.
     conv_filters : tuple of int, default=(32, 64, 128)
         Output channels of each convolution block; one block per entry.
     kernel_size : int, default=3
@@ -79,10 +87,17 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
         Samples per training batch (-1: the whole training set).
     max_epochs : int, default=20
         Passes over the training data.
-    lr_schedule : {"cosine", "onecycle", "step"} or None, default="cosine"
+    lr_schedule : {"cosine", "onecycle", "step", "warmup_linear"} or None, default="cosine"
         Learning-rate schedule over ``max_epochs``: cosine annealing to 0 (measured best in
         benchmarks/defaults.py), one-cycle (warm-up then annealing, stepped every batch), a step
-        decay by 10 at each third of training, or None for a constant learning rate.
+        decay by 10 at each third of training, airbench's linear warm-up from 0.2 ``lr`` over
+        23% of the steps then linear decay to 0.07 ``lr`` (stepped every batch), or None for a
+        constant learning rate.
+    weight_averaging : {"lookahead"} or None, default=None
+        "lookahead": every 5 steps move an average of the weights toward the network's and
+        continue from the average, with a decay rising to 0.77 over training; the fitted
+        network is the average (:class:`sk_cnn.callbacks.Lookahead`). Not saved by
+        ``checkpoint_dir``: a resumed fit restarts the average from the restored weights.
     validation_fraction : float in [0, 1) or None, default=0.1
         Fraction of the training data held out (stratified for classifiers) to record the
         validation loss and score per epoch in ``history``; 0 or None disables it. Ignored
@@ -95,11 +110,13 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
         after every epoch. A fit that was interrupted (crash, kill) resumes from the last
         completed epoch when it is run again with the same directory; the backup is deleted
         when training completes. Exact resumption needs an int ``random_state``.
-    tta : {"flip"} or None, default=None
+    tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
-        network's outputs for each image and its left-right mirror image (for a regressor, only
-        right when the target does not change under mirroring). Not used for the internal
-        validation split.
+        network's outputs for each image and its left-right mirror image; "flip_translate" also
+        averages in the flip averages of the image shifted by one pixel up-left and down-right
+        (6 forward passes; not supported by ``export_onnx``/``export_program``). For a
+        regressor, only right when the target does not change under these. Not used for the
+        internal validation split.
     channels : {"auto", "first", "last"}, default="auto"
         Where the channel axis is. Images (4-D): "last" for ``(N, H, W, C)`` (Keras, PIL),
         "first" for ``(N, C, H, W)``; "auto" picks the axis of size 1, 3 or 4 and raises when
@@ -164,6 +181,7 @@ class CNNParametersMixin:
         self,
         module=None,
         *,
+        architecture="plain",
         conv_filters=(32, 64, 128),
         kernel_size=3,
         stride=1,
@@ -189,6 +207,7 @@ class CNNParametersMixin:
         batch_size=128,
         max_epochs=20,
         lr_schedule="cosine",
+        weight_averaging=None,
         validation_fraction=0.1,
         early_stopping=None,
         checkpoint_dir=None,
@@ -218,6 +237,7 @@ class CNNParametersMixin:
             device=device,
             **kwargs,
         )
+        self.architecture = architecture
         self.conv_filters = conv_filters
         self.kernel_size = kernel_size
         self.stride = stride
@@ -239,6 +259,7 @@ class CNNParametersMixin:
         self.nesterov = nesterov
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
+        self.weight_averaging = weight_averaging
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.checkpoint_dir = checkpoint_dir

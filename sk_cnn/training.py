@@ -38,6 +38,7 @@ from .callbacks import (
     StopOnNonFiniteLoss,
     TrainingBackup,
     UnfreezeBackbone,
+    WarmupLinearSchedule,
 )
 from .data import (
     CHANNEL_OPTIONS,
@@ -48,6 +49,7 @@ from .data import (
     to_network_input,
     validate_images,
 )
+from .fastnet import ARCHITECTURES, build_airbench, recipe_callbacks, tta_logits
 from .modules import ACTIVATIONS, build_cnn
 from .parameters import CNNParametersMixin
 from .skorch_compat import SkorchConventionsMixin
@@ -60,11 +62,12 @@ OPTIMIZERS = {
     "sgd": (torch.optim.SGD, 5e-2, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
 }
-LR_SCHEDULES = ("cosine", "onecycle", "step")
+LR_SCHEDULES = ("cosine", "onecycle", "step", "warmup_linear")
 
 # Constraints of the parameters every sk_cnn CNN estimator has (scikit-learn's declarative
 # validation, checked at the start of fit).
 CNN_PARAMETER_CONSTRAINTS = {
+    "architecture": [StrOptions(set(ARCHITECTURES))],
     "conv_filters": ["array-like"],
     "kernel_size": [Interval(Integral, 1, None, closed="left")],
     "stride": [Interval(Integral, 1, None, closed="left")],
@@ -90,9 +93,11 @@ CNN_PARAMETER_CONSTRAINTS = {
     "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
+    "weight_averaging": [StrOptions({"lookahead"}), None],
     "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
     "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
     "checkpoint_dir": [str, os.PathLike, None],
+    "tta": [StrOptions({"flip", "flip_translate"}), None],
     "channels": [StrOptions(set(CHANNEL_OPTIONS))],
     "input_type": [StrOptions(set(INPUT_TYPES))],
     "random_state": ["random_state"],
@@ -125,6 +130,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                                       or self.backbone_lr_factor != 1.0):
             raise ValueError("freeze, unfreeze_at_epoch and backbone_lr_factor need a "
                              "backbone, e.g. backbone='resnet18'.")
+        if self.architecture != "plain" and self.backbone is not None:
+            raise ValueError(f"architecture={self.architecture!r} builds its own network; "
+                             f"leave backbone=None (got {self.backbone!r}).")
         if self.early_stopping is not None and not self._uses_validation():
             raise ValueError(
                 "early_stopping needs a validation split: set validation_fraction > 0 (for "
@@ -202,8 +210,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         y_encoded = self._fit_targets(y)
         self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
         view = canonical_view(X, self.layout_)
-        if self.tta == "flip" and view.ndim != 4:
-            raise ValueError("tta='flip' mirrors images; X holds 1-D signals.")
+        if self.tta is not None and view.ndim != 4:
+            raise ValueError(f"tta={self.tta!r} mirrors images; X holds 1-D signals.")
         self.input_shape_ = tuple(X.shape[1:])
         self.input_dtype_ = X.dtype
         with self._seeded():
@@ -270,6 +278,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                     self.input_size if isinstance(self.input_size, Integral)
                     else tuple(self.input_size)))
             module.freeze(self.freeze)
+        elif self.architecture == "airbench":
+            module = build_airbench(
+                in_channels=sample.shape[1], n_outputs=self._n_outputs(),
+                input_size=sample.shape[2:], conv_filters=tuple(self.conv_filters),
+                activation=self.activation)
+            if self.weights is not None:
+                load_matching(module, load_weights(self.weights), self.weights)
         else:
             module = build_cnn(
                 in_channels=sample.shape[1], n_outputs=self._n_outputs(),
@@ -303,6 +318,10 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             args = ([{"params": [p for p in params if id(p) in backbone],
                       "lr": kwargs["lr"] * self.backbone_lr_factor},
                      {"params": [p for p in params if id(p) not in backbone]}],)
+        groups = getattr(self.module_, "optimizer_param_groups", None)
+        if self.module is None and groups is not None and optimizer is torch.optim.SGD:
+            # The network's own SGD settings per group (airbench: faster BatchNorm shifts).
+            args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
         if optimizer is torch.optim.SGD and not kwargs.get("momentum"):
             kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
         self.optimizer_ = optimizer(*args, **kwargs)
@@ -318,6 +337,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
         if schedule == "onecycle":
             return OneCycleSchedule()
+        if schedule == "warmup_linear":
+            return WarmupLinearSchedule()
         return None
 
     @property
@@ -335,6 +356,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             # batch_size=-1 (one batch) would give the bar a negative total: count instead.
             callbacks.append(("progress_bar", ProgressBar(
                 batches_per_epoch="count" if self.batch_size == -1 else "auto")))
+        # Before early stopping: at the end of training the lookahead average is put in place
+        # first, then early stopping may restore its best weights.
+        callbacks.extend(recipe_callbacks(self))
         if self.early_stopping is not None:
             callbacks.append(("early_stopping", EarlyStopping(
                 monitor="valid_loss", patience=self.early_stopping, load_best=True)))
@@ -405,7 +429,5 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         with torch.inference_mode():
             self._set_training(False)
             X = to_network_input(Xi, self.device)
-            logits = self.module_(X)
-            if self.tta == "flip":  # test-time augmentation: average with the mirror image
-                logits = (logits + self.module_(X.flip(-1))) / 2
-            return logits
+            # Test-time augmentation: average with mirror (and shifted) images.
+            return tta_logits(self.module_, X, self.tta)
