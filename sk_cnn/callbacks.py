@@ -31,15 +31,15 @@ def scaled_r2(net, X, y):
     return float(r2_score(np.asarray(y), y_pred))
 
 
-class OneCycleSchedule(LRScheduler):
-    """skorch's ``LRScheduler`` running ``OneCycleLR`` over ``max_epochs``, stepped every batch.
+class _StepsSchedule(LRScheduler):
+    """skorch's ``LRScheduler`` for a policy that needs the total number of steps of the fit.
 
     The number of batches is known once the training split is made, so the schedule is
-    created when the first epoch begins.
+    created when the first epoch begins; subclasses say how from ``_policy_kwargs``.
     """
 
-    def __init__(self):
-        super().__init__(policy=torch.optim.lr_scheduler.OneCycleLR, step_every="batch")
+    def _policy_kwargs(self, net, steps):
+        raise NotImplementedError
 
     def on_train_begin(self, net, **kwargs):
         """Forget the schedule of an earlier fit."""
@@ -51,9 +51,19 @@ class OneCycleSchedule(LRScheduler):
         """Create the schedule for ``max_epochs`` epochs of the current training split."""
         if self.lr_scheduler_ is None:
             steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
-            max_lr = [group["lr"] for group in net.optimizer_.param_groups]
-            self.lr_scheduler_ = self._get_scheduler(net, self.policy_, max_lr=max_lr,
-                                                     total_steps=steps, last_epoch=-1)
+            self.lr_scheduler_ = self._get_scheduler(
+                net, self.policy_, last_epoch=-1, **self._policy_kwargs(net, steps))
+
+
+class OneCycleSchedule(_StepsSchedule):
+    """skorch's ``LRScheduler`` running ``OneCycleLR`` over ``max_epochs``, stepped every batch."""
+
+    def __init__(self):
+        super().__init__(policy=torch.optim.lr_scheduler.OneCycleLR, step_every="batch")
+
+    def _policy_kwargs(self, net, steps):
+        max_lr = [group["lr"] for group in net.optimizer_.param_groups]
+        return {"max_lr": max_lr, "total_steps": steps}
 
 
 class UnfreezeBackbone(Callback):
@@ -201,7 +211,7 @@ class _WarmupLinear:
         return 1 + (self.end - 1) * frac
 
 
-class WarmupLinearSchedule(LRScheduler):
+class WarmupLinearSchedule(_StepsSchedule):
     """Warm-up then linear decay over ``max_epochs``, stepped every batch (airbench94's schedule).
 
     The factor of the learning rate rises linearly from ``start`` to 1 during the first
@@ -221,19 +231,8 @@ class WarmupLinearSchedule(LRScheduler):
         super().__init__(policy=torch.optim.lr_scheduler.LambdaLR, step_every="batch")
         self.warmup, self.start, self.end = warmup, start, end
 
-    def on_train_begin(self, net, **kwargs):
-        """Forget the schedule of an earlier fit."""
-        self.policy_ = self._get_policy_cls()
-        self.lr_scheduler_ = None
-        self.batch_idx_ = 0
-
-    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        """Create the schedule for ``max_epochs`` epochs of the current training split."""
-        if self.lr_scheduler_ is None:
-            steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
-            factor = _WarmupLinear(steps, self.warmup, self.start, self.end)
-            self.lr_scheduler_ = self._get_scheduler(net, self.policy_, lr_lambda=factor,
-                                                     last_epoch=-1)
+    def _policy_kwargs(self, net, steps):
+        return {"lr_lambda": _WarmupLinear(steps, self.warmup, self.start, self.end)}
 
 
 class Lookahead(Callback):
