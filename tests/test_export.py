@@ -156,6 +156,25 @@ def test_program_of_a_bare_classifier_on_signals(tmp_path):
                                    clf.predict_proba(X[:n]), rtol=0, atol=ATOL)
 
 
+@pytest.mark.parametrize("layout", ["first", "last"])
+def test_program_of_multichannel_signals(layout, tmp_path):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 3, 24)).astype(np.float32)  # (N, C, L)
+    y = np.repeat([0, 1], 30)
+    X[y == 1, 1] += 1.5
+    X[:, 2] += 4  # a channel with its own offset: per-channel statistics matter
+    if layout == "last":
+        X = np.ascontiguousarray(X.transpose(0, 2, 1))  # (N, L, C)
+    pipe = Pipeline([("norm", ImageNormalizer(channels=layout, input_type="signal")),
+                     ("cnn", _small_cnn(max_epochs=1, channels=layout, input_type="signal"))])
+    pipe.fit(X, y)
+    assert pipe["norm"].mean_.shape == (3,)
+    program = torch.export.load(export_program(pipe, tmp_path / "m.pt2")).module()
+    for n in BATCHES:
+        np.testing.assert_allclose(program(torch.from_numpy(X[:n])).numpy(),
+                                   pipe.predict_proba(X[:n]), rtol=0, atol=ATOL)
+
+
 def _exporter(name):
     if name == "onnx":
         pytest.importorskip("onnx")

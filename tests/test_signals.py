@@ -111,3 +111,19 @@ def test_plot_filters_of_a_signal_network():
                         random_state=0).fit(X, y)
     fig = plot_filters(clf).figure
     assert len([ax for ax in fig.axes if ax.lines or ax.images]) >= 6
+
+
+def test_signal_pipeline_survives_the_pickle_free_save(tmp_path):
+    import sk_cnn
+
+    X, y = _two_frequency_signals(n=48, length=32)
+    X_last = np.ascontiguousarray(X.transpose(0, 2, 1))  # (N, L, C)
+    pipe = Pipeline([
+        ("norm", ImageNormalizer(channels="last", input_type="signal")),
+        ("aug", ImageAugmenter(horizontal_flip=False, noise=0.1, scaling=0.1)),
+        ("cnn", CNNRegressor(conv_filters=(4,), max_epochs=1, channels="last",
+                             input_type="signal", verbose=0, random_state=0)),
+    ]).fit(X_last, y.astype(float))
+    loaded = sk_cnn.load(sk_cnn.save(pipe, tmp_path / "signals.safetensors"))
+    np.testing.assert_allclose(loaded.predict(X_last), pipe.predict(X_last), rtol=1e-6)
+    assert loaded["cnn"].layout_ == "last" and loaded["aug"].noise == 0.1
