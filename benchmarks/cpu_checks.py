@@ -1,0 +1,78 @@
+"""Two checks of this machine behind figures in benchmarks/README.md.
+
+1. Are the two vCPUs independent cores? Times a single-threaded torch workload (60 conv
+   forward/backward steps on a 128 x 32 x 16 x 16 batch) alone, then in two processes at once:
+   independent cores give each of the pair the time of the one alone (what the grid-search
+   speed-up can hope for).
+2. The airbench network's bare training step (no skorch, no augmentation, random data): seconds
+   per SGD step on a batch of 1024 CIFAR-sized images, GELU and ReLU (where an epoch's time goes).
+
+Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import torch
+
+WORKLOAD = """
+import time, torch
+torch.set_num_threads(1)
+x = torch.randn(128, 32, 16, 16).contiguous(memory_format=torch.channels_last)
+conv = torch.nn.Conv2d(32, 64, 3, padding=1).to(memory_format=torch.channels_last)
+for _ in range(3):
+    conv(x)
+start = time.perf_counter()
+for _ in range(60):
+    conv(x).sum().backward()
+print(time.perf_counter() - start)
+"""
+
+
+def _run_workloads(n: int) -> list[float]:
+    processes = [subprocess.Popen([sys.executable, "-c", WORKLOAD], stdout=subprocess.PIPE,
+                                  text=True) for _ in range(n)]
+    return [float(p.communicate()[0]) for p in processes]
+
+
+def airbench_step_seconds(activation: str, steps: int = 5) -> float:
+    from sk_cnn.fastnet import build_airbench
+
+    torch.manual_seed(0)
+    net = build_airbench(in_channels=3, n_outputs=10, input_size=(32, 32),
+                         conv_filters=(32, 128, 128), activation=activation)
+    net = net.to(memory_format=torch.channels_last)
+    x = torch.randn(1024, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (1024,))
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.85, nesterov=True)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.2)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(net(x), y).backward()
+        optimizer.step()
+
+    for _ in range(2):
+        step()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return (time.perf_counter() - start) / steps
+
+
+def main():
+    alone = _run_workloads(1)[0]
+    pair = _run_workloads(2)
+    print(f"1-thread workload: alone {alone:.2f} s; two at once {pair[0]:.2f} s and "
+          f"{pair[1]:.2f} s (ratio {max(pair) / alone:.2f}; 1.0 = independent cores)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for activation in ("gelu", "relu"):
+        print(f"airbench bare SGD step, batch 1024, {activation}: "
+              f"{airbench_step_seconds(activation):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
