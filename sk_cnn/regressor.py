@@ -13,6 +13,13 @@ from .callbacks import scaled_r2
 from .parameters import shared_parameters
 from .training import CNN_PARAMETER_CONSTRAINTS, CNNTrainingMixin
 
+
+def _target_columns(y):
+    """y as a float64 array of shape (n_samples, n_outputs)."""
+    y = np.asarray(y, dtype=np.float64)
+    return y.reshape(len(y), -1)
+
+
 # criterion name -> torch loss class.
 LOSSES = {"mse": torch.nn.MSELoss, "huber": torch.nn.HuberLoss, "l1": torch.nn.L1Loss}
 
@@ -116,8 +123,7 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
         return self._partial_fit(X, y, **fit_params)
 
     def _fit_targets(self, y):
-        y = np.asarray(y, dtype=np.float64)
-        y2d = y.reshape(len(y), -1)
+        y2d = _target_columns(y)
         self.n_outputs_ = y2d.shape[1]
         if self.scale_target:
             scale = y2d.std(axis=0)
@@ -126,11 +132,10 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
         else:
             self.target_mean_ = np.zeros(self.n_outputs_)
             self.target_scale_ = np.ones(self.n_outputs_)
-        return self._encode_targets(y)
+        return self._encode_targets(y2d)
 
     def _encode_targets(self, y):
-        y = np.asarray(y, dtype=np.float64)
-        y2d = y.reshape(len(y), -1)
+        y2d = _target_columns(y)
         if y2d.shape[1] != self.n_outputs_:
             raise ValueError(f"{type(self).__name__} was fitted on {self.n_outputs_} target(s); "
                              f"y has {y2d.shape[1]}.")
