@@ -23,9 +23,10 @@ import torch.nn.functional as F
 class AugmentationSpec:
     """What to do to every training batch; see :class:`sk_cnn.ImageAugmenter` for each field."""
 
-    horizontal_flip: bool = True
+    horizontal_flip: bool | str = True  # True, False or "alternate"
     vertical_flip: bool = False
     crop_padding: int = 4
+    padding_mode: str = "constant"
     rotation: float = 0.0
     brightness: float = 0.0
     contrast: float = 0.0
@@ -91,14 +92,16 @@ def random_flip(X: torch.Tensor, dim: int, generator) -> torch.Tensor:
     return torch.where(flip.view(shape), X.flip(dim), X)
 
 
-def random_translate(X: torch.Tensor, padding: int, generator) -> torch.Tensor:
-    """Random crop after zero padding: shift each sample by up to ``padding`` pixels per axis.
+def random_translate(X: torch.Tensor, padding: int, generator,
+                     mode: str = "constant") -> torch.Tensor:
+    """Random crop after padding: shift each sample by up to ``padding`` pixels per axis.
 
-    Equivalent to torchvision's ``RandomCrop(size, padding=padding)`` drawn per sample, done as
-    one pad and one gather for the whole batch.
+    Equivalent to torchvision's ``RandomCrop(size, padding=padding, padding_mode=mode)`` drawn
+    per sample, done as one pad and one gather for the whole batch. ``mode`` is "constant"
+    (zeros) or "reflect" (mirror the border without repeating the edge pixel).
     """
     n, spatial = len(X), X.shape[2:]
-    padded = F.pad(X, (padding, padding) * len(spatial))
+    padded = F.pad(X, (padding, padding) * len(spatial), mode=mode)
     index = [torch.arange(n, device=X.device).view((n,) + (1,) * (X.ndim - 1)),
              torch.arange(X.shape[1], device=X.device).view((1, -1) + (1,) * len(spatial))]
     for axis, size in enumerate(spatial):
@@ -145,7 +148,32 @@ def gaussian_noise(X: torch.Tensor, std: float, generator) -> torch.Tensor:
     return X + std * noise.to(X.device)
 
 
-def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None) -> torch.Tensor:
+def alternating_flip_mask(first_epoch_mask: torch.Tensor, indices: torch.Tensor,
+                          epoch: int) -> torch.Tensor:
+    """Which samples of a batch to flip under alternating flip (airbench's derandomized flip).
+
+    Each training sample is flipped at random in the first epoch (``first_epoch_mask``, one
+    bool per sample of the training set) and in the opposite way in every following epoch,
+    so every image is seen both ways in any two consecutive epochs.
+
+    Parameters
+    ----------
+    first_epoch_mask : torch.Tensor of bool, shape (n_samples,)
+        Flips of the first epoch.
+    indices : torch.Tensor of int
+        Positions of the batch's samples in the training set.
+    epoch : int
+        The epoch, counting from 1.
+
+    Returns
+    -------
+    flip : torch.Tensor of bool, shape (len(indices),)
+    """
+    return first_epoch_mask[indices] ^ (epoch % 2 == 0)
+
+
+def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None,
+                  flip: torch.Tensor | None = None) -> torch.Tensor:
     """Apply ``spec`` to a float batch with fresh per-sample random parameters.
 
     Parameters
@@ -157,6 +185,9 @@ def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None) -> to
         ``crop_padding`` shifts in time; vertical flips and rotations need images.
     generator : torch.Generator or None, default=None
         CPU generator that draws the random parameters (for reproducible training).
+    flip : torch.Tensor of bool or None, default=None
+        Which samples to flip left-right when ``spec.horizontal_flip == "alternate"`` (see
+        :func:`alternating_flip_mask`); required then, ignored otherwise.
 
     Returns
     -------
@@ -164,12 +195,17 @@ def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None) -> to
         A new tensor of the same shape, dtype and device; images come back ``channels_last``,
         the memory format the network is trained in.
     """
-    if spec.horizontal_flip:
+    if spec.horizontal_flip == "alternate":
+        if flip is None:
+            raise ValueError('horizontal_flip="alternate" needs the per-sample flip mask.')
+        shape = (len(X),) + (1,) * (X.ndim - 1)
+        X = torch.where(flip.to(X.device).view(shape), X.flip(-1), X)
+    elif spec.horizontal_flip:
         X = random_flip(X, -1, generator)
     if spec.vertical_flip:
         X = random_flip(X, -2, generator)
     if spec.crop_padding:
-        X = random_translate(X, spec.crop_padding, generator)
+        X = random_translate(X, spec.crop_padding, generator, spec.padding_mode)
     if spec.rotation:
         X = random_rotate(X, spec.rotation, generator)
     if spec.brightness:

@@ -206,6 +206,12 @@ class BatchIterator:
         Skip the last, incomplete batch.
     generator : torch.Generator or None, default=None
         Source of the shuffling order, for reproducible runs.
+
+    Attributes
+    ----------
+    indices_ : torch.Tensor or None
+        Positions, in the underlying :class:`ImageDataset`, of the samples of the batch last
+        yielded (what per-sample training state such as alternating flip needs).
     """
 
     def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False, generator=None):
@@ -215,6 +221,7 @@ class BatchIterator:
         self.drop_last = drop_last
         self.generator = generator
         self._base, self._indices = _base_and_indices(dataset)
+        self.indices_ = None
 
     def __len__(self):
         n = len(self._indices)
@@ -226,7 +233,7 @@ class BatchIterator:
             indices = indices[torch.randperm(len(indices), generator=self.generator)]
         X, y = self._base.X, self._base.y
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            idx = indices[start:start + self.batch_size]
+            idx = self.indices_ = indices[start:start + self.batch_size]
             yield X[idx], (y[idx] if y is not None else None)
 
 

@@ -56,19 +56,24 @@ class _Reshape(nn.Module):
 class _Normalize(nn.Module):
     """ImageNormalizer's transform, with the same float32 operations in the same order."""
 
-    def __init__(self, mean, std, ndim, layout, scale):
+    def __init__(self, mean, std, ndim, layout, scale, dtype="float32"):
         super().__init__()
         # Per-channel statistics shaped to broadcast against the layout the step receives.
         shape = (-1,) + (1,) * (ndim - 2) if layout == "first" else (-1,)
         self.register_buffer("mean", torch.as_tensor(np.asarray(mean, np.float32)).reshape(shape))
         self.register_buffer("std", torch.as_tensor(np.asarray(std, np.float32)).reshape(shape))
         self.scale = scale
+        # ImageNormalizer(dtype="float16") stores its float32 result in float16: round the same.
+        self.round_to_half = dtype == "float16"
 
     def forward(self, x):
         x = x.to(torch.float32)
         if self.scale:
             x = x * float(np.float32(1 / 255))
-        return (x - self.mean) / self.std
+        x = (x - self.mean) / self.std
+        if self.round_to_half:
+            x = x.to(torch.float16).to(torch.float32)
+        return x
 
 
 class _NetworkInput(nn.Module):
@@ -217,7 +222,7 @@ def serving_module(
             shape = tuple(step.output_shape_)
         elif isinstance(step, ImageNormalizer):
             layers.append(_Normalize(step.mean_, step.std_, len(shape) + 1, step.layout_,
-                                     scale=dtype == np.uint8))
+                                     scale=dtype == np.uint8, dtype=step.dtype))
             dtype = np.dtype(np.float32)
     layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_))
 

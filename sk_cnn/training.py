@@ -31,7 +31,7 @@ from skorch.callbacks import (
 from skorch.dataset import unpack_data
 from torch.utils.data import Subset
 
-from .augment import augment_batch, split_augmentation
+from .augment import alternating_flip_mask, augment_batch, split_augmentation
 from .backbones import build_backbone, load_matching, load_weights
 from .callbacks import (
     OneCycleSchedule,
@@ -43,6 +43,7 @@ from .callbacks import (
 from .data import (
     CHANNEL_OPTIONS,
     INPUT_TYPES,
+    BatchIterator,
     as_tensor,
     canonical_view,
     resolve_channels,
@@ -240,6 +241,24 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         self.augmentation_ = None if spec is None or spec.is_identity() else (spec, generator)
         if self.augmentation_ is not None and X.ndim == 3 and (spec.vertical_flip or spec.rotation):
             raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
+        if (self.augmentation_ is not None and spec.padding_mode == "reflect"
+                and spec.crop_padding >= min(X.shape[2:])):
+            raise ValueError(
+                f"ImageAugmenter(padding_mode='reflect') needs crop_padding smaller than the "
+                f"images (or signals), whose size is {tuple(X.shape[2:])}; got crop_padding="
+                f"{spec.crop_padding}. Use a smaller crop_padding or padding_mode='constant'.")
+        if self.augmentation_ is not None and spec.horizontal_flip == "alternate":
+            if not (isinstance(self.iterator_train, type)
+                    and issubclass(self.iterator_train, BatchIterator)):
+                raise ValueError(
+                    'ImageAugmenter(horizontal_flip="alternate") needs the batch positions that '
+                    "sk_cnn's BatchIterator reports; iterator_train is "
+                    f"{self.iterator_train!r}. Use iterator_train=BatchIterator (the default) or "
+                    "horizontal_flip=True.")
+            first_epoch_flips = torch.rand(len(X), generator=generator) < 0.5
+            self.augmentation_ = (spec, generator, first_epoch_flips)
+        elif self.augmentation_ is not None:
+            self.augmentation_ = (spec, generator, None)
         backup = dict(self.callbacks_).get("backup")
         try:
             done = backup.restore(self) if (resume and backup is not None) else 0
@@ -250,7 +269,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             if backup is not None and self._training_completed(start, epochs):
                 backup.discard()
         finally:
-            self.augmentation_ = None
+            self.augmentation_ = self._train_iterator_ = None
 
     def _training_completed(self, start, epochs):
         """True unless the fit was cut short by a KeyboardInterrupt (which skorch swallows)."""
@@ -399,8 +418,12 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             kwargs.setdefault("batch_size", self.batch_size)
             if kwargs["batch_size"] == -1:
                 kwargs["batch_size"] = len(dataset)
-            return self.iterator_train(dataset, shuffle=True, **kwargs)
-        return super().get_iterator(dataset, training=training)
+            iterator = self.iterator_train(dataset, shuffle=True, **kwargs)
+        else:
+            iterator = super().get_iterator(dataset, training=training)
+        if training:  # alternating flip reads the positions of the current batch from it
+            self._train_iterator_ = iterator
+        return iterator
 
     def infer(self, x, **fit_params):
         """Run the network on a raw batch (converted to float32 on the device first)."""
@@ -412,8 +435,12 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         Xi, yi = unpack_data(batch)
         Xi = to_network_input(Xi, self.device)
         if self.augmentation_ is not None:
-            spec, generator = self.augmentation_
-            Xi = augment_batch(Xi, spec, generator)
+            spec, generator, first_epoch_flips = self.augmentation_
+            flip = None
+            if first_epoch_flips is not None:
+                flip = alternating_flip_mask(first_epoch_flips, self._train_iterator_.indices_,
+                                             len(self.history))
+            Xi = augment_batch(Xi, spec, generator, flip=flip)
         y_pred = self.module_(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()

@@ -10,6 +10,7 @@ from sk_cnn import ImageAugmenter, ImageNormalizer
 from sk_cnn.augment import (
     AugmentationSpec,
     AugmentedArray,
+    alternating_flip_mask,
     augment_batch,
     random_flip,
     random_translate,
@@ -30,11 +31,12 @@ def test_flip_is_drawn_per_sample():
     assert 10 < sum(flipped) < 54  # about half of 64, not all or none
 
 
-def test_translate_matches_a_padded_crop_per_sample():
+@pytest.mark.parametrize("mode", ["constant", "reflect"])
+def test_translate_matches_a_padded_crop_per_sample(mode):
     X = _batch(n=32)
     pad = 2
-    out = random_translate(X, pad, torch.Generator().manual_seed(0))
-    padded = torch.nn.functional.pad(X, (pad,) * 4)
+    out = random_translate(X, pad, torch.Generator().manual_seed(0), mode)
+    padded = torch.nn.functional.pad(X, (pad,) * 4, mode=mode)
     offsets = set()
     for i in range(len(X)):
         matches = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
@@ -48,6 +50,29 @@ def test_translate_signals():
     X = torch.arange(4 * 2 * 20, dtype=torch.float32).reshape(4, 2, 20)
     out = random_translate(X, 3, torch.Generator().manual_seed(1))
     assert out.shape == X.shape
+
+
+def test_reflect_translate_mirrors_the_border_instead_of_zeros():
+    X = _batch(n=64) + 1  # no zero anywhere
+    out = random_translate(X, 2, torch.Generator().manual_seed(0), "reflect")
+    assert (out != 0).all()
+    assert (random_translate(X, 2, torch.Generator().manual_seed(0)) == 0).any()
+    signal = torch.arange(1, 21, dtype=torch.float32).repeat(8, 2, 1)  # (8, 2, 20)
+    shifted = random_translate(signal, 3, torch.Generator().manual_seed(1), "reflect")
+    padded = torch.nn.functional.pad(signal, (3, 3), mode="reflect")
+    for i in range(len(signal)):
+        assert any(torch.equal(shifted[i], padded[i, :, d:d + 20]) for d in range(7))
+
+
+def test_reflect_padding_larger_than_the_images_is_refused_by_fit():
+    from sk_cnn import CNNClassifier
+
+    X = np.zeros((8, 3, 3), dtype=np.float32)
+    marked = ImageAugmenter(crop_padding=3, padding_mode="reflect").fit_transform(X)
+    with pytest.raises(ValueError, match="crop_padding smaller than the images"):
+        CNNClassifier(max_epochs=1, verbose=0).fit(marked, np.arange(8) % 2)
+    with pytest.raises(ValueError, match="padding_mode"):
+        ImageAugmenter(padding_mode="wrap").fit(X)
 
 
 def test_augment_batch_keeps_input_and_returns_channels_last():
@@ -131,6 +156,55 @@ def test_training_batches_are_augmented_freshly_and_nothing_else_is(tiny_images,
     clf.predict_proba(X)
     predicted = torch.cat([batch for _, batch in recorder.calls])
     np.testing.assert_array_equal(predicted.numpy(), X)
+
+
+def test_alternating_flip_mask_alternates_from_the_first_epoch():
+    first = torch.tensor([True, False, False, True])
+    indices = torch.tensor([3, 1, 2])
+    assert alternating_flip_mask(first, indices, 1).tolist() == [True, False, False]
+    assert alternating_flip_mask(first, indices, 2).tolist() == [False, True, True]
+    assert alternating_flip_mask(first, indices, 3).tolist() == [True, False, False]
+
+
+def test_alternating_flip_shows_every_image_both_ways_in_two_epochs(tiny_images,
+                                                                     tiny_classifier):
+    X, y = tiny_images
+    X = (X.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()  # float, channels-first
+    marked = ImageAugmenter(horizontal_flip="alternate", crop_padding=0).fit_transform(X)
+    clf = tiny_classifier(max_epochs=3, batch_size=16, validation_fraction=None)  # shuffled
+    recorder = InputRecorder()
+    clf.initialize_module = _hook_after(clf.initialize_module, clf, recorder)
+    clf.fit(marked, y)
+
+    plain = {X[i].tobytes(): i for i in range(len(X))}
+    mirrored = {np.ascontiguousarray(X[i][..., ::-1]).tobytes(): i for i in range(len(X))}
+    seen = []  # per epoch: {sample: flipped?}
+    batches = [batch for training, batch in recorder.calls if training]
+    for epoch in range(3):
+        flipped = {}
+        for batch in batches[epoch * 4:(epoch + 1) * 4]:
+            for x in batch:
+                key = np.ascontiguousarray(x.numpy()).tobytes()
+                if key in plain:
+                    flipped[plain[key]] = False
+                else:
+                    flipped[mirrored[key]] = True
+        assert len(flipped) == len(X)
+        seen.append(flipped)
+    assert 16 < sum(seen[0].values()) < 48  # about half flipped in the first epoch
+    assert all(seen[1][i] != seen[0][i] for i in range(len(X)))  # the other way in epoch 2
+    assert seen[2] == seen[0]
+    assert clf.augmentation_ is None and clf._train_iterator_ is None  # released after fit
+
+
+def test_alternating_flip_needs_the_batch_iterator(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    marked = ImageAugmenter(horizontal_flip="alternate").fit_transform(X)
+    clf = tiny_classifier(iterator_train=torch.utils.data.DataLoader)
+    with pytest.raises(ValueError, match="BatchIterator"):
+        clf.fit(marked, y)
+    with pytest.raises(ValueError, match="horizontal_flip"):
+        ImageAugmenter(horizontal_flip="sometimes").fit(X)
 
 
 def _hook_after(initialize_module, clf, recorder):

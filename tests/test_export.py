@@ -133,6 +133,26 @@ def test_program_normalizes_either_channel_layout(layout, tmp_path):
                                    pipe.predict_proba(X[:n]), rtol=0, atol=ATOL)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_exported_normalization_equals_transform_bit_for_bit(dtype):
+    from sk_cnn.export import _Normalize
+
+    X, _ = _colour_images()
+    norm = ImageNormalizer(dtype=dtype).fit(X)
+    layer = _Normalize(norm.mean_, norm.std_, X.ndim, norm.layout_, scale=True, dtype=dtype)
+    np.testing.assert_array_equal(layer(torch.from_numpy(X)).numpy(),
+                                  norm.transform(X).astype(np.float32))
+
+
+def test_program_of_float16_normalized_pipeline_matches(tmp_path):
+    X, y = _colour_images()
+    pipe = Pipeline([("norm", ImageNormalizer(dtype="float16")),
+                     ("cnn", _small_cnn(max_epochs=1))]).fit(X, y)
+    program = torch.export.load(export_program(pipe, tmp_path / "m.pt2")).module()
+    np.testing.assert_allclose(program(torch.from_numpy(X[:9])).numpy(),
+                               pipe.predict_proba(X[:9]), rtol=0, atol=ATOL)
+
+
 def test_program_of_nested_pipeline_with_passthrough(tmp_path):
     X, y = _colour_images()
     pipe = Pipeline([("prep", Pipeline([("skip", "passthrough"), ("norm", ImageNormalizer())])),

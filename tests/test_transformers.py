@@ -4,8 +4,9 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
 
-from sk_cnn import ImageAugmenter, ImageNormalizer, ImageReshaper
+from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
 
 RNG = np.random.default_rng(0)
 
@@ -60,6 +61,36 @@ def test_normalizer_learns_per_channel_statistics_on_uint8_scale():
     np.testing.assert_allclose(Xt.mean(axis=(0, 1, 2)), 0, atol=1e-5)
     np.testing.assert_allclose(Xt.std(axis=(0, 1, 2)), 1, atol=1e-4)
     np.testing.assert_allclose(norm.inverse_transform(Xt), scaled, atol=1e-6)
+
+
+def test_normalizer_float16_output_halves_memory_within_rounding():
+    X = RNG.integers(0, 256, (40, 6, 6, 3), dtype=np.uint8)
+    full = ImageNormalizer().fit(X)
+    half = ImageNormalizer(dtype="float16").fit(X)
+    X32, X16 = full.transform(X), half.transform(X)
+    assert X16.dtype == np.float16 and X16.shape == X.shape
+    assert X16.nbytes * 2 == X32.nbytes
+    # float16 keeps 11 significant bits: within 2**-11 of the float32 value, relatively
+    np.testing.assert_allclose(X16.astype(np.float32), X32, rtol=2.0**-11, atol=0)
+    assert not np.array_equal(X16.astype(np.float32), X32)  # it did round
+    back = half.inverse_transform(X16)
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back * 255, X, atol=0.2)  # still the same uint8 pixels
+    with pytest.raises(ValueError, match="dtype"):
+        ImageNormalizer(dtype="int8").fit(X)
+
+
+def test_classifier_trains_on_float16_normalized_images():
+    X = RNG.integers(0, 256, (64, 8, 8, 1), dtype=np.uint8)
+    y = (X[:, :4].mean(axis=(1, 2, 3)) > X[:, 4:].mean(axis=(1, 2, 3))).astype(int)
+    params = {"conv_filters": (4,), "max_epochs": 2, "batch_size": 16, "random_state": 0,
+              "verbose": 0}
+    half = Pipeline([("norm", ImageNormalizer(dtype="float16")),
+                     ("cnn", CNNClassifier(**params))]).fit(X, y)
+    X16 = half["norm"].transform(X)
+    # The classifier casts each float16 batch to float32: same as giving it float32 values.
+    np.testing.assert_allclose(half["cnn"].predict_proba(X16),
+                               half["cnn"].predict_proba(X16.astype(np.float32)), atol=1e-6)
 
 
 def test_normalizer_channels_first_and_grayscale():
