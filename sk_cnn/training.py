@@ -418,12 +418,15 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             kwargs.setdefault("batch_size", self.batch_size)
             if kwargs["batch_size"] == -1:
                 kwargs["batch_size"] = len(dataset)
-            iterator = self.iterator_train(dataset, shuffle=True, **kwargs)
-        else:
-            iterator = super().get_iterator(dataset, training=training)
-        if training:  # alternating flip reads the positions of the current batch from it
+            return self.iterator_train(dataset, shuffle=True, **kwargs)
+        return super().get_iterator(dataset, training=training)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop; remembers the training iterator (alternating flip reads the
+        positions of the current batch from it; callbacks may create other iterators)."""
+        if training:
             self._train_iterator_ = iterator
-        return iterator
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def infer(self, x, **fit_params):
         """Run the network on a raw batch (converted to float32 on the device first)."""

@@ -171,7 +171,9 @@ def test_alternating_flip_shows_every_image_both_ways_in_two_epochs(tiny_images,
     X, y = tiny_images
     X = (X.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()  # float, channels-first
     marked = ImageAugmenter(horizontal_flip="alternate", crop_padding=0).fit_transform(X)
-    clf = tiny_classifier(max_epochs=3, batch_size=16, validation_fraction=None)  # shuffled
+    # shuffled batches; the schedule and the averaging ask for training iterators of their own
+    clf = tiny_classifier(max_epochs=3, batch_size=16, validation_fraction=None,
+                          lr_schedule="warmup_linear", weight_averaging="lookahead")
     recorder = InputRecorder()
     clf.initialize_module = _hook_after(clf.initialize_module, clf, recorder)
     clf.fit(marked, y)
