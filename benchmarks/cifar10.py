@@ -9,11 +9,13 @@ Run: ``cd benchmarks && PYTHONPATH=.. python cifar10.py --epochs 10`` (about 1 m
 of the default network on 2 cores). Options choose the network (``--filters``) and TTA.
 
 ``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.fastnet.airbench_params())`` (the fast
-recipe: whitened first layer, Nesterov SGD on batches of 1024, lookahead, label smoothing)
-after ``ImageAugmenter(crop_padding=2)``; ``--filters``, ``--epochs``, ``--batch-size`` and
-``--tta`` override the recipe's values when given. ``--n-train`` trains on n images drawn at random
-(reduced-scale runs), ``--eval-epochs`` limits the per-epoch test evaluation (it costs time
-that is excluded from the fit minutes, most with ``tta="flip_translate"``), and
+recipe: whitened first layer, Nesterov SGD on batches of 512, lookahead, label smoothing)
+after ``ImageNormalizer(dtype="float16")`` and ``ImageAugmenter(horizontal_flip="alternate",
+crop_padding=2, padding_mode="reflect")``; ``--filters``, ``--epochs``, ``--batch-size``,
+``--tta``, ``--normalize-dtype``, ``--padding-mode`` and ``--flip`` override the recipe's values
+when given (``lr`` scales with the batch size). ``--n-train`` trains on n images drawn at
+random (reduced-scale runs), ``--eval-epochs`` limits the per-epoch test evaluation (it costs
+time that is excluded from the fit minutes, most with ``tta="flip_translate"``), and
 ``--final-tta`` reports the fitted model's test accuracy under each TTA at the end.
 """
 
@@ -56,19 +58,62 @@ class TestAccuracy(Callback):
         print(f"| {len(net.history)} | {minutes:.2f} | {accuracy:.4f} |", flush=True)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_pipeline_arguments(parser):
+    """The options that choose the pipeline (shared with memory.py)."""
     parser.add_argument("--recipe", choices=["plain", "airbench"], default="plain")
     parser.add_argument("--epochs", type=int, default=None, help="default: 10 (plain), 24")
     parser.add_argument("--filters", type=int, nargs="+", default=None,
                         help="default: 32 64 128 (plain), the recipe's 32 128 128 (airbench)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None,
-                        help="default: the optimizer's (plain), the recipe's 1.5 for batch 1024, "
+                        help="default: the optimizer's (plain), the recipe's 0.75 for batch 512, "
                              "scaled linearly with --batch-size (airbench)")
     parser.add_argument("--dropout", type=float, default=0.5, help="plain recipe only")
     parser.add_argument("--tta", choices=["none", "flip", "flip_translate"], default=None,
                         help="default: none (plain), the recipe's flip_translate (airbench)")
+    parser.add_argument("--padding-mode", choices=["constant", "reflect"], default=None,
+                        help="ImageAugmenter's padding_mode; default: constant (plain), "
+                             "reflect (airbench)")
+    parser.add_argument("--flip", choices=["random", "alternate"], default=None,
+                        help="ImageAugmenter's horizontal_flip: True (random) or 'alternate'; "
+                             "default: random (plain), alternate (airbench)")
+    parser.add_argument("--normalize-dtype", choices=["float32", "float16"], default=None,
+                        help="ImageNormalizer's output dtype (float16: half the memory); "
+                             "default: float32 (plain), float16 (airbench)")
+
+
+def build_pipeline(args):
+    """ImageNormalizer -> ImageAugmenter -> CNNClassifier as the options say."""
+    if args.recipe == "airbench":
+        params = airbench_params()
+        augmenter = ImageAugmenter(horizontal_flip="alternate", crop_padding=2,
+                                   padding_mode="reflect")
+    else:
+        params = {"max_epochs": 10, "batch_size": 128, "dropout": args.dropout}
+        augmenter = ImageAugmenter(crop_padding=4)
+    if args.flip is not None:
+        augmenter.set_params(horizontal_flip="alternate" if args.flip == "alternate" else True)
+    if args.padding_mode is not None:
+        augmenter.set_params(padding_mode=args.padding_mode)
+    given = {"max_epochs": args.epochs, "batch_size": args.batch_size,
+             "conv_filters": None if args.filters is None else tuple(args.filters)}
+    if args.recipe == "airbench" and args.batch_size is not None:
+        params["lr"] *= args.batch_size / params["batch_size"]
+    params.update({k: v for k, v in given.items() if v is not None})
+    if args.lr is not None:
+        params["lr"] = args.lr
+    if args.tta is not None:
+        params["tta"] = None if args.tta == "none" else args.tta
+    params.update(validation_fraction=0, random_state=0, verbose=0)
+    dtype = args.normalize_dtype or ("float16" if args.recipe == "airbench" else "float32")
+    return Pipeline([("norm", ImageNormalizer(dtype=dtype)),
+                     ("aug", augmenter),
+                     ("cnn", CNNClassifier(**params))])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_pipeline_arguments(parser)
     parser.add_argument("--n-train", type=int, default=None,
                         help="n training images drawn at random (seed 0)")
     parser.add_argument("--eval-epochs", type=int, nargs="*", default=None,
@@ -77,36 +122,23 @@ def main():
     parser.add_argument("--final-tta", action="store_true",
                         help="at the end, test accuracy without TTA, with flip, flip_translate")
     args = parser.parse_args()
+
     if not cifar10_data.available():
         raise SystemExit(f"CIFAR-10 archive not found at {cifar10_data.ARCHIVE}")
     X_train, y_train, X_test, y_test, _ = cifar10_data.load_cifar10()
     if args.n_train is not None:  # a random subset: the archive is sorted by class
         keep = np.sort(np.random.default_rng(0).permutation(len(X_train))[:args.n_train])
         X_train, y_train = X_train[keep], y_train[keep]
-    if args.recipe == "airbench":
-        params, padding = airbench_params(), 2
-    else:
-        params = {"max_epochs": 10, "batch_size": 128, "dropout": args.dropout}
-        padding = 4
-    given = {"max_epochs": args.epochs, "batch_size": args.batch_size,
-             "conv_filters": None if args.filters is None else tuple(args.filters)}
-    if args.recipe == "airbench" and args.batch_size is not None:
-        params["lr"] *= args.batch_size / 1024
-    params.update({k: v for k, v in given.items() if v is not None})
-    if args.lr is not None:
-        params["lr"] = args.lr
-    if args.tta is not None:
-        params["tta"] = None if args.tta == "none" else args.tta
-    params.update(validation_fraction=0, random_state=0, verbose=0)
-    cnn = CNNClassifier(**params)
-    pipe = Pipeline([("norm", ImageNormalizer()), ("aug", ImageAugmenter(crop_padding=padding)),
-                     ("cnn", cnn)])
+    pipe = build_pipeline(args)
+    cnn = pipe["cnn"]
     epochs = cnn.max_epochs
     eval_epochs = None if args.eval_epochs is None else set(args.eval_epochs) | {epochs}
     scorer = TestAccuracy(pipe, X_test, y_test, eval_epochs)
     cnn.set_params(callbacks=[("test_accuracy", scorer)])
     print(f"CIFAR-10 {len(X_train)} train / {len(X_test)} test, recipe {args.recipe}, filters "
-          f"{list(cnn.conv_filters)}, batch {cnn.batch_size}, {epochs} epochs, tta {cnn.tta}, "
+          f"{list(cnn.conv_filters)}, batch {cnn.batch_size}, lr {cnn.lr:g}, {epochs} epochs, tta "
+          f"{cnn.tta}, normalized to {pipe['norm'].dtype}, padding "
+          f"{pipe['aug'].padding_mode}, horizontal_flip {pipe['aug'].horizontal_flip}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| epoch | fit minutes | test accuracy |")
     print("|---|---|---|")

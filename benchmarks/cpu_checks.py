@@ -6,8 +6,11 @@
    speed-up can hope for).
 2. The airbench network's bare training step (no skorch, no augmentation, random data): seconds
    per SGD step on a batch of 1024 CIFAR-sized images, GELU and ReLU (where an epoch's time goes).
+3. The same step eager against ``torch.compile`` (what skorch's ``compile=True`` would do), at
+   batches of 1024 and 512, interleaved: images per second of three timings each.
 
-Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py`` (about a minute).
+Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py`` (about three minutes; compiling
+takes about 30 s a network).
 """
 
 from __future__ import annotations
@@ -38,29 +41,40 @@ def _run_workloads(n: int) -> list[float]:
     return [float(p.communicate()[0]) for p in processes]
 
 
-def airbench_step_seconds(activation: str, steps: int = 5) -> float:
+def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False):
+    """A function running one bare SGD step of the airbench network on random data."""
     from sk_cnn.fastnet import build_airbench
 
     torch.manual_seed(0)
     net = build_airbench(in_channels=3, n_outputs=10, input_size=(32, 32),
                          conv_filters=(32, 128, 128), activation=activation)
     net = net.to(memory_format=torch.channels_last)
-    x = torch.randn(1024, 3, 32, 32).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (1024,))
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.85, nesterov=True)
+    forward = torch.compile(net) if compile else net
+    x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch_size,))
+    optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1,
+                                momentum=0.85, nesterov=True)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.2)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(net(x), y).backward()
+        loss_fn(forward(x), y).backward()
         optimizer.step()
 
-    for _ in range(2):
+    for _ in range(2):  # warm-up (and compilation)
         step()
+    return step
+
+
+def seconds_per_step(step, steps: int = 5) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         step()
     return (time.perf_counter() - start) / steps
+
+
+def airbench_step_seconds(activation: str, steps: int = 5) -> float:
+    return seconds_per_step(airbench_step(activation), steps)
 
 
 def main():
@@ -72,6 +86,18 @@ def main():
     for activation in ("gelu", "relu"):
         print(f"airbench bare SGD step, batch 1024, {activation}: "
               f"{airbench_step_seconds(activation):.2f} s")
+    # 3. torch.compile (inductor) against eager, and batch 512 against 1024, interleaved
+    start = time.perf_counter()
+    steps = {(b, c): airbench_step("gelu", b, c) for b in (1024, 512) for c in (False, True)}
+    print(f"(built and warmed up, compilation included, in {time.perf_counter() - start:.0f} s)")
+    rates = {key: [] for key in steps}
+    for _ in range(3):
+        for (batch_size, compiled), step in steps.items():
+            rates[batch_size, compiled].append(batch_size / seconds_per_step(step, 3))
+    for (batch_size, compiled), r in rates.items():
+        print(f"airbench bare SGD step, batch {batch_size}, gelu, "
+              f"{'torch.compile' if compiled else 'eager'}: images/s "
+              f"{', '.join(f'{v:.0f}' for v in r)}")
 
 
 if __name__ == "__main__":

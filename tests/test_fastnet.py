@@ -37,9 +37,9 @@ def _correlated_images(n=40, c=3, size=10, seed=0):
 
 def _tiny_airbench(**params):
     recipe = airbench_params(max_epochs=3)
-    # The recipe's lr is for batches of 1024: scale it linearly to batches of 16.
+    # The recipe's lr is for its batch size: scale it linearly to batches of 16.
     defaults = {**recipe, "conv_filters": (8, 16), "batch_size": 16,
-                "lr": recipe["lr"] * 16 / 1024, "verbose": 0, "random_state": 0}
+                "lr": recipe["lr"] * 16 / recipe["batch_size"], "verbose": 0, "random_state": 0}
     return CNNClassifier(**{**defaults, **params})
 
 
@@ -185,6 +185,11 @@ def test_recipe_params_are_explicit_and_clone():
         assert params[name] == value
     assert CNNClassifier().get_params()["architecture"] == "plain"
     assert CNNClassifier().get_params()["weight_averaging"] is None
+    # airbench94's lr 11.5 per 1024 examples of a summed loss with Nesterov momentum 0.85,
+    # for a mean loss over the recipe's batches; its weight decay 0.0153 relative to that lr
+    recipe = airbench_params()
+    assert recipe["lr"] * 1024 / recipe["batch_size"] == pytest.approx(11.5 / (1 + 1 / 0.15))
+    assert recipe["weight_decay"] == pytest.approx(0.0153 / 11.5, rel=1e-5)
     copy = clone(clf.set_params(architecture="plain", tta="flip"))
     assert copy.get_params()["architecture"] == "plain"
     assert copy.get_params()["tta"] == "flip"
