@@ -77,6 +77,7 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--flip", choices=["random", "alternate"], default=None,
                         help="ImageAugmenter's horizontal_flip: True (random) or 'alternate'; "
                              "default: random (plain), alternate (airbench)")
+    parser.add_argument("--seed", type=int, default=0, help="the classifier's random_state")
     parser.add_argument("--normalize-dtype", choices=["float32", "float16"], default=None,
                         help="ImageNormalizer's output dtype (float16: half the memory); "
                              "default: float32 (plain), float16 (airbench)")
@@ -104,7 +105,7 @@ def build_pipeline(args):
         params["lr"] = args.lr
     if args.tta is not None:
         params["tta"] = None if args.tta == "none" else args.tta
-    params.update(validation_fraction=0, random_state=0, verbose=0)
+    params.update(validation_fraction=0, random_state=args.seed, verbose=0)
     dtype = args.normalize_dtype or ("float16" if args.recipe == "airbench" else "float32")
     return Pipeline([("norm", ImageNormalizer(dtype=dtype)),
                      ("aug", augmenter),
@@ -139,6 +140,7 @@ def main():
           f"{list(cnn.conv_filters)}, batch {cnn.batch_size}, lr {cnn.lr:g}, {epochs} epochs, tta "
           f"{cnn.tta}, normalized to {pipe['norm'].dtype}, padding "
           f"{pipe['aug'].padding_mode}, horizontal_flip {pipe['aug'].horizontal_flip}, "
+          f"seed {cnn.random_state}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| epoch | fit minutes | test accuracy |")
     print("|---|---|---|")
