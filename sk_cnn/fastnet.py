@@ -49,8 +49,8 @@ def airbench_params(max_epochs: int = 24) -> dict:
     ``CNNClassifier(**airbench_params())`` is the recipe; every value is an ordinary parameter,
     so ``get_params`` shows exactly what is trained and any value can be changed or grid
     searched. Pair it with ``ImageNormalizer(dtype="float16")`` and
-    ``ImageAugmenter(horizontal_flip=True, crop_padding=2, padding_mode="reflect")`` before
-    the classifier.
+    ``ImageAugmenter(horizontal_flip="alternate", crop_padding=2, padding_mode="reflect")``
+    before the classifier.
 
     The values follow airbench94 (lr 11.5 per 1024 examples of a summed loss, momentum 0.85,
     weight decay 0.0153 per 1024 examples, label smoothing 0.2), converted to PyTorch's SGD
