@@ -85,11 +85,15 @@ def _uniform(n, low, high, generator, device):
     return (torch.rand(n, generator=generator) * (high - low) + low).to(device)
 
 
+def flip_samples(X: torch.Tensor, flip: torch.Tensor, dim: int) -> torch.Tensor:
+    """Flip along ``dim`` the samples where the bool vector ``flip`` is True."""
+    shape = (len(X),) + (1,) * (X.ndim - 1)
+    return torch.where(flip.to(X.device).view(shape), X.flip(dim), X)
+
+
 def random_flip(X: torch.Tensor, dim: int, generator) -> torch.Tensor:
     """Flip each sample along ``dim`` with probability 1/2."""
-    flip = (torch.rand(len(X), generator=generator) < 0.5).to(X.device)
-    shape = (len(X),) + (1,) * (X.ndim - 1)
-    return torch.where(flip.view(shape), X.flip(dim), X)
+    return flip_samples(X, torch.rand(len(X), generator=generator) < 0.5, dim)
 
 
 def random_translate(X: torch.Tensor, padding: int, generator,
@@ -198,8 +202,7 @@ def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None,
     if spec.horizontal_flip == "alternate":
         if flip is None:
             raise ValueError('horizontal_flip="alternate" needs the per-sample flip mask.')
-        shape = (len(X),) + (1,) * (X.ndim - 1)
-        X = torch.where(flip.to(X.device).view(shape), X.flip(-1), X)
+        X = flip_samples(X, flip, -1)
     elif spec.horizontal_flip:
         X = random_flip(X, -1, generator)
     if spec.vertical_flip:
