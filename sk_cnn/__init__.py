@@ -2,12 +2,13 @@
 
 from . import datasets
 from .augment import AugmentationSpec
+from .augmenter import ImageAugmenter
 from .classifier import CNNClassifier
 from .export import export_onnx, export_program
 from .image_loader import ImageLoader
 from .persistence import load, save, save_weights
 from .regressor import CNNRegressor
-from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
+from .transformers import ImageNormalizer, ImageReshaper
 
 __version__ = "0.1.0"
 

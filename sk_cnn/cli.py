@@ -21,11 +21,12 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from . import __version__
+from .augmenter import ImageAugmenter
 from .backbones import available_backbones
 from .classifier import CNNClassifier
 from .datasets import IMAGE_EXTENSIONS, find_images, load_digits_images, load_image_folder
 from .image_loader import ImageLoader
-from .transformers import ImageAugmenter, ImageNormalizer
+from .transformers import ImageNormalizer
 
 BACKBONES = ("none",)
 TRUST_NOTE = "The model file is unpickled: load only files you trust."

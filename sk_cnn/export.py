@@ -26,9 +26,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .augmenter import ImageAugmenter
 from .classifier import CNNClassifier
 from .data import to_network_input
-from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
+from .transformers import ImageNormalizer, ImageReshaper
 
 #: Name of the exported model's input and output (ONNX) and of the ``.pt2`` metadata file.
 INPUT_NAME = "X"

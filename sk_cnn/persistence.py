@@ -25,11 +25,12 @@ from skorch.history import History
 from torch.utils.data import DataLoader
 
 from .augment import AugmentationSpec
+from .augmenter import ImageAugmenter
 from .classifier import CNNClassifier
 from .data import BatchIterator, ImageDataset
 from .image_loader import ImageLoader
 from .regressor import CNNRegressor
-from .transformers import ImageAugmenter, ImageNormalizer, ImageReshaper
+from .transformers import ImageNormalizer, ImageReshaper
 
 FORMAT = "sk_cnn"
 FORMAT_VERSION = 1
