@@ -9,7 +9,7 @@ Run: ``cd benchmarks && PYTHONPATH=.. python cifar10.py --epochs 10`` (about 1 m
 of the default network on 2 cores). Options choose the network (``--filters``) and TTA.
 
 ``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.fastnet.airbench_params())`` (the fast
-recipe: whitened first layer, Nesterov SGD on batches of 512, lookahead, label smoothing)
+recipe: whitened first layer, Nesterov SGD on batches of 256, lookahead, label smoothing)
 after ``ImageNormalizer(dtype="float16")`` and ``ImageAugmenter(horizontal_flip="alternate",
 crop_padding=2, padding_mode="reflect")``; ``--filters``, ``--epochs``, ``--batch-size``,
 ``--tta``, ``--normalize-dtype``, ``--padding-mode`` and ``--flip`` override the recipe's values
@@ -66,7 +66,7 @@ def add_pipeline_arguments(parser):
                         help="default: 32 64 128 (plain), the recipe's 32 128 128 (airbench)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None,
-                        help="default: the optimizer's (plain), the recipe's 0.75 for batch 512, "
+                        help="default: the optimizer's (plain), the recipe's 0.375 for batch 256, "
                              "scaled linearly with --batch-size (airbench)")
     parser.add_argument("--dropout", type=float, default=0.5, help="plain recipe only")
     parser.add_argument("--tta", choices=["none", "flip", "flip_translate"], default=None,

@@ -1,4 +1,4 @@
-"""Two checks of this machine behind figures in benchmarks/README.md.
+"""Checks of this machine behind figures in benchmarks/README.md.
 
 1. Are the two vCPUs independent cores? Times a single-threaded torch workload (60 conv
    forward/backward steps on a 128 x 32 x 16 x 16 batch) alone, then in two processes at once:
@@ -8,18 +8,24 @@
    per SGD step on a batch of 1024 CIFAR-sized images, GELU and ReLU (where an epoch's time goes).
 3. The same step eager against ``torch.compile`` (what skorch's ``compile=True`` would do), at
    batches of 1024 and 512, interleaved: images per second of three timings each.
+4. How close the step comes to what this CPU can compute: the step's floating-point operations
+   (``torch.utils.flop_counter``: convolutions and matrix products, forward and backward) per
+   image, and its GFLOP/s at batches of 256 and 512, against the GFLOP/s of a large float32
+   matrix product (2048 x 2048) on the same threads, interleaved, three timings each.
 
-Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py`` (about three minutes; compiling
-takes about 30 s a network).
+Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py [cores] [step] [compile] [flops]``
+(no argument: all four; about four minutes; compiling takes about 30 s a network).
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import time
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 WORKLOAD = """
 import time, torch
@@ -77,16 +83,49 @@ def airbench_step_seconds(activation: str, steps: int = 5) -> float:
     return seconds_per_step(airbench_step(activation), steps)
 
 
-def main():
+def step_flops(step) -> int:
+    """Floating-point operations of one call of ``step`` (convolutions and matrix products)."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+def matmul_step(size: int = 2048):
+    """A function running one float32 ``size`` x ``size`` matrix product."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return lambda: torch.mm(a, b)
+
+
+def check_cores():
     alone = _run_workloads(1)[0]
     pair = _run_workloads(2)
     print(f"1-thread workload: alone {alone:.2f} s; two at once {pair[0]:.2f} s and "
           f"{pair[1]:.2f} s (ratio {max(pair) / alone:.2f}; 1.0 = independent cores)")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+
+
+def check_step():
     for activation in ("gelu", "relu"):
         print(f"airbench bare SGD step, batch 1024, {activation}: "
               f"{airbench_step_seconds(activation):.2f} s")
-    # 3. torch.compile (inductor) against eager, and batch 512 against 1024, interleaved
+
+
+def check_flops():
+    steps = {f"airbench step, batch {b}": (airbench_step("gelu", b), b) for b in (256, 512)}
+    steps["matrix product 2048 x 2048"] = (matmul_step(), None)
+    flops = {name: step_flops(step) for name, (step, _) in steps.items()}
+    for name, (_, batch_size) in steps.items():
+        if batch_size:
+            print(f"{name}: {flops[name] / batch_size / 1e6:.0f} MFLOP per image")
+    rates = {name: [] for name in steps}
+    for _ in range(3):
+        for name, (step, _) in steps.items():
+            rates[name].append(flops[name] / seconds_per_step(step, 3) / 1e9)
+    for name, r in rates.items():
+        print(f"{name}: GFLOP/s {', '.join(f'{v:.0f}' for v in r)}")
+
+
+def check_compile():
+    # torch.compile (inductor) against eager, and batch 512 against 1024, interleaved
     start = time.perf_counter()
     steps = {(b, c): airbench_step("gelu", b, c) for b in (1024, 512) for c in (False, True)}
     print(f"(built and warmed up, compilation included, in {time.perf_counter() - start:.0f} s)")
@@ -98,6 +137,23 @@ def main():
         print(f"airbench bare SGD step, batch {batch_size}, gelu, "
               f"{'torch.compile' if compiled else 'eager'}: images/s "
               f"{', '.join(f'{v:.0f}' for v in r)}")
+
+
+CHECKS = {"cores": check_cores, "step": check_step, "compile": check_compile,
+          "flops": check_flops}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checks", nargs="*", metavar="CHECK",
+                        help=f"checks to run among {', '.join(CHECKS)} (default: all)")
+    args = parser.parse_args()
+    unknown = sorted(set(args.checks) - set(CHECKS))
+    if unknown:  # argparse's choices reject an empty nargs="*" list on Python 3.11
+        parser.error(f"unknown check(s) {unknown}; choose among {list(CHECKS)}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name in args.checks or CHECKS:
+        CHECKS[name]()
 
 
 if __name__ == "__main__":
