@@ -234,20 +234,26 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             self._train(X_tensor, self._encode_targets(y), spec, **fit_params)
         return self
 
-    def _train(self, X, y, spec, resume=False, **fit_params):
+    def _augmentation(self, X, spec):
+        """``(spec, generator, first_epoch_flips)`` for the training batches, or None.
+
+        Checks ``spec`` against the data; ``first_epoch_flips`` (one bool per sample) is drawn
+        for ``horizontal_flip="alternate"`` only.
+        """
+        if spec is None or spec.is_identity():
+            return None
         generator = None
-        if spec is not None and spec.random_state is not None:
+        if spec.random_state is not None:
             generator = torch.Generator().manual_seed(spec.random_state)
-        self.augmentation_ = None if spec is None or spec.is_identity() else (spec, generator)
-        if self.augmentation_ is not None and X.ndim == 3 and (spec.vertical_flip or spec.rotation):
+        if X.ndim == 3 and (spec.vertical_flip or spec.rotation):
             raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
-        if (self.augmentation_ is not None and spec.padding_mode == "reflect"
-                and spec.crop_padding >= min(X.shape[2:])):
+        if spec.padding_mode == "reflect" and spec.crop_padding >= min(X.shape[2:]):
             raise ValueError(
                 f"ImageAugmenter(padding_mode='reflect') needs crop_padding smaller than the "
                 f"images (or signals), whose size is {tuple(X.shape[2:])}; got crop_padding="
                 f"{spec.crop_padding}. Use a smaller crop_padding or padding_mode='constant'.")
-        if self.augmentation_ is not None and spec.horizontal_flip == "alternate":
+        first_epoch_flips = None
+        if spec.horizontal_flip == "alternate":
             if not (isinstance(self.iterator_train, type)
                     and issubclass(self.iterator_train, BatchIterator)):
                 raise ValueError(
@@ -256,9 +262,10 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                     f"{self.iterator_train!r}. Use iterator_train=BatchIterator (the default) or "
                     "horizontal_flip=True.")
             first_epoch_flips = torch.rand(len(X), generator=generator) < 0.5
-            self.augmentation_ = (spec, generator, first_epoch_flips)
-        elif self.augmentation_ is not None:
-            self.augmentation_ = (spec, generator, None)
+        return spec, generator, first_epoch_flips
+
+    def _train(self, X, y, spec, resume=False, **fit_params):
+        self.augmentation_ = self._augmentation(X, spec)
         backup = dict(self.callbacks_).get("backup")
         try:
             done = backup.restore(self) if (resume and backup is not None) else 0
