@@ -126,7 +126,10 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
         self : ImageAugmenter
             The fitted transformer.
         """
-        X, _ = validate_images(self, X, reset=True)
+        self._fit_validated(validate_images(self, X, reset=True)[0])
+        return self
+
+    def _fit_validated(self, X):
         self.input_dtype_ = X.dtype
         if X.ndim == 2 and (self.vertical_flip or self.rotation):
             raise ValueError(
@@ -140,7 +143,6 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
             rotation=float(self.rotation),
             brightness=float(self.brightness), contrast=float(self.contrast),
             noise=float(self.noise), scaling=float(self.scaling), random_state=self.random_state)
-        return self
 
     def transform(self, X):
         """Return X unchanged (validation, test and prediction data are never augmented).
@@ -159,6 +161,7 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
         X, _ = validate_images(self, X, reset=False)
         return X
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit_transform(self, X, y=None):
         """Fit, then return the training data marked for augmentation by the classifier.
 
@@ -174,8 +177,8 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
         X_marked : AugmentedArray
             The same values (no copy), carrying ``spec_`` for :class:`CNNClassifier`.
         """
-        self.fit(X)
-        X, _ = validate_images(self, X, reset=False)
+        X, _ = validate_images(self, X, reset=True)  # once: 0.3 s for float16 CIFAR-10
+        self._fit_validated(X)
         return mark(X, self.spec_)
 
     def __sklearn_tags__(self):

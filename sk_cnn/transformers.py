@@ -18,6 +18,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Images per chunk when computing statistics or normalizing: bounds the float temporaries.
 _CHUNK = 4096
+# Values per chunk when computing channel statistics (8 MiB of float64).
+_STATS_VALUES = 2**20
 
 
 class ImageReshaper(TransformerMixin, BaseEstimator):
@@ -170,18 +172,26 @@ def _channel_values(values, n_channels, name):
 
 
 def _channel_stats(view):
-    """Per-channel mean and std of a canonical view, chunked, with uint8 scaled to [0, 1]."""
+    """Per-channel mean and std of a canonical view, chunked, with uint8 scaled to [0, 1].
+
+    Each chunk becomes a (values, channels) float64 matrix, summed by matrix-vector products
+    (15x faster than strided reductions on channels-last CIFAR-10, benchmarks/preprocessing.py;
+    exact for uint8).
+    """
     scale = 1 / 255 if view.dtype == np.uint8 else 1.0
-    axes = (0,) + tuple(range(2, view.ndim))
-    total = np.zeros(view.shape[1])
-    total_sq = np.zeros(view.shape[1])
-    for start in range(0, len(view), _CHUNK):
-        chunk = view[start:start + _CHUNK].astype(np.float64) * scale
-        total += chunk.sum(axis=axes)
-        total_sq += np.square(chunk).sum(axis=axes)
-    count = view.size / view.shape[1]
-    mean = total / count
-    var = np.maximum(total_sq / count - mean**2, 0.0)
+    n_channels = view.shape[1]
+    step = max(1, _STATS_VALUES // max(1, view[0].size))
+    total = np.zeros(n_channels)
+    total_sq = np.zeros(n_channels)
+    for start in range(0, len(view), step):
+        values = np.moveaxis(view[start:start + step], 1, -1).reshape(-1, n_channels)
+        values = values.astype(np.float64)
+        ones = np.ones(len(values))
+        total += ones @ values
+        total_sq += ones @ np.square(values)
+    count = view.size / n_channels
+    mean = total * scale / count
+    var = np.maximum(total_sq * scale**2 / count - mean**2, 0.0)
     return mean, np.sqrt(var)
 
 
@@ -306,6 +316,15 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
         mean = self.mean_.astype(np.float32).reshape(shape)
         std = self.std_.astype(np.float32).reshape(shape)
         scale = np.float32(1 / 255) if (forward and X.dtype == np.uint8) else np.float32(1)
+        if forward and X.dtype == np.uint8:
+            # 256 possible values per channel: look the results up (4-5x faster on CIFAR-10,
+            # benchmarks/preprocessing.py; the same float32 arithmetic, so the same values).
+            levels = np.arange(256, dtype=np.float32) * scale
+            tables = ((levels - mean.reshape(-1, 1)) / std.reshape(-1, 1)).astype(out.dtype)
+            for start in range(0, len(view), _CHUNK):
+                for c, table in enumerate(tables):  # one contiguous table per channel
+                    out_view[start:start + _CHUNK, c] = table[view[start:start + _CHUNK, c]]
+            return mark(out, spec)
         for start in range(0, len(view), _CHUNK):
             chunk = view[start:start + _CHUNK].astype(np.float32)
             chunk = (chunk * scale - mean) / std if forward else chunk * std + mean

@@ -63,6 +63,30 @@ def test_normalizer_learns_per_channel_statistics_on_uint8_scale():
     np.testing.assert_allclose(norm.inverse_transform(Xt), scaled, atol=1e-6)
 
 
+@pytest.mark.parametrize("layout", ["last", "first", "gray"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_normalizer_uint8_lookup_gives_the_arithmetic_values(layout, dtype):
+    # 5000 images: several chunks of the statistics and of the transform.
+    X = RNG.integers(0, 256, (5000, 6, 5, 3), dtype=np.uint8)
+    channel_axis = {"last": 3, "first": 1, "gray": None}[layout]
+    if layout == "first":
+        X = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
+    elif layout == "gray":
+        X = X[..., 0]
+    norm = ImageNormalizer(dtype=dtype).fit(X)
+    axes = tuple(a for a in range(X.ndim) if a != channel_axis)
+    scaled = X.astype(np.float64) / 255
+    np.testing.assert_allclose(norm.mean_, scaled.mean(axis=axes), rtol=1e-12)
+    np.testing.assert_allclose(norm.std_, scaled.std(axis=axes), rtol=1e-10)
+    shape = [1] * X.ndim
+    if channel_axis is not None:
+        shape[channel_axis] = -1
+    mean = norm.mean_.astype(np.float32).reshape(shape)
+    std = norm.std_.astype(np.float32).reshape(shape)
+    expected = ((X.astype(np.float32) * np.float32(1 / 255) - mean) / std).astype(dtype)
+    np.testing.assert_array_equal(norm.transform(X), expected)
+
+
 def test_normalizer_float16_output_halves_memory_within_rounding():
     X = RNG.integers(0, 256, (40, 6, 6, 3), dtype=np.uint8)
     full = ImageNormalizer().fit(X)
