@@ -2,17 +2,22 @@
 
 Benchmarks and examples share this reader; the test suite never needs it. Decoded arrays are
 cached next to the user's other caches (``~/.cache/sk_cnn``) so later runs start in a second.
+The environment variable ``SK_CNN_CIFAR10`` names another copy of the archive (e.g. one carried
+to a GPU machine).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 from pathlib import Path
 
 import numpy as np
 
-ARCHIVE = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+ARCHIVE = Path(os.environ.get(
+    "SK_CNN_CIFAR10",
+    Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"))
 CACHE = Path.home() / ".cache" / "sk_cnn" / "cifar10-jpeg.npz"
 
 

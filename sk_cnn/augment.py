@@ -81,8 +81,15 @@ def mark(X, spec: AugmentationSpec | None):
     return AugmentedArray(X, spec)
 
 
-def _uniform(n, low, high, generator, device):
-    return (torch.rand(n, generator=generator) * (high - low) + low).to(device)
+def _draw_device(X: torch.Tensor, generator) -> torch.device:
+    """Where random parameters are drawn: on the generator's device, else on the batch's
+    (so a batch on a GPU needs no transfer, and no synchronization, per draw)."""
+    return X.device if generator is None else generator.device
+
+
+def _uniform(X, low, high, generator):
+    u = torch.rand(len(X), generator=generator, device=_draw_device(X, generator))
+    return (u * (high - low) + low).to(X.device)
 
 
 def flip_samples(X: torch.Tensor, flip: torch.Tensor, dim: int) -> torch.Tensor:
@@ -93,7 +100,8 @@ def flip_samples(X: torch.Tensor, flip: torch.Tensor, dim: int) -> torch.Tensor:
 
 def random_flip(X: torch.Tensor, dim: int, generator) -> torch.Tensor:
     """Flip each sample along ``dim`` with probability 1/2."""
-    return flip_samples(X, torch.rand(len(X), generator=generator) < 0.5, dim)
+    draws = torch.rand(len(X), generator=generator, device=_draw_device(X, generator))
+    return flip_samples(X, draws < 0.5, dim)
 
 
 def random_translate(X: torch.Tensor, padding: int, generator,
@@ -109,7 +117,8 @@ def random_translate(X: torch.Tensor, padding: int, generator,
     index = [torch.arange(n, device=X.device).view((n,) + (1,) * (X.ndim - 1)),
              torch.arange(X.shape[1], device=X.device).view((1, -1) + (1,) * len(spatial))]
     for axis, size in enumerate(spatial):
-        offset = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(X.device)
+        offset = torch.randint(0, 2 * padding + 1, (n,), generator=generator,
+                               device=_draw_device(X, generator)).to(X.device)
         positions = offset[:, None] + torch.arange(size, device=X.device)
         view = [n, 1] + [1] * len(spatial)
         view[2 + axis] = size
@@ -119,7 +128,7 @@ def random_translate(X: torch.Tensor, padding: int, generator,
 
 def random_rotate(X: torch.Tensor, degrees: float, generator) -> torch.Tensor:
     """Rotate each image by an angle drawn from [-degrees, degrees] (bilinear, zero fill)."""
-    angle = _uniform(len(X), -degrees, degrees, generator, X.device) * (math.pi / 180)
+    angle = _uniform(X, -degrees, degrees, generator) * (math.pi / 180)
     cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     grid = F.affine_grid(theta.to(X.dtype), list(X.shape), align_corners=False)
@@ -129,13 +138,13 @@ def random_rotate(X: torch.Tensor, degrees: float, generator) -> torch.Tensor:
 def random_brightness(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
     """Add to each image an offset drawn from [-amount, amount] (in the data's own units)."""
     shape = (len(X),) + (1,) * (X.ndim - 1)
-    return X + _uniform(len(X), -amount, amount, generator, X.device).view(shape).to(X.dtype)
+    return X + _uniform(X, -amount, amount, generator).view(shape).to(X.dtype)
 
 
 def random_contrast(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
     """Scale each image's deviation from its own mean by a factor in [1-amount, 1+amount]."""
     shape = (len(X),) + (1,) * (X.ndim - 1)
-    factor = _uniform(len(X), 1 - amount, 1 + amount, generator, X.device).view(shape)
+    factor = _uniform(X, 1 - amount, 1 + amount, generator).view(shape)
     mean = X.mean(dim=tuple(range(1, X.ndim)), keepdim=True)
     return mean + factor.to(X.dtype) * (X - mean)
 
@@ -143,12 +152,13 @@ def random_contrast(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
 def random_scaling(X: torch.Tensor, amount: float, generator) -> torch.Tensor:
     """Multiply each sample by a factor drawn from [1 - amount, 1 + amount]."""
     shape = (len(X),) + (1,) * (X.ndim - 1)
-    return X * _uniform(len(X), 1 - amount, 1 + amount, generator, X.device).view(shape).to(X.dtype)
+    return X * _uniform(X, 1 - amount, 1 + amount, generator).view(shape).to(X.dtype)
 
 
 def gaussian_noise(X: torch.Tensor, std: float, generator) -> torch.Tensor:
     """Add independent Gaussian noise of standard deviation ``std`` to every value."""
-    noise = torch.randn(X.shape, generator=generator, dtype=X.dtype)
+    noise = torch.randn(X.shape, generator=generator, dtype=X.dtype,
+                        device=_draw_device(X, generator))
     return X + std * noise.to(X.device)
 
 
@@ -188,7 +198,9 @@ def augment_batch(X: torch.Tensor, spec: AugmentationSpec, generator=None,
         What to apply. For signals (3-D batches) ``horizontal_flip`` reverses time and
         ``crop_padding`` shifts in time; vertical flips and rotations need images.
     generator : torch.Generator or None, default=None
-        CPU generator that draws the random parameters (for reproducible training).
+        Generator that draws the random parameters (for reproducible training), on the CPU
+        or on the batch's device; None draws from torch's global generator of the batch's
+        device.
     flip : torch.Tensor of bool or None, default=None
         Which samples to flip left-right when ``spec.horizontal_flip == "alternate"`` (see
         :func:`alternating_flip_mask`); required then, ignored otherwise.

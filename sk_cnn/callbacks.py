@@ -138,6 +138,8 @@ class TrainingBackup(Callback):
         net.history = History(json.loads(state["history"]))
         net.validation_seed_ = int(state["validation_seed"])
         torch.set_rng_state(state["rng"].cpu())
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         generator = net.augmentation_[1] if net.augmentation_ is not None else None
         if generator is not None and state.get("augmentation_rng") is not None:
             generator.set_state(state["augmentation_rng"].cpu())
@@ -165,6 +167,7 @@ class TrainingBackup(Callback):
             "history": json.dumps(net.history.to_list(), default=float),
             "validation_seed": net.validation_seed_,
             "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "augmentation_rng": generator.get_state() if generator is not None else None,
             "scheduler": (_lr_scheduler(net).state_dict() if _lr_scheduler(net) is not None
                           else None),

@@ -211,7 +211,8 @@ class BatchIterator:
     ----------
     indices_ : torch.Tensor or None
         Positions, in the underlying :class:`ImageDataset`, of the samples of the batch last
-        yielded (what per-sample training state such as alternating flip needs).
+        yielded (what per-sample training state such as alternating flip needs); on the
+        device of the dataset's images.
     """
 
     def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False, generator=None):
@@ -220,7 +221,9 @@ class BatchIterator:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator
-        self._base, self._indices = _base_and_indices(dataset)
+        self._base, indices = _base_and_indices(dataset)
+        # On the data's device, so slicing a batch of data kept on a GPU needs no transfer.
+        self._indices = indices.to(self._base.X.device)
         self.indices_ = None
 
     def __len__(self):
@@ -230,7 +233,8 @@ class BatchIterator:
     def __iter__(self):
         indices = self._indices
         if self.shuffle:
-            indices = indices[torch.randperm(len(indices), generator=self.generator)]
+            order = torch.randperm(len(indices), generator=self.generator)
+            indices = indices[order.to(indices.device)]
         X, y = self._base.X, self._base.y
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             idx = self.indices_ = indices[start:start + self.batch_size]

@@ -321,13 +321,16 @@ def whitening_weights(X: torch.Tensor, size: int = 2, eps: float = 5e-4) -> torc
     """
     c = X.shape[1]
     dim = c * size * size
-    covariance = torch.zeros(dim, dim, dtype=torch.float64)
+    # The covariance where X is (float64 works on CPUs and CUDA GPUs), the small eigenproblem
+    # on the CPU.
+    device = X.device if X.device.type == "cuda" else torch.device("cpu")
+    covariance = torch.zeros(dim, dim, dtype=torch.float64, device=device)
     count = 0
     for chunk in torch.split(X, 500):
-        patches = image_patches(chunk.detach().to("cpu", torch.float64), size)
+        patches = image_patches(chunk.detach().to(device, torch.float64), size)
         covariance += patches.T @ patches
         count += len(patches)
-    eigenvalues, eigenvectors = torch.linalg.eigh(covariance / count)
+    eigenvalues, eigenvectors = torch.linalg.eigh(covariance.cpu() / count)
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
     scaled = eigenvectors.T / torch.sqrt(eigenvalues.clamp(min=0) + eps)[:, None]
     weight = scaled.reshape(dim, c, size, size)

@@ -103,6 +103,7 @@ CNN_PARAMETER_CONSTRAINTS = {
     "input_type": [StrOptions(set(INPUT_TYPES))],
     "random_state": ["random_state"],
     "device": [StrOptions({"auto"}), str, torch.device, None],
+    "mixed_precision": [StrOptions({"bfloat16"}), None],
     "verbose": ["verbose"],
 }
 
@@ -244,7 +245,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             return None
         generator = None
         if spec.random_state is not None:
-            generator = torch.Generator().manual_seed(spec.random_state)
+            # On the data's device: the random parameters are drawn where the batches are.
+            generator = torch.Generator(device=X.device).manual_seed(spec.random_state)
         if X.ndim == 3 and (spec.vertical_flip or spec.rotation):
             raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
         if spec.padding_mode == "reflect" and spec.crop_padding >= min(X.shape[2:]):
@@ -261,10 +263,30 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                     "sk_cnn's BatchIterator reports; iterator_train is "
                     f"{self.iterator_train!r}. Use iterator_train=BatchIterator (the default) or "
                     "horizontal_flip=True.")
-            first_epoch_flips = torch.rand(len(X), generator=generator) < 0.5
+            first_epoch_flips = torch.rand(len(X), generator=generator, device=X.device) < 0.5
         return spec, generator, first_epoch_flips
 
+    def _training_data(self, X, y):
+        """X and y moved once to the training device when it is a GPU with room for them
+        (at most half its free memory), so that batches are sliced and augmented there
+        without a copy per batch; else X and y as given (batches are copied one by one)."""
+        device = torch.device(self.device)
+        if device.type != "cuda":
+            return X, y
+        y = torch.as_tensor(y)
+        free, _ = torch.cuda.mem_get_info(device)
+        if X.nbytes + y.nbytes > free // 2:
+            return X, y
+        return X.to(device), y.to(device)
+
+    def _autocast(self, device_type):
+        """bfloat16 autocast for ``mixed_precision="bfloat16"``, else no change."""
+        if self.mixed_precision is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+
     def _train(self, X, y, spec, resume=False, **fit_params):
+        X, y = self._training_data(X, y)
         self.augmentation_ = self._augmentation(X, spec)
         backup = dict(self.callbacks_).get("backup")
         try:
@@ -408,7 +430,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         n_valid = int(np.ceil(self.validation_fraction * len(indices)))
         stratify = None
         if is_classifier(self):
-            y_np = y.numpy()
+            y_np = torch.as_tensor(y).cpu().numpy()
             counts = np.bincount(y_np)
             if counts[counts > 0].min() >= 2 and n_valid >= len(counts):
                 stratify = y_np
@@ -437,7 +459,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
 
     def infer(self, x, **fit_params):
         """Run the network on a raw batch (converted to float32 on the device first)."""
-        return self.module_(to_network_input(x, self.device), **fit_params)
+        x = to_network_input(x, self.device)
+        with self._autocast(x.device.type):
+            return self.module_(x, **fit_params).float()
 
     def train_step_single(self, batch, **fit_params):
         """One forward/backward pass on a training batch, augmented when the data was marked."""
@@ -451,7 +475,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                 flip = alternating_flip_mask(first_epoch_flips, self._train_iterator_.indices_,
                                              len(self.history))
             Xi = augment_batch(Xi, spec, generator, flip=flip)
-        y_pred = self.module_(Xi, **fit_params)
+        with self._autocast(Xi.device.type):
+            y_pred = self.module_(Xi, **fit_params).float()
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
         # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.
@@ -467,4 +492,5 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             self._set_training(False)
             X = to_network_input(Xi, self.device)
             # Test-time augmentation: average with mirror (and shifted) images.
-            return tta_logits(self.module_, X, self.tta)
+            with self._autocast(X.device.type):
+                return tta_logits(self.module_, X, self.tta).float()

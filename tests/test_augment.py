@@ -144,18 +144,18 @@ def test_training_batches_are_augmented_freshly_and_nothing_else_is(tiny_images,
     epoch1, epoch2 = train
     assert epoch1.shape == (48, 3, 12, 12)
     assert not torch.equal(epoch1, epoch2), "epochs 1 and 2 must get different augmentation"
-    changed = [x.numpy().tobytes() not in raw for x in epoch1]
+    changed = [x.cpu().numpy().tobytes() not in raw for x in epoch1]
     assert sum(changed) > 24, "most training images should be changed"
 
     for batch in valid:  # exactly the un-augmented images of the validation split
         for x in batch:
-            assert np.ascontiguousarray(x.numpy()).tobytes() in raw
-    assert len({np.ascontiguousarray(x.numpy()).tobytes() for x in valid[0]}) == 16
+            assert np.ascontiguousarray(x.cpu().numpy()).tobytes() in raw
+    assert len({np.ascontiguousarray(x.cpu().numpy()).tobytes() for x in valid[0]}) == 16
 
     recorder.calls.clear()
     clf.predict_proba(X)
     predicted = torch.cat([batch for _, batch in recorder.calls])
-    np.testing.assert_array_equal(predicted.numpy(), X)
+    np.testing.assert_array_equal(predicted.cpu().numpy(), X)
 
 
 def test_alternating_flip_mask_alternates_from_the_first_epoch():
@@ -186,7 +186,7 @@ def test_alternating_flip_shows_every_image_both_ways_in_two_epochs(tiny_images,
         flipped = {}
         for batch in batches[epoch * 4:(epoch + 1) * 4]:
             for x in batch:
-                key = np.ascontiguousarray(x.numpy()).tobytes()
+                key = np.ascontiguousarray(x.cpu().numpy()).tobytes()
                 if key in plain:
                     flipped[plain[key]] = False
                 else:

@@ -17,6 +17,11 @@ X = RNG.integers(0, 256, (8, 20, 20, 3), dtype=np.uint8)  # smaller than 32: res
 Y = np.repeat(["cat", "dog"], 4)
 
 
+def _cpu_state(module):
+    """A copy of the module's state dict on the CPU (comparable on any training device)."""
+    return {key: value.detach().cpu().clone() for key, value in module.state_dict().items()}
+
+
 def backbone_clf(**params):
     defaults = dict(backbone="resnet18", max_epochs=1, batch_size=4, verbose=0, random_state=0,
                     validation_fraction=0, lr_schedule=None)
@@ -42,8 +47,8 @@ def test_other_channel_counts_adapt_the_first_convolution(channels, tmp_path):
     conv = clf.module_.model.conv1
     assert conv.in_channels == channels
     if channels == 1:  # a gray image meets the summed RGB kernels
-        torch.testing.assert_close(conv.weight.sum(1), reference.conv1.weight.sum(1), atol=0.05,
-                                   rtol=0.05)
+        torch.testing.assert_close(conv.weight.sum(1).cpu(), reference.conv1.weight.sum(1),
+                                   atol=0.05, rtol=0.05)
 
 
 def test_weights_from_a_file_are_loaded_and_change_predictions(tmp_path):
@@ -52,9 +57,9 @@ def test_weights_from_a_file_are_loaded_and_change_predictions(tmp_path):
     torch.save(pretrained.state_dict(), tmp_path / "pretrained.pth")
     untrained = backbone_clf(max_epochs=1, lr=1e-12).fit(X, Y)
     loaded = backbone_clf(max_epochs=1, lr=1e-12, weights=tmp_path / "pretrained.pth").fit(X, Y)
-    torch.testing.assert_close(loaded.module_.model.layer1[0].conv1.weight,
+    torch.testing.assert_close(loaded.module_.model.layer1[0].conv1.weight.cpu(),
                                pretrained.layer1[0].conv1.weight)
-    assert not torch.equal(untrained.module_.model.layer1[0].conv1.weight,
+    assert not torch.equal(untrained.module_.model.layer1[0].conv1.weight.cpu(),
                            pretrained.layer1[0].conv1.weight)
     assert not np.allclose(loaded.predict_proba(X), untrained.predict_proba(X))
 
@@ -76,7 +81,7 @@ def test_named_weights_are_read_from_the_hub_cache(tmp_path, monkeypatch):
     filename = MobileNet_V3_Small_Weights.DEFAULT.url.rsplit("/", 1)[1]
     torch.save(cached.state_dict(), tmp_path / "checkpoints" / filename)
     clf = backbone_clf(backbone="mobilenet_v3_small", weights="DEFAULT", lr=1e-12).fit(X, Y)
-    torch.testing.assert_close(clf.module_.model.features[1].block[0][0].weight,
+    torch.testing.assert_close(clf.module_.model.features[1].block[0][0].weight.cpu(),
                                cached.features[1].block[0][0].weight)
 
 
@@ -85,7 +90,7 @@ def test_freeze_backbone_keeps_it_unchanged_and_batch_norm_in_eval_mode():
     clf.initialize_module = _record_initial(clf)
     clf.fit(X, Y)
     before = clf.initial_state_
-    after = clf.module_.model.state_dict()
+    after = _cpu_state(clf.module_.model)
     for key, value in before.items():
         if key.startswith("fc."):
             continue
@@ -99,7 +104,7 @@ def test_freeze_first_stages_only():
     clf = backbone_clf(freeze=2)
     clf.initialize_module = _record_initial(clf)
     clf.fit(X, Y)
-    before, after = clf.initial_state_, clf.module_.model.state_dict()
+    before, after = clf.initial_state_, _cpu_state(clf.module_.model)
     torch.testing.assert_close(after["conv1.weight"], before["conv1.weight"])
     torch.testing.assert_close(after["bn1.weight"], before["bn1.weight"])
     assert not torch.equal(after["layer1.0.conv1.weight"], before["layer1.0.conv1.weight"])
@@ -113,7 +118,7 @@ def test_unfreeze_at_epoch_and_backbone_learning_rate():
     clf.fit(X, Y)
     assert clf.module_.frozen == []
     assert all(p.requires_grad for p in clf.module_.parameters())
-    assert not torch.equal(clf.module_.model.state_dict()["conv1.weight"],
+    assert not torch.equal(_cpu_state(clf.module_.model)["conv1.weight"],
                            clf.initial_state_["conv1.weight"])
     groups = clf.optimizer_.param_groups
     assert [g["lr"] for g in groups] == pytest.approx([0.001, 0.01])
@@ -125,7 +130,7 @@ def _record_initial(clf):
 
     def wrapped():
         result = original()
-        clf.initial_state_ = {k: v.clone() for k, v in clf.module_.model.state_dict().items()}
+        clf.initial_state_ = _cpu_state(clf.module_.model)
         return result
     return wrapped
 

@@ -254,7 +254,7 @@ def test_class_weight_and_label_smoothing_reach_the_loss(tiny_images, tiny_class
     y = y.copy()
     y[:24] = 1  # 8 of class 0, 56 of class 1
     clf = tiny_classifier(class_weight="balanced", label_smoothing=0.1).fit(X, y)
-    np.testing.assert_allclose(clf.criterion_.weight.numpy(), [64 / 16, 64 / 112], rtol=1e-6)
+    np.testing.assert_allclose(clf.criterion_.weight.cpu().numpy(), [64 / 16, 64 / 112], rtol=1e-6)
     assert clf.criterion_.label_smoothing == 0.1
 
 

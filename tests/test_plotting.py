@@ -122,7 +122,7 @@ def test_plot_filters_rgb_first_layer(rgb_clf):
     clf, _, _ = rgb_clf
     fig = plotting.plot_filters(clf)
     assert len(fig.axes) == 6  # one per filter of the first convolution
-    weights = clf.module_.features.block1.conv.weight.detach().numpy()
+    weights = clf.module_.features.block1.conv.weight.detach().cpu().numpy()
     for ax, kernel in zip(fig.axes, weights):
         image = ax.get_images()[0].get_array()
         assert image.shape == (3, 3, 3)  # RGB, (kh, kw, channels)
@@ -140,7 +140,7 @@ def test_plot_filters_grayscale_channel_and_deeper_layers(rgb_clf, flat_pipe):
     assert len(fig.axes) == 5
     assert all(ax.get_images()[0].get_array().shape == (3, 3) for ax in fig.axes)
     fig = plotting.plot_filters(clf, layer=1, max_filters=4)  # 6 input channels: their mean
-    weights = clf.module_.features.block2.conv.weight.detach().numpy()
+    weights = clf.module_.features.block2.conv.weight.detach().cpu().numpy()
     assert len(fig.axes) == 4
     np.testing.assert_allclose(fig.axes[2].get_images()[0].get_array(), weights[2].mean(axis=0),
                                rtol=1e-6)
