@@ -9,10 +9,11 @@ Run: ``cd benchmarks && PYTHONPATH=.. python cifar10.py --epochs 10`` (about 1 m
 of the default network on 2 cores). Options choose the network (``--filters``) and TTA.
 
 ``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.fastnet.airbench_params())`` (the fast
-recipe: whitened first layer, Nesterov SGD on batches of 256, lookahead, label smoothing)
-after ``ImageNormalizer(dtype="float16")`` and ``ImageAugmenter(horizontal_flip="alternate",
-crop_padding=2, padding_mode="reflect")``; ``--filters``, ``--epochs``, ``--batch-size``,
-``--tta``, ``--normalize-dtype``, ``--padding-mode`` and ``--flip`` override the recipe's values
+recipe: whitened first layer, Muon for the filters and Nesterov SGD for the rest on batches of
+256, lookahead, label smoothing) after ``ImageNormalizer(dtype="float16")`` and
+``ImageAugmenter(horizontal_flip="alternate", crop_padding=2, padding_mode="reflect")``;
+``--filters``, ``--epochs``, ``--batch-size``, ``--tta``, ``--normalize-dtype``,
+``--padding-mode``, ``--flip``, ``--optimizer`` and ``--muon-lr`` override the recipe's values
 when given (``lr`` scales with the batch size). ``--n-train`` trains on n images drawn at
 random (reduced-scale runs), ``--eval-epochs`` limits the per-epoch test evaluation (it costs
 time that is excluded from the fit minutes, most with ``tta="flip_translate"``), and
@@ -68,6 +69,10 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--lr", type=float, default=None,
                         help="default: the optimizer's (plain), the recipe's 0.375 for batch 256, "
                              "scaled linearly with --batch-size (airbench)")
+    parser.add_argument("--optimizer", choices=["adam", "sgd", "muon"], default=None,
+                        help="default: the recipe's (plain: adam; airbench: see airbench_params)")
+    parser.add_argument("--muon-lr", type=float, default=None,
+                        help="with --optimizer muon: the filters' learning rate (default 0.05)")
     parser.add_argument("--dropout", type=float, default=0.5, help="plain recipe only")
     parser.add_argument("--tta", choices=["none", "flip", "flip_translate"], default=None,
                         help="default: none (plain), the recipe's flip_translate (airbench)")
@@ -96,7 +101,7 @@ def build_pipeline(args):
         augmenter.set_params(horizontal_flip="alternate" if args.flip == "alternate" else True)
     if args.padding_mode is not None:
         augmenter.set_params(padding_mode=args.padding_mode)
-    given = {"max_epochs": args.epochs, "batch_size": args.batch_size,
+    given = {"max_epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer,
              "conv_filters": None if args.filters is None else tuple(args.filters)}
     if args.recipe == "airbench" and args.batch_size is not None:
         params["lr"] *= args.batch_size / params["batch_size"]
@@ -105,6 +110,8 @@ def build_pipeline(args):
         params["lr"] = args.lr
     if args.tta is not None:
         params["tta"] = None if args.tta == "none" else args.tta
+    if args.muon_lr is not None:
+        params["optimizer__muon_lr"] = args.muon_lr
     params.update(validation_fraction=0, random_state=args.seed, verbose=0)
     dtype = args.normalize_dtype or ("float16" if args.recipe == "airbench" else "float32")
     return Pipeline([("norm", ImageNormalizer(dtype=dtype)),
@@ -137,7 +144,8 @@ def main():
     scorer = TestAccuracy(pipe, X_test, y_test, eval_epochs)
     cnn.set_params(callbacks=[("test_accuracy", scorer)])
     print(f"CIFAR-10 {len(X_train)} train / {len(X_test)} test, recipe {args.recipe}, filters "
-          f"{list(cnn.conv_filters)}, batch {cnn.batch_size}, lr {cnn.lr:g}, {epochs} epochs, tta "
+          f"{list(cnn.conv_filters)}, {cnn.optimizer}, batch {cnn.batch_size}, lr {cnn.lr:g}, "
+          f"{epochs} epochs, tta "
           f"{cnn.tta}, normalized to {pipe['norm'].dtype}, padding "
           f"{pipe['aug'].padding_mode}, horizontal_flip {pipe['aug'].horizontal_flip}, "
           f"seed {cnn.random_state}, "

@@ -72,15 +72,21 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
     input_size : int, (int, int) or None, default=None
         With a backbone, images are resized to this size on the fly (one batched bilinear
         interpolation); None keeps their size, upsampling images smaller than 32 pixels.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, default="adam"
+    optimizer : {"adam", "adamw", "sgd", "rmsprop", "muon"} or torch optimizer class, \
+default="adam"
         The optimizer; a class is used as in skorch (its options through ``optimizer__``).
+        "muon" (:class:`sk_cnn.optim.Muon`) gives the convolution filters Muon steps
+        (orthogonalized momentum; their own learning rate 0.05 and momentum 0.6, set with
+        ``optimizer__muon_lr`` and ``optimizer__muon_momentum``) and the other parameters
+        SGD steps with ``lr``, ``momentum``, ``nesterov`` and ``weight_decay``.
     lr : float or None, default=None
         Learning rate; None takes the measured default of the optimizer (adam, adamw: 2e-3;
-        sgd: 5e-2; rmsprop: 1e-3; classes: skorch's 0.01).
+        sgd: 5e-2; rmsprop: 1e-3; classes: skorch's 0.01). "muon" takes sgd's 5e-2 for its
+        SGD part (not measured separately).
     momentum : float, default=0.9
-        Momentum of SGD and RMSprop.
+        Momentum of SGD (also the SGD part of "muon") and RMSprop.
     nesterov : bool, default=False
-        Nesterov momentum for SGD.
+        Nesterov momentum for SGD (also the SGD part of "muon").
     weight_decay : float, default=0.0
         L2 penalty on the weights, passed to the optimizer (decoupled for "adamw").
     batch_size : int, default=128

@@ -52,6 +52,7 @@ from .data import (
 )
 from .fastnet import ARCHITECTURES, build_airbench, recipe_callbacks, tta_logits
 from .modules import ACTIVATIONS, build_cnn
+from .optim import Muon
 from .parameters import CNNParametersMixin
 from .skorch_compat import SkorchConventionsMixin
 
@@ -61,6 +62,8 @@ OPTIMIZERS = {
     "adam": (torch.optim.Adam, 2e-3, ()),
     "adamw": (torch.optim.AdamW, 2e-3, ()),
     "sgd": (torch.optim.SGD, 5e-2, ("momentum", "nesterov")),
+    # Muon on the convolution filters (its own lr 0.05), SGD with lr on everything else.
+    "muon": (Muon, 5e-2, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
 }
 LR_SCHEDULES = ("cosine", "onecycle", "step", "warmup_linear")
@@ -367,10 +370,11 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                       "lr": kwargs["lr"] * self.backbone_lr_factor},
                      {"params": [p for p in params if id(p) not in backbone]}],)
         groups = getattr(self.module_, "optimizer_param_groups", None)
-        if self.module is None and groups is not None and optimizer is torch.optim.SGD:
+        sgd = isinstance(optimizer, type) and issubclass(optimizer, torch.optim.SGD)  # or Muon
+        if self.module is None and groups is not None and sgd:
             # The network's own SGD settings per group (airbench: faster BatchNorm shifts).
             args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
-        if optimizer is torch.optim.SGD and not kwargs.get("momentum"):
+        if sgd and not kwargs.get("momentum"):
             kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
         self.optimizer_ = optimizer(*args, **kwargs)
         return self

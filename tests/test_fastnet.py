@@ -111,8 +111,14 @@ def test_norm_biases_get_their_own_learning_rate():
 
 def test_norm_bias_groups_only_with_sgd(tiny_images):
     X, y = tiny_images
-    sgd = _tiny_airbench(max_epochs=1).fit(X, y)
+    sgd = _tiny_airbench(max_epochs=1, optimizer="sgd").fit(X, y)
     assert len(sgd.optimizer_.param_groups) == 2
+    muon = _tiny_airbench(max_epochs=1).fit(X, y)  # the recipe's: Muon splits off the filters
+    groups = muon.optimizer_.param_groups
+    assert [g["muon"] for g in groups] == [False, False, True]
+    assert groups[0]["initial_lr"] == pytest.approx(muon.lr * NORM_BIAS_LR_FACTOR)
+    assert groups[2]["initial_lr"] == pytest.approx(0.05)  # Muon's default filter lr
+    assert all(p.ndim == 4 for p in groups[2]["params"])
     adam = _tiny_airbench(max_epochs=1, optimizer="adam", lr=None).fit(X, y)
     assert len(adam.optimizer_.param_groups) == 1
     assert adam.optimizer_.param_groups[0]["lr"] < 2e-3  # scheduled down by warmup_linear

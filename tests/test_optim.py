@@ -1,0 +1,88 @@
+"""The Muon optimizer: orthogonalized steps for filters, plain SGD for everything else."""
+
+import numpy as np
+import pytest
+import torch
+
+from sk_cnn.optim import Muon, orthogonalize
+
+
+def test_orthogonalize_keeps_singular_vectors_and_evens_singular_values():
+    torch.manual_seed(0)
+    U, _ = torch.linalg.qr(torch.randn(16, 16))
+    V, _ = torch.linalg.qr(torch.randn(72, 16))
+    singular = torch.logspace(0, -3, 16)  # spread over three orders of magnitude
+    G = U @ torch.diag(singular) @ V.T
+    X = orthogonalize(G, steps=5)
+    inner = U.T @ X @ V  # diagonal when X has G's singular vectors
+    off = inner - torch.diag(torch.diagonal(inner))
+    assert off.abs().max() < 1e-4
+    values = torch.linalg.svdvals(X)
+    assert values.max() < 1.6 and values[:12].min() > 0.4  # the largest 12 evened out
+    assert orthogonalize(G.T, steps=5).shape == (72, 16)
+
+
+def _net():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.Flatten(),
+                               torch.nn.Linear(4 * 4 * 4, 2))
+
+
+def test_muon_splits_filters_from_the_other_parameters():
+    net = _net()
+    optimizer = Muon(net.parameters(), lr=0.1, momentum=0.8, muon_lr=0.3, muon_momentum=0.5)
+    muon = [g for g in optimizer.param_groups if g["muon"]]
+    sgd = [g for g in optimizer.param_groups if not g["muon"]]
+    assert [p.shape for p in muon[0]["params"]] == [torch.Size([4, 3, 3, 3])]
+    assert muon[0]["lr"] == 0.3 and muon[0]["momentum"] == 0.5
+    assert len(sgd[0]["params"]) == 3 and sgd[0]["lr"] == 0.1 and sgd[0]["momentum"] == 0.8
+
+
+def test_muon_steps_sgd_parameters_like_torch_sgd_and_normalizes_filters():
+    net, reference = _net(), _net()
+    settings = dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
+    optimizer = Muon(net.parameters(), **settings)
+    sgd = torch.optim.SGD([p for p in reference.parameters() if p.ndim < 3], **settings)
+    filters_before = net[0].weight.detach().clone()
+    for _ in range(3):  # the same gradients for both, so momentum and decay are compared too
+        for p, q in zip(net.parameters(), reference.parameters()):
+            p.grad = torch.randn_like(p)
+            q.grad = p.grad.clone()
+        optimizer.step()
+        sgd.step()
+    for (name, p), q in zip(net.named_parameters(), reference.parameters()):
+        if p.ndim < 3:
+            torch.testing.assert_close(p, q, msg=name)
+    assert not torch.allclose(net[0].weight, filters_before)
+    # Each step rescales the filters to norm sqrt(4), then adds an update of norm about
+    # lr * sqrt(rank): the norm stays near 2.
+    assert 1.5 < float(net[0].weight.norm()) < 2.5
+
+
+def test_muon_returns_the_closure_loss():
+    net = _net()
+    optimizer = Muon(net.parameters())
+    X = torch.randn(2, 3, 6, 6)
+
+    def closure():
+        optimizer.zero_grad()
+        loss = net(X).sum()
+        loss.backward()
+        return loss
+
+    assert optimizer.step(closure) is not None
+
+
+@pytest.mark.parametrize("architecture", ["plain", "airbench"])
+def test_classifier_trains_with_muon(tiny_images, tiny_classifier, architecture):
+    X, y = tiny_images
+    params = {"architecture": architecture, "optimizer": "muon", "max_epochs": 8}
+    if architecture == "airbench":
+        params.update(conv_filters=(8, 16), lr=0.05, lr_schedule="warmup_linear")
+    clf = tiny_classifier(**params).fit(X, y)
+    assert isinstance(clf.optimizer_, Muon)
+    kinds = sorted(g["muon"] for g in clf.optimizer_.param_groups)
+    # airbench: BatchNorm shifts and the rest (SGD), the filters (Muon)
+    assert kinds == ([False, False, True] if architecture == "airbench" else [False, True])
+    assert clf.score(X, y) >= 0.9
+    assert np.isfinite(clf.history[:, "train_loss"]).all()
