@@ -282,11 +282,12 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             return X, y
         return X.to(device), y.to(device)
 
-    def _autocast(self, device_type):
-        """bfloat16 autocast for ``mixed_precision="bfloat16"``, else no change."""
-        if self.mixed_precision is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=device_type, dtype=torch.bfloat16)
+    def _run_network(self, X, forward=None, **fit_params):
+        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
+        autocast = (contextlib.nullcontext() if self.mixed_precision is None
+                    else torch.autocast(device_type=X.device.type, dtype=torch.bfloat16))
+        with autocast:
+            return (forward or self.module_)(X, **fit_params).float()
 
     def _train(self, X, y, spec, resume=False, **fit_params):
         X, y = self._training_data(X, y)
@@ -463,9 +464,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
 
     def infer(self, x, **fit_params):
         """Run the network on a raw batch (converted to float32 on the device first)."""
-        x = to_network_input(x, self.device)
-        with self._autocast(x.device.type):
-            return self.module_(x, **fit_params).float()
+        return self._run_network(to_network_input(x, self.device), **fit_params)
 
     def train_step_single(self, batch, **fit_params):
         """One forward/backward pass on a training batch, augmented when the data was marked."""
@@ -479,8 +478,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                 flip = alternating_flip_mask(first_epoch_flips, self._train_iterator_.indices_,
                                              len(self.history))
             Xi = augment_batch(Xi, spec, generator, flip=flip)
-        with self._autocast(Xi.device.type):
-            y_pred = self.module_(Xi, **fit_params).float()
+        y_pred = self._run_network(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
         # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.
@@ -496,5 +494,4 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             self._set_training(False)
             X = to_network_input(Xi, self.device)
             # Test-time augmentation: average with mirror (and shifted) images.
-            with self._autocast(X.device.type):
-                return tta_logits(self.module_, X, self.tta).float()
+            return self._run_network(X, lambda x: tta_logits(self.module_, x, self.tta))
