@@ -16,7 +16,6 @@ import argparse
 import statistics
 
 import cifar10_data
-import numpy as np
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
 from sk_cnn.fastnet import airbench_params
@@ -31,8 +30,7 @@ def main():
     args = parser.parse_args()
     X, y, _, _, _ = cifar10_data.load_cifar10()
     if args.n_train is not None:
-        keep = np.sort(np.random.default_rng(0).permutation(len(X))[:args.n_train])
-        X, y = X[keep], y[keep]
+        X, y = cifar10_data.random_subset(X, y, args.n_train)
     X = ImageAugmenter(crop_padding=2).fit_transform(ImageNormalizer(dtype="float16")
                                                       .fit_transform(X))
     recipe = airbench_params(max_epochs=args.epochs)

@@ -59,6 +59,22 @@ class TestAccuracy(Callback):
         print(f"| {len(net.history)} | {minutes:.2f} | {accuracy:.4f} |", flush=True)
 
 
+def tta_accuracies(pipe, X_test, y_test):
+    """Test accuracy of the fitted pipeline without TTA, with flip and with flip + translate.
+
+    Returns ``{tta: (accuracy, seconds to predict)}``. Sets the classifier's ``tta`` directly
+    (``set_params`` would recurse into callbacks that hold the pipeline); it is left at
+    "flip_translate".
+    """
+    cnn, X = pipe["cnn"], pipe["norm"].transform(X_test)
+    results = {}
+    for tta in (None, "flip", "flip_translate"):
+        begin = time.perf_counter()
+        cnn.tta = tta
+        results[tta] = (float(np.mean(cnn.predict(X) == y_test)), time.perf_counter() - begin)
+    return results
+
+
 def add_pipeline_arguments(parser):
     """The options that choose the pipeline (shared with memory.py)."""
     parser.add_argument("--recipe", choices=["plain", "airbench"], default="plain")
@@ -134,9 +150,8 @@ def main():
     if not cifar10_data.available():
         raise SystemExit(f"CIFAR-10 archive not found at {cifar10_data.ARCHIVE}")
     X_train, y_train, X_test, y_test, _ = cifar10_data.load_cifar10()
-    if args.n_train is not None:  # a random subset: the archive is sorted by class
-        keep = np.sort(np.random.default_rng(0).permutation(len(X_train))[:args.n_train])
-        X_train, y_train = X_train[keep], y_train[keep]
+    if args.n_train is not None:
+        X_train, y_train = cifar10_data.random_subset(X_train, y_train, args.n_train)
     pipe = build_pipeline(args)
     cnn = pipe["cnn"]
     epochs = cnn.max_epochs
@@ -160,13 +175,8 @@ def main():
           f"final test accuracy {scorer.rows_[-1][2]:.4f}, peak RSS {peak:.2f} GiB "
           f"(uint8 training set: {X_train.nbytes / 1024**3:.2f} GiB)")
     if args.final_tta:
-        X = pipe["norm"].transform(X_test)
-        for tta in (None, "flip", "flip_translate"):
-            begin = time.perf_counter()
-            cnn.tta = tta  # set_params would recurse into the test_accuracy callback's pipeline
-            accuracy = float(np.mean(cnn.predict(X) == y_test))
-            print(f"test accuracy with tta={tta}: {accuracy:.4f} "
-                  f"({time.perf_counter() - begin:.1f} s to predict)")
+        for tta, (accuracy, seconds) in tta_accuracies(pipe, X_test, y_test).items():
+            print(f"test accuracy with tta={tta}: {accuracy:.4f} ({seconds:.1f} s to predict)")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,12 @@ def load_cifar10(archive: Path = ARCHIVE):
     return data["X_train"], data["y_train"], data["X_test"], data["y_test"], data["classes"]
 
 
+def random_subset(X, y, n, seed=0):
+    """``n`` images drawn at random (the archive is sorted by class), kept in archive order."""
+    keep = np.sort(np.random.default_rng(seed).permutation(len(X))[:n])
+    return X[keep], y[keep]
+
+
 def stratified_subset(X, y, n, seed=0):
     """The first ``n`` images of a fixed random permutation, balanced across classes."""
     rng = np.random.default_rng(seed)

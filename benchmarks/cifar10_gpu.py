@@ -26,9 +26,8 @@ import statistics
 import time
 
 import cifar10_data
-import numpy as np
 import torch
-from cifar10 import add_pipeline_arguments, build_pipeline
+from cifar10 import add_pipeline_arguments, build_pipeline, tta_accuracies
 
 
 def synchronize():
@@ -45,16 +44,6 @@ def timed_fit(pipe, X, y):
     return time.perf_counter() - start
 
 
-def test_accuracies(pipe, X_test, y_test):
-    """Test accuracy without TTA, with flip and with flip + translate."""
-    cnn, X = pipe["cnn"], pipe["norm"].transform(X_test)
-    accuracies = {}
-    for tta in (None, "flip", "flip_translate"):
-        cnn.tta = tta  # the same network, predicted three ways
-        accuracies[tta] = float(np.mean(cnn.predict(X) == y_test))
-    return accuracies
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_pipeline_arguments(parser)
@@ -64,7 +53,7 @@ def main():
     parser.add_argument("--mixed-precision", choices=["bfloat16", "none"], default="bfloat16")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script")
     parser.add_argument("--n-train", type=int, default=None,
-                        help="train on the first n of a fixed random permutation (smoke tests)")
+                        help="n training images drawn at random, seed 0 (smoke tests)")
     parser.add_argument("--no-cudnn-benchmark", action="store_true",
                         help="leave torch.backends.cudnn.benchmark off")
     args = parser.parse_args()
@@ -75,8 +64,7 @@ def main():
     torch.backends.cudnn.benchmark = not args.no_cudnn_benchmark
     X_train, y_train, X_test, y_test, _ = cifar10_data.load_cifar10()
     if args.n_train is not None:
-        keep = np.random.default_rng(0).permutation(len(X_train))[:args.n_train]
-        X_train, y_train = X_train[keep], y_train[keep]
+        X_train, y_train = cifar10_data.random_subset(X_train, y_train, args.n_train)
     mixed = None if args.mixed_precision == "none" else args.mixed_precision
     name = torch.cuda.get_device_name() if args.device == "cuda" else args.device
     print(f"{name}, torch {torch.__version__}, cudnn.benchmark "
@@ -90,7 +78,8 @@ def main():
         pipe = build_pipeline(args)
         pipe["cnn"].set_params(device=args.device, mixed_precision=mixed)
         seconds = timed_fit(pipe, X_train, y_train)
-        acc = test_accuracies(pipe, X_test, y_test)
+        acc = {tta: accuracy for tta, (accuracy, _) in
+               tta_accuracies(pipe, X_test, y_test).items()}
         cnn = pipe["cnn"]
         label = f"{run}{' (first: CUDA start-up)' if run == 0 else ''}"
         print(f"| {label} | {run} | {cnn.max_epochs} | {list(cnn.conv_filters)} | "
