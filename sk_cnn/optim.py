@@ -85,9 +85,9 @@ class Muon(torch.optim.SGD):
             groups = [{"params": groups}]
         split = []
         for group in groups:
-            params_ = list(group["params"])
-            other = [p for p in params_ if p.ndim < 3]
-            filters = [p for p in params_ if p.ndim >= 3]
+            group_params = list(group["params"])
+            other = [p for p in group_params if p.ndim < 3]
+            filters = [p for p in group_params if p.ndim >= 3]
             if other:
                 split.append({**group, "params": other, "muon": False})
             if filters:
