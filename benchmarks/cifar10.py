@@ -10,14 +10,15 @@ of the default network on 2 cores). Options choose the network (``--filters``) a
 
 ``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.fastnet.airbench_params())`` (the fast
 recipe: whitened first layer, Muon for the filters and Nesterov SGD for the rest on batches of
-256, lookahead, label smoothing) after ``ImageNormalizer(dtype="float16")`` and
-``ImageAugmenter(horizontal_flip="alternate", crop_padding=2, padding_mode="reflect")``;
-``--filters``, ``--epochs``, ``--batch-size``, ``--tta``, ``--normalize-dtype``,
-``--padding-mode``, ``--flip``, ``--optimizer`` and ``--muon-lr`` override the recipe's values
-when given (``lr`` scales with the batch size). ``--n-train`` trains on n images drawn at
-random (reduced-scale runs), ``--eval-epochs`` limits the per-epoch test evaluation (it costs
-time that is excluded from the fit minutes, most with ``tta="flip_translate"``), and
-``--final-tta`` reports the fitted model's test accuracy under each TTA at the end.
+256, lookahead, label smoothing, bfloat16 where the CPU computes it natively) after
+``ImageNormalizer(dtype="float16")`` and ``ImageAugmenter(horizontal_flip="alternate",
+crop_padding=2, padding_mode="reflect")``; ``--filters``, ``--epochs``, ``--batch-size``,
+``--tta``, ``--normalize-dtype``, ``--padding-mode``, ``--flip``, ``--optimizer``, ``--muon-lr``
+and ``--mixed-precision`` override the recipe's values when given (``lr`` scales with the batch
+size). ``--n-train`` trains on n images drawn at random (reduced-scale runs), ``--eval-epochs``
+limits the per-epoch test evaluation (it costs time that is excluded from the fit minutes, most
+with ``tta="flip_translate"``), and ``--final-tta`` reports the fitted model's test accuracy
+under each TTA at the end.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
 from sk_cnn.fastnet import airbench_params
+from sk_cnn.training import has_fast_bfloat16
 
 
 class TestAccuracy(Callback):
@@ -98,6 +100,8 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--flip", choices=["random", "alternate"], default=None,
                         help="ImageAugmenter's horizontal_flip: True (random) or 'alternate'; "
                              "default: random (plain), alternate (airbench)")
+    parser.add_argument("--mixed-precision", choices=["bfloat16", "none"], default=None,
+                        help="the classifier's mixed_precision; default: the recipe's")
     parser.add_argument("--seed", type=int, default=0, help="the classifier's random_state")
     parser.add_argument("--normalize-dtype", choices=["float32", "float16"], default=None,
                         help="ImageNormalizer's output dtype (float16: half the memory); "
@@ -128,6 +132,8 @@ def build_pipeline(args):
         params["tta"] = None if args.tta == "none" else args.tta
     if args.muon_lr is not None:
         params["optimizer__muon_lr"] = args.muon_lr
+    if args.mixed_precision is not None:
+        params["mixed_precision"] = None if args.mixed_precision == "none" else "bfloat16"
     params.update(validation_fraction=0, random_state=args.seed, verbose=0)
     dtype = args.normalize_dtype or ("float16" if args.recipe == "airbench" else "float32")
     return Pipeline([("norm", ImageNormalizer(dtype=dtype)),
@@ -160,7 +166,8 @@ def main():
     cnn.set_params(callbacks=[("test_accuracy", scorer)])
     print(f"CIFAR-10 {len(X_train)} train / {len(X_test)} test, recipe {args.recipe}, filters "
           f"{list(cnn.conv_filters)}, {cnn.optimizer}, batch {cnn.batch_size}, lr {cnn.lr:g}, "
-          f"{epochs} epochs, tta "
+          f"{epochs} epochs, mixed precision {cnn.mixed_precision} (native bfloat16 on this CPU: "
+          f"{has_fast_bfloat16(torch.device('cpu'))}), tta "
           f"{cnn.tta}, normalized to {pipe['norm'].dtype}, padding "
           f"{pipe['aug'].padding_mode}, horizontal_flip {pipe['aug'].horizontal_flip}, "
           f"seed {cnn.random_state}, "

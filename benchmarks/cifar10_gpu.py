@@ -48,9 +48,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_pipeline_arguments(parser)
     parser.set_defaults(recipe="airbench", epochs=10, filters=[64, 256, 256], batch_size=1024,
-                        optimizer="sgd")
+                        optimizer="sgd", mixed_precision="bfloat16")
     parser.add_argument("--runs", type=int, default=4, help="fits, seeds 0, 1, ...")
-    parser.add_argument("--mixed-precision", choices=["bfloat16", "none"], default="bfloat16")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script")
     parser.add_argument("--n-train", type=int, default=None,
                         help="n training images drawn at random, seed 0 (smoke tests)")
@@ -65,7 +64,6 @@ def main():
     X_train, y_train, X_test, y_test, _ = cifar10_data.load_cifar10()
     if args.n_train is not None:
         X_train, y_train = cifar10_data.random_subset(X_train, y_train, args.n_train)
-    mixed = None if args.mixed_precision == "none" else args.mixed_precision
     name = torch.cuda.get_device_name() if args.device == "cuda" else args.device
     print(f"{name}, torch {torch.__version__}, cudnn.benchmark "
           f"{torch.backends.cudnn.benchmark}; CIFAR-10 {len(X_train)} train / {len(X_test)} test")
@@ -76,14 +74,14 @@ def main():
     for run in range(args.runs):
         args.seed = run
         pipe = build_pipeline(args)
-        pipe["cnn"].set_params(device=args.device, mixed_precision=mixed)
+        pipe["cnn"].set_params(device=args.device)
         seconds = timed_fit(pipe, X_train, y_train)
         acc = {tta: accuracy for tta, (accuracy, _) in
                tta_accuracies(pipe, X_test, y_test).items()}
         cnn = pipe["cnn"]
         label = f"{run}{' (first: CUDA start-up)' if run == 0 else ''}"
         print(f"| {label} | {run} | {cnn.max_epochs} | {list(cnn.conv_filters)} | "
-              f"{cnn.batch_size} | {mixed} | {seconds:.2f} | {acc[None]:.4f} | "
+              f"{cnn.batch_size} | {cnn.mixed_precision} | {seconds:.2f} | {acc[None]:.4f} | "
               f"{acc['flip']:.4f} | {acc['flip_translate']:.4f} |", flush=True)
         rows.append((seconds, acc["flip_translate"]))
     later = rows[1:] or rows

@@ -13,13 +13,20 @@
    image, and its GFLOP/s at batches of 256 and 512, against the GFLOP/s of a large float32
    matrix product (2048 x 2048) on the same threads, interleaved, three timings each.
 
-Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py [cores] [step] [compile] [flops]``
-(no argument: all four; about four minutes; compiling takes about 30 s a network).
+5. float32 against ``torch.autocast`` in bfloat16 (the classifiers' ``mixed_precision``), bare
+   training steps interleaved, three timings each: the airbench network at batch 256 (the
+   recipe's) and the default plain CNN (conv 32-64-128, batch norm, ReLU, max pooling) at
+   batch 128, both channels_last. Prints whether torch sees AVX512_BF16 and AMX on this CPU.
+
+Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py [CHECK ...]``, checks among cores,
+step, compile, flops, bfloat16 (no argument: all five; about five minutes; compiling takes
+about 30 s a network).
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
@@ -47,13 +54,32 @@ def _run_workloads(n: int) -> list[float]:
     return [float(p.communicate()[0]) for p in processes]
 
 
-def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False):
+def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False,
+                  bfloat16: bool = False):
     """A function running one bare SGD step of the airbench network on random data."""
     from sk_cnn.fastnet import build_airbench
 
     torch.manual_seed(0)
     net = build_airbench(in_channels=3, n_outputs=10, input_size=(32, 32),
                          conv_filters=(32, 128, 128), activation=activation)
+    return training_step(net, batch_size, compile, bfloat16)
+
+
+def plain_cnn_step(batch_size: int = 128, bfloat16: bool = False):
+    """A function running one bare SGD step of the default plain CNN on random data."""
+    from sk_cnn.modules import build_cnn
+
+    torch.manual_seed(0)
+    net = build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32))
+    return training_step(net, batch_size, bfloat16=bfloat16)
+
+
+def training_step(net, batch_size: int, compile: bool = False, bfloat16: bool = False):
+    """One channels_last SGD step of ``net`` on a random CIFAR-sized batch, warmed up.
+
+    With ``bfloat16`` the forward pass runs under ``torch.autocast`` in bfloat16 and the loss
+    in float32, as the classifiers' ``mixed_precision="bfloat16"`` does.
+    """
     net = net.to(memory_format=torch.channels_last)
     forward = torch.compile(net) if compile else net
     x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
@@ -64,7 +90,9 @@ def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss_fn(forward(x), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            output = forward(x)
+        loss_fn(output.float(), y).backward()
         optimizer.step()
 
     for _ in range(2):  # warm-up (and compilation)
@@ -139,8 +167,29 @@ def check_compile():
               f"{', '.join(f'{v:.0f}' for v in r)}")
 
 
+def check_bfloat16():
+    cpu = torch.cpu
+    print(f"AVX512_BF16 {cpu._is_avx512_bf16_supported()}, AMX {cpu._is_amx_tile_supported()}")
+    steps = {}
+    for bfloat16 in (False, True):
+        steps["airbench", 256, bfloat16] = airbench_step("gelu", 256, bfloat16=bfloat16)
+        steps["plain CNN", 128, bfloat16] = plain_cnn_step(128, bfloat16=bfloat16)
+    rates = {key: [] for key in steps}
+    for _ in range(3):
+        for (name, batch_size, bfloat16), step in steps.items():
+            rates[name, batch_size, bfloat16].append(batch_size / seconds_per_step(step, 5))
+    for (name, batch_size, bfloat16), r in rates.items():
+        print(f"{name} bare SGD step, batch {batch_size}, "
+              f"{'bfloat16 autocast' if bfloat16 else 'float32'}: images/s "
+              f"{', '.join(f'{v:.0f}' for v in r)}")
+    for name, batch_size in {(n, b) for n, b, _ in steps}:
+        ratio = (statistics.median(rates[name, batch_size, True])
+                 / statistics.median(rates[name, batch_size, False]))
+        print(f"{name}: bfloat16 / float32 images/s (medians) {ratio:.2f}")
+
+
 CHECKS = {"cores": check_cores, "step": check_step, "compile": check_compile,
-          "flops": check_flops}
+          "flops": check_flops, "bfloat16": check_bfloat16}
 
 
 def main():

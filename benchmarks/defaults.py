@@ -34,7 +34,10 @@ CANDIDATES = {
     "BN, adam 2e-3, dropout 0.2": dict(batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.2),
     "BN, sgd 0.05 momentum 0.9": dict(batch_norm=True, optimizer="sgd", lr=0.05,
                                       lr_schedule=None),
-    "BN, adam 2e-3, cosine (default)": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine"),
+    "BN, adam 2e-3, cosine (default)": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
+                                            mixed_precision=None),
+    "BN, adam 2e-3, cosine, bfloat16": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
+                                            mixed_precision="bfloat16"),
 }
 
 

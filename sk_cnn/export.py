@@ -277,6 +277,9 @@ def export_program(
     returns ``predict_proba``'s probabilities as float32. ImageReshaper and ImageNormalizer are
     part of it; ImageAugmenter is left out (identity at prediction time). Loading it needs
     torch only, not sk_cnn: ``torch.export.load(path).module()(torch.from_numpy(X))``.
+    The program computes in float32 even for a classifier with ``mixed_precision``: it
+    returns what ``predict_proba`` returns with ``mixed_precision=None``, which differs from
+    bfloat16 predictions by bfloat16 rounding (about 1e-3 in a probability).
 
     Parameters
     ----------
@@ -354,7 +357,8 @@ def export_onnx(
     ImageReshaper and ImageNormalizer are part of the graph; ImageAugmenter is left out
     (identity at prediction time). The class labels of the probability columns are in the
     model's ``metadata_props`` under ``"classes"``, as a JSON list (also ``"input_shape"``,
-    ``"input_dtype"``, ``"sk_cnn_version"``). Needs the ``onnx`` extra.
+    ``"input_dtype"``, ``"sk_cnn_version"``). Needs the ``onnx`` extra. The graph computes in
+    float32 even for a classifier with ``mixed_precision``, as :func:`export_program` does.
 
     Parameters
     ----------

@@ -142,11 +142,17 @@ default="adam"
         predicts on a CPU-only machine after loading. On a CUDA device the training data
         (kept in its own dtype, e.g. uint8) is copied to the GPU once per fit when it takes at
         most half of the free GPU memory; batches are then sliced and augmented there.
-    mixed_precision : {"bfloat16"} or None, default=None
+    mixed_precision : {"auto", "bfloat16"} or None, default=None
         "bfloat16" runs the network's forward passes (training and prediction) under
         ``torch.autocast`` in bfloat16; weights, gradients, the optimizer and the loss stay
-        float32. For GPUs with bfloat16 units (NVIDIA Ampere or newer). On CPUs without AMX it
-        is slower than float32 (1.7x, measured on the team's 2-core AVX-512 machines).
+        float32. "auto" does so where the device computes bfloat16 natively (NVIDIA Ampere or
+        newer, CPUs with AVX512_BF16 or AMX: :func:`sk_cnn.training.has_fast_bfloat16`) and
+        stays float32 elsewhere, where bfloat16 is emulated and can be slower than float32.
+        On the team's 2-core AMD EPYC machines (AVX512_BF16) bfloat16 makes a bare training
+        step 1.78x (airbench network) and 1.45x (the default plain CNN) faster
+        (``benchmarks/cpu_checks.py bfloat16``). The network's outputs are then rounded to
+        bfloat16 (about three significant digits) before the float32 loss: regression targets
+        that need more precision want None. Exports compute in float32.
     verbose : int, default=1
         1 prints skorch's table of losses and scores per epoch; 2 also shows a tqdm
         progress bar over the batches of each epoch (skorch's ``ProgressBar``, on stderr);
