@@ -80,9 +80,10 @@ def tta_accuracies(pipe, X_test, y_test):
 def add_pipeline_arguments(parser):
     """The options that choose the pipeline (shared with memory.py)."""
     parser.add_argument("--recipe", choices=["plain", "airbench"], default="plain")
-    parser.add_argument("--epochs", type=int, default=None, help="default: 10 (plain), 24")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="default: 10 (plain), the recipe's 13 (airbench)")
     parser.add_argument("--filters", type=int, nargs="+", default=None,
-                        help="default: 32 64 128 (plain), the recipe's 32 128 128 (airbench)")
+                        help="default: 32 64 128 (plain), the recipe's 48 192 192 (airbench)")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None,
                         help="default: the optimizer's (plain), the recipe's 0.375 for batch 256, "
