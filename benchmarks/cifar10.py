@@ -35,7 +35,7 @@ from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
 from sk_cnn.fastnet import airbench_params
-from sk_cnn.training import has_fast_bfloat16
+from sk_cnn.precision import has_fast_bfloat16
 
 
 class TestAccuracy(Callback):

@@ -72,7 +72,7 @@ def airbench_params(max_epochs: int = 13) -> dict:
     0.8946-0.8951 with SGD for every parameter and 0.8874 with airbench94_muon's 0.24.
 
     ``mixed_precision="auto"`` runs the forward passes in bfloat16 where the device computes it
-    natively (:func:`sk_cnn.training.has_fast_bfloat16`; CPUs with AVX512_BF16 or AMX, NVIDIA
+    natively (:func:`sk_cnn.precision.has_fast_bfloat16`; CPUs with AVX512_BF16 or AMX, NVIDIA
     Ampere or newer) and in float32 elsewhere. On the team's 2-core AMD EPYC machines
     (AVX512_BF16) the bare training step runs 1.78x faster than in float32; accuracy did not
     suffer (10,000 training images, 16 epochs: 0.8281 against 0.8269 in float32).

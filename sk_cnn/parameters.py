@@ -146,7 +146,7 @@ default="adam"
         "bfloat16" runs the network's forward passes (training and prediction) under
         ``torch.autocast`` in bfloat16; weights, gradients, the optimizer and the loss stay
         float32. "auto" does so where the device computes bfloat16 natively (NVIDIA Ampere or
-        newer, CPUs with AVX512_BF16 or AMX: :func:`sk_cnn.training.has_fast_bfloat16`) and
+        newer, CPUs with AVX512_BF16 or AMX: :func:`sk_cnn.precision.has_fast_bfloat16`) and
         stays float32 elsewhere, where bfloat16 is emulated and can be slower than float32.
         On the team's 2-core AMD EPYC machines (AVX512_BF16) bfloat16 makes a bare training
         step 1.78x (airbench network) and 1.45x (the default plain CNN) faster

@@ -54,6 +54,7 @@ from .fastnet import ARCHITECTURES, build_airbench, recipe_callbacks, tta_logits
 from .modules import ACTIVATIONS, build_cnn
 from .optim import Muon
 from .parameters import CNNParametersMixin
+from .precision import MIXED_PRECISION_OPTIONS, autocast
 from .skorch_compat import SkorchConventionsMixin
 
 # Optimizer name -> (class, default learning rate, keyword arguments taken from the estimator).
@@ -106,40 +107,9 @@ CNN_PARAMETER_CONSTRAINTS = {
     "input_type": [StrOptions(set(INPUT_TYPES))],
     "random_state": ["random_state"],
     "device": [StrOptions({"auto"}), str, torch.device, None],
-    "mixed_precision": [StrOptions({"bfloat16", "auto"}), None],
+    "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS)), None],
     "verbose": ["verbose"],
 }
-
-
-def has_fast_bfloat16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bfloat16 natively (what ``mixed_precision="auto"`` asks).
-
-    Parameters
-    ----------
-    device : torch.device
-        The device that trains or predicts.
-
-    Returns
-    -------
-    bool
-        True for NVIDIA GPUs of compute capability 8.0 or newer (Ampere, Hopper, ...) and for
-        CPUs with AVX512_BF16 or AMX instructions; False elsewhere, where bfloat16 arithmetic
-        is emulated and can be slower than float32.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from sk_cnn.training import has_fast_bfloat16
-    >>> has_fast_bfloat16(torch.device("meta"))
-    False
-    """
-    if device.type == "cuda":
-        return torch.cuda.get_device_capability(device)[0] >= 8
-    if device.type == "cpu":
-        # torch.cpu's feature queries are private; a torch without them counts as "no".
-        queries = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-        return any(getattr(torch.cpu, name, lambda: False)() for name in queries)
-    return False
 
 
 class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
@@ -315,11 +285,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
 
     def _run_network(self, X, forward=None, **fit_params):
         """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
-        bfloat16 = self.mixed_precision == "bfloat16" or (
-            self.mixed_precision == "auto" and has_fast_bfloat16(X.device))
-        autocast = (torch.autocast(device_type=X.device.type, dtype=torch.bfloat16) if bfloat16
-                    else contextlib.nullcontext())
-        with autocast:
+        with autocast(self.mixed_precision, X.device):
             return (forward or self.module_)(X, **fit_params).float()
 
     def _train(self, X, y, spec, resume=False, **fit_params):

@@ -10,7 +10,6 @@ from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter
 from sk_cnn.fastnet import airbench_params
-from sk_cnn.training import has_fast_bfloat16
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -71,15 +70,6 @@ def test_auto_mixed_precision_follows_the_cpus_bfloat16_support(
     clf.partial_fit(X, y)
     clf.predict(X)
     assert set(seen) == {torch.bfloat16 if native else torch.float32}
-
-
-def test_has_fast_bfloat16_reads_amx_too_and_knows_no_other_devices(monkeypatch):
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert has_fast_bfloat16(torch.device("cpu"))
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    assert not has_fast_bfloat16(torch.device("cpu"))
-    assert not has_fast_bfloat16(torch.device("meta"))
 
 
 def test_mixed_precision_refuses_unknown_values(tiny_images, tiny_classifier):
