@@ -101,7 +101,7 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--flip", choices=["random", "alternate"], default=None,
                         help="ImageAugmenter's horizontal_flip: True (random) or 'alternate'; "
                              "default: random (plain), alternate (airbench)")
-    parser.add_argument("--mixed-precision", choices=["bfloat16", "none"], default=None,
+    parser.add_argument("--mixed-precision", choices=["auto", "bfloat16", "none"], default=None,
                         help="the classifier's mixed_precision; default: the recipe's")
     parser.add_argument("--seed", type=int, default=0, help="the classifier's random_state")
     parser.add_argument("--normalize-dtype", choices=["float32", "float16"], default=None,
@@ -134,7 +134,7 @@ def build_pipeline(args):
     if args.muon_lr is not None:
         params["optimizer__muon_lr"] = args.muon_lr
     if args.mixed_precision is not None:
-        params["mixed_precision"] = None if args.mixed_precision == "none" else "bfloat16"
+        params["mixed_precision"] = None if args.mixed_precision == "none" else args.mixed_precision
     params.update(validation_fraction=0, random_state=args.seed, verbose=0)
     dtype = args.normalize_dtype or ("float16" if args.recipe == "airbench" else "float32")
     return Pipeline([("norm", ImageNormalizer(dtype=dtype)),
@@ -165,8 +165,9 @@ def main():
     eval_epochs = None if args.eval_epochs is None else set(args.eval_epochs) | {epochs}
     scorer = TestAccuracy(pipe, X_test, y_test, eval_epochs)
     cnn.set_params(callbacks=[("test_accuracy", scorer)])
+    lr = "the optimizer's default" if cnn.lr is None else f"{cnn.lr:g}"
     print(f"CIFAR-10 {len(X_train)} train / {len(X_test)} test, recipe {args.recipe}, filters "
-          f"{list(cnn.conv_filters)}, {cnn.optimizer}, batch {cnn.batch_size}, lr {cnn.lr:g}, "
+          f"{list(cnn.conv_filters)}, {cnn.optimizer}, batch {cnn.batch_size}, lr {lr}, "
           f"{epochs} epochs, mixed precision {cnn.mixed_precision} (native bfloat16 on this CPU: "
           f"{has_fast_bfloat16(torch.device('cpu'))}), tta "
           f"{cnn.tta}, normalized to {pipe['norm'].dtype}, padding "

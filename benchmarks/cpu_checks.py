@@ -34,6 +34,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from sk_cnn.precision import autocast
+
 WORKLOAD = """
 import time, torch
 torch.set_num_threads(1)
@@ -90,7 +92,7 @@ def training_step(net, batch_size: int, compile: bool = False, bfloat16: bool = 
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+        with autocast("bfloat16" if bfloat16 else None, x.device):
             output = forward(x)
         loss_fn(output.float(), y).backward()
         optimizer.step()
