@@ -279,7 +279,7 @@ def export_program(
     torch only, not sk_cnn: ``torch.export.load(path).module()(torch.from_numpy(X))``.
     The program computes in float32 even for a classifier with ``mixed_precision``: it
     returns what ``predict_proba`` returns with ``mixed_precision=None``, which differs from
-    bfloat16 predictions by bfloat16 rounding (about 1e-3 in a probability).
+    bfloat16 predictions by bfloat16 rounding (tests check agreement within 1e-2).
 
     Parameters
     ----------
