@@ -91,7 +91,8 @@ def add_pipeline_arguments(parser):
     parser.add_argument("--optimizer", choices=["adam", "sgd", "muon"], default=None,
                         help="default: the recipe's (plain: adam; airbench: see airbench_params)")
     parser.add_argument("--muon-lr", type=float, default=None,
-                        help="with --optimizer muon: the filters' learning rate (default 0.05)")
+                        help="the filters' learning rate when the optimizer is muon "
+                             "(default 0.05); ignored with the others")
     parser.add_argument("--dropout", type=float, default=0.5, help="plain recipe only")
     parser.add_argument("--tta", choices=["none", "flip", "flip_translate"], default=None,
                         help="default: none (plain), the recipe's flip_translate (airbench)")
@@ -131,7 +132,7 @@ def build_pipeline(args):
         params["lr"] = args.lr
     if args.tta is not None:
         params["tta"] = None if args.tta == "none" else args.tta
-    if args.muon_lr is not None:
+    if args.muon_lr is not None and params.get("optimizer") == "muon":
         params["optimizer__muon_lr"] = args.muon_lr
     if args.mixed_precision is not None:
         params["mixed_precision"] = None if args.mixed_precision == "none" else args.mixed_precision

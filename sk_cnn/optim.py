@@ -11,6 +11,8 @@ ordinary SGD steps. ``CNNClassifier(optimizer="muon")`` uses it.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 #: Coefficients of the quintic Newton-Schulz iteration (airbench94_muon.py).
@@ -45,6 +47,44 @@ def orthogonalize(G: torch.Tensor, steps: int = 3, eps: float = 1e-7) -> torch.T
         A = X @ X.T
         X = a * X + (b * A + c * A @ A) @ X
     return X.T if transposed else X
+
+
+def check_optimizer_options(optimizer, options, name, alternatives=None):
+    """Refuse ``optimizer__`` options that the optimizer class does not take, before torch does.
+
+    Parameters
+    ----------
+    optimizer : type
+        The torch optimizer class.
+    options : dict
+        Keyword arguments for it (the estimator's ``optimizer__*`` values and those it adds).
+    name : str
+        How the user named the optimizer (``optimizer="sgd"``), for the message.
+    alternatives : dict of str to type, default=None
+        Optimizers by name; those that take the refused options are suggested.
+
+    Raises
+    ------
+    TypeError
+        If an option is not a parameter of ``optimizer``'s constructor (and it takes no
+        ``**kwargs``), naming the option, the parameters it does take, and the fix.
+    """
+    try:
+        parameters = inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):
+        return  # no signature to check against: let the optimizer decide
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return
+    unknown = sorted(set(options) - set(parameters))
+    if not unknown:
+        return
+    takers = [n for n, cls in (alternatives or {}).items()
+              if set(unknown) <= set(inspect.signature(cls).parameters)]
+    given = ", ".join(f"optimizer__{option}" for option in unknown)
+    raise TypeError(
+        f"{name} ({optimizer.__module__}.{optimizer.__qualname__}) does not take {given}; its "
+        f"options are {', '.join(p for p in parameters if p != 'params')}. Remove {given}"
+        + (f" or choose optimizer={' or '.join(map(repr, takers))}." if takers else "."))
 
 
 class Muon(torch.optim.SGD):

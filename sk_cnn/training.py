@@ -52,7 +52,7 @@ from .data import (
 )
 from .fastnet import ARCHITECTURES, build_airbench, recipe_callbacks, tta_logits
 from .modules import ACTIVATIONS, build_cnn
-from .optim import Muon
+from .optim import Muon, check_optimizer_options
 from .parameters import CNNParametersMixin
 from .precision import MIXED_PRECISION_OPTIONS, autocast
 from .skorch_compat import SkorchConventionsMixin
@@ -376,6 +376,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
         if sgd and not kwargs.get("momentum"):
             kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
+        check_optimizer_options(optimizer, kwargs, f"optimizer={self.optimizer!r}",
+                                {name: entry[0] for name, entry in OPTIMIZERS.items()})
         self.optimizer_ = optimizer(*args, **kwargs)
         return self
 

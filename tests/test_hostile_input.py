@@ -108,6 +108,9 @@ CASES = {
         ValueError, "needs a validation split"),
     "skorch argument typo": ((IMAGES, LABELS), lambda X, y: clf(optimizer_lr=0.1).fit(X, y),
                              ValueError, "did you mean optimizer__lr"),
+    "option of another optimizer": (
+        (IMAGES, LABELS), lambda X, y: clf(optimizer="sgd", optimizer__muon_lr=0.1).fit(X, y),
+        TypeError, "Remove optimizer__muon_lr or choose optimizer='muon'"),
     # --- CNNClassifier: predict
     "predict before fit": ((IMAGES,), lambda X: clf().predict(X), NotFittedError, "not fitted"),
     "predict other size": ((IMAGES[:, :6, :6],), lambda X: fitted().predict(X),
