@@ -91,10 +91,11 @@ def test_gpu_training_slices_and_augments_batches_on_the_gpu(tiny_images, mixed_
     X, y = tiny_images
     X_before = X.copy()
     devices = BatchDevices()
+    # The recipe sets mixed_precision itself ("auto"): override it in the dict.
     params = {**airbench_params(max_epochs=8), "conv_filters": (8, 16), "batch_size": 16,
-              "lr": 0.375 * 16 / 256}
-    clf = CNNClassifier(**params, device="cuda", mixed_precision=mixed_precision, verbose=0,
-                        random_state=0, callbacks=[("devices", devices)])
+              "lr": 0.375 * 16 / 256, "mixed_precision": mixed_precision}
+    clf = CNNClassifier(**params, device="cuda", verbose=0, random_state=0,
+                        callbacks=[("devices", devices)])
     augmenter = ImageAugmenter(horizontal_flip="alternate", crop_padding=2,
                                padding_mode="reflect", random_state=0)
     clf.fit(augmenter.fit_transform(X), y)
