@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 import math
 import os
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import r2_score
-from skorch.callbacks import Callback, LRScheduler
+from skorch.callbacks import (
+    Callback,
+    EarlyStopping,
+    EpochTimer,
+    LRScheduler,
+    PassthroughScoring,
+    PrintLog,
+    ProgressBar,
+)
 from skorch.history import History
+
+from .fastnet import recipe_callbacks
+
+LR_SCHEDULES = ("cosine", "onecycle", "step", "warmup_linear")
 
 
 def encoded_accuracy(net, X, y):
@@ -301,3 +314,56 @@ class Lookahead(Callback):
     def on_train_end(self, net, **kwargs):
         """Leave the network at the averaged weights."""
         self.update(net, 1.0)
+
+
+def lr_schedule_callback(net):
+    """The callback of ``net.lr_schedule`` (None for no schedule).
+
+    Also called by ``get_params``/``set_params`` before validation: any value is tolerated.
+    """
+    schedule = net.lr_schedule if isinstance(net.lr_schedule, str) else None
+    if schedule == "cosine":
+        return LRScheduler(policy="CosineAnnealingLR", T_max=net.max_epochs)
+    if schedule == "step":
+        epochs = net.max_epochs if isinstance(net.max_epochs, Integral) else 3
+        return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
+    if schedule == "onecycle":
+        return OneCycleSchedule()
+    if schedule == "warmup_linear":
+        return WarmupLinearSchedule()
+    return None
+
+
+def default_callbacks(net, scoring) -> list:
+    """The named callbacks skorch builds for an sk_cnn estimator, in the order they run.
+
+    ``scoring`` is the estimator's list of named scoring callbacks (accuracy or R^2). The
+    others follow the parameters: schedule, progress bar, the recipe's callbacks, early
+    stopping, unfreezing, the non-finite-loss stop, the log and the training backup.
+    """
+    callbacks = [
+        ("epoch_timer", EpochTimer()),
+        ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+        ("valid_loss", PassthroughScoring(name="valid_loss")),
+        *scoring,
+    ]
+    schedule = lr_schedule_callback(net)
+    if schedule is not None:
+        callbacks.append(("lr_scheduler", schedule))
+    if isinstance(net.verbose, Real) and net.verbose >= 2:
+        # batch_size=-1 (one batch) would give the bar a negative total: count instead.
+        callbacks.append(("progress_bar", ProgressBar(
+            batches_per_epoch="count" if net.batch_size == -1 else "auto")))
+    # Before early stopping: at the end of training the lookahead average is put in place
+    # first, then early stopping may restore its best weights.
+    callbacks.extend(recipe_callbacks(net))
+    if net.early_stopping is not None:
+        callbacks.append(("early_stopping", EarlyStopping(
+            monitor="valid_loss", patience=net.early_stopping, load_best=True)))
+    if net.unfreeze_at_epoch is not None:
+        callbacks.append(("unfreeze", UnfreezeBackbone(net.unfreeze_at_epoch)))
+    callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
+    callbacks.append(("print_log", PrintLog()))
+    if net.checkpoint_dir is not None:  # last: saves the complete history row
+        callbacks.append(("backup", TrainingBackup(net.checkpoint_dir)))
+    return callbacks

@@ -14,8 +14,8 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 
 from .callbacks import encoded_accuracy
-from .parameters import shared_parameters
-from .training import CNN_PARAMETER_CONSTRAINTS, CNNTrainingMixin
+from .parameters import CNN_PARAMETER_CONSTRAINTS, shared_parameters
+from .training import CNNTrainingMixin
 
 
 def _encode(y, classes):

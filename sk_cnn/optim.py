@@ -166,3 +166,15 @@ class Muon(torch.optim.SGD):
                 else:
                     p.add_(grad, alpha=-lr)
         return loss
+
+
+# Optimizer name -> (class, default learning rate, keyword arguments taken from the estimator).
+# The default learning rates come from benchmarks/defaults.py (table in benchmarks/README.md).
+OPTIMIZERS = {
+    "adam": (torch.optim.Adam, 2e-3, ()),
+    "adamw": (torch.optim.AdamW, 2e-3, ()),
+    "sgd": (torch.optim.SGD, 5e-2, ("momentum", "nesterov")),
+    # Muon on the convolution filters (its own lr 0.05), SGD with lr on everything else.
+    "muon": (Muon, 5e-2, ("momentum", "nesterov")),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
+}

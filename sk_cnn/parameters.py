@@ -2,16 +2,27 @@
 
 :class:`CNNParametersMixin` stores them (its ``__init__`` is the one place they are listed);
 :func:`shared_parameters` gives an estimator class the combined signature and docstring, so
-``inspect.signature``, ``help()``, scikit-learn's repr and the API docs show every parameter.
+``inspect.signature``, ``help()``, scikit-learn's repr and the API docs show every parameter;
+``CNN_PARAMETER_CONSTRAINTS`` states what values each takes (checked at the start of fit).
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import re
 import textwrap
+from numbers import Integral, Real
 
-from .data import BatchIterator, ImageDataset
+import torch
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+
+from .callbacks import LR_SCHEDULES
+from .data import CHANNEL_OPTIONS, INPUT_TYPES, BatchIterator, ImageDataset
+from .fastnet import ARCHITECTURES
+from .modules import ACTIVATIONS
+from .optim import OPTIMIZERS
+from .precision import MIXED_PRECISION_OPTIONS
 
 SHARED_PARAMETERS_DOC = textwrap.dedent("""\
     architecture : {"plain", "airbench"}, default="plain"
@@ -329,3 +340,46 @@ def shared_parameters(cls):
                 _without_entries(SHARED_PARAMETERS_DOC, overridden), cls.__name__)
     cls.__doc__ = _fill(doc, "shared_attributes", SHARED_ATTRIBUTES_DOC, cls.__name__)
     return cls
+
+
+# Constraints of the parameters every sk_cnn CNN estimator has (scikit-learn's declarative
+# validation, checked at the start of fit).
+CNN_PARAMETER_CONSTRAINTS = {
+    "architecture": [StrOptions(set(ARCHITECTURES))],
+    "conv_filters": ["array-like"],
+    "kernel_size": [Interval(Integral, 1, None, closed="left")],
+    "stride": [Interval(Integral, 1, None, closed="left")],
+    "padding": [StrOptions({"same", "valid"}), Interval(Integral, 0, None, closed="left")],
+    "pooling": [StrOptions({"max", "avg"}), None],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "batch_norm": ["boolean"],
+    "global_pool": [StrOptions({"avg", "max", "flatten"})],
+    "dense_units": ["array-like"],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "conv_dropout": [Interval(Real, 0, 1, closed="left")],
+    "backbone": [str, None],
+    "weights": [str, os.PathLike, None],
+    "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"), None],
+    "unfreeze_at_epoch": [Interval(Integral, 1, None, closed="left"), None],
+    "backbone_lr_factor": [Interval(Real, 0, None, closed="left")],
+    "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
+    "optimizer": [StrOptions(set(OPTIMIZERS)), type, callable],
+    "lr": [Interval(Real, 0, None, closed="neither"), None],
+    "momentum": [Interval(Real, 0, 1, closed="left")],
+    "nesterov": ["boolean"],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
+    "weight_averaging": [StrOptions({"lookahead"}), None],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
+    "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "tta": [StrOptions({"flip", "flip_translate"}), None],
+    "channels": [StrOptions(set(CHANNEL_OPTIONS))],
+    "input_type": [StrOptions(set(INPUT_TYPES))],
+    "random_state": ["random_state"],
+    "device": [StrOptions({"auto"}), str, torch.device, None],
+    "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS)), None],
+    "verbose": ["verbose"],
+}

@@ -10,8 +10,8 @@ from skorch import NeuralNet, NeuralNetRegressor
 from skorch.callbacks import EpochScoring
 
 from .callbacks import scaled_r2
-from .parameters import shared_parameters
-from .training import CNN_PARAMETER_CONSTRAINTS, CNNTrainingMixin
+from .parameters import CNN_PARAMETER_CONSTRAINTS, shared_parameters
+from .training import CNNTrainingMixin
 
 
 def _target_columns(y):

@@ -1,11 +1,11 @@
 """The training machinery CNN estimators share: validation, seeding, network, optimizer,
-schedules, data splitting and batches, and the fast train / predict steps."""
+data splitting and batches, and the fast train / predict steps (the callbacks, schedules
+included, come from :mod:`sk_cnn.callbacks`)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -13,36 +13,17 @@ from sklearn.base import is_classifier
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
-    Interval,
-    Options,
-    StrOptions,
     validate_parameter_constraints,
 )
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import (
-    EarlyStopping,
-    EpochTimer,
-    LRScheduler,
-    PassthroughScoring,
-    PrintLog,
-    ProgressBar,
-)
 from skorch.dataset import unpack_data
 from torch.utils.data import Subset
 
 from .augment import alternating_flip_mask, augment_batch, split_augmentation
 from .backbones import build_backbone, load_matching, load_weights
-from .callbacks import (
-    OneCycleSchedule,
-    StopOnNonFiniteLoss,
-    TrainingBackup,
-    UnfreezeBackbone,
-    WarmupLinearSchedule,
-)
+from .callbacks import default_callbacks
 from .data import (
-    CHANNEL_OPTIONS,
-    INPUT_TYPES,
     BatchIterator,
     as_tensor,
     canonical_view,
@@ -50,66 +31,12 @@ from .data import (
     to_network_input,
     validate_images,
 )
-from .fastnet import ARCHITECTURES, build_airbench, recipe_callbacks, tta_logits
-from .modules import ACTIVATIONS, build_cnn
-from .optim import Muon, check_optimizer_options
+from .fastnet import build_airbench, tta_logits
+from .modules import build_cnn
+from .optim import OPTIMIZERS, check_optimizer_options
 from .parameters import CNNParametersMixin
-from .precision import MIXED_PRECISION_OPTIONS, autocast
+from .precision import autocast
 from .skorch_compat import SkorchConventionsMixin
-
-# Optimizer name -> (class, default learning rate, keyword arguments taken from the estimator).
-# The default learning rates come from benchmarks/defaults.py (table in benchmarks/README.md).
-OPTIMIZERS = {
-    "adam": (torch.optim.Adam, 2e-3, ()),
-    "adamw": (torch.optim.AdamW, 2e-3, ()),
-    "sgd": (torch.optim.SGD, 5e-2, ("momentum", "nesterov")),
-    # Muon on the convolution filters (its own lr 0.05), SGD with lr on everything else.
-    "muon": (Muon, 5e-2, ("momentum", "nesterov")),
-    "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
-}
-LR_SCHEDULES = ("cosine", "onecycle", "step", "warmup_linear")
-
-# Constraints of the parameters every sk_cnn CNN estimator has (scikit-learn's declarative
-# validation, checked at the start of fit).
-CNN_PARAMETER_CONSTRAINTS = {
-    "architecture": [StrOptions(set(ARCHITECTURES))],
-    "conv_filters": ["array-like"],
-    "kernel_size": [Interval(Integral, 1, None, closed="left")],
-    "stride": [Interval(Integral, 1, None, closed="left")],
-    "padding": [StrOptions({"same", "valid"}), Interval(Integral, 0, None, closed="left")],
-    "pooling": [StrOptions({"max", "avg"}), None],
-    "activation": [StrOptions(set(ACTIVATIONS))],
-    "batch_norm": ["boolean"],
-    "global_pool": [StrOptions({"avg", "max", "flatten"})],
-    "dense_units": ["array-like"],
-    "dropout": [Interval(Real, 0, 1, closed="left")],
-    "conv_dropout": [Interval(Real, 0, 1, closed="left")],
-    "backbone": [str, None],
-    "weights": [str, os.PathLike, None],
-    "freeze": [StrOptions({"backbone"}), Interval(Integral, 0, None, closed="left"), None],
-    "unfreeze_at_epoch": [Interval(Integral, 1, None, closed="left"), None],
-    "backbone_lr_factor": [Interval(Real, 0, None, closed="left")],
-    "input_size": [Interval(Integral, 1, None, closed="left"), tuple, list, None],
-    "optimizer": [StrOptions(set(OPTIMIZERS)), type, callable],
-    "lr": [Interval(Real, 0, None, closed="neither"), None],
-    "momentum": [Interval(Real, 0, 1, closed="left")],
-    "nesterov": ["boolean"],
-    "weight_decay": [Interval(Real, 0, None, closed="left")],
-    "batch_size": [Interval(Integral, 1, None, closed="left"), Options(Integral, {-1})],
-    "max_epochs": [Interval(Integral, 1, None, closed="left")],
-    "lr_schedule": [StrOptions(set(LR_SCHEDULES)), None],
-    "weight_averaging": [StrOptions({"lookahead"}), None],
-    "validation_fraction": [Interval(Real, 0, 1, closed="left"), None],
-    "early_stopping": [Interval(Integral, 1, None, closed="left"), None],
-    "checkpoint_dir": [str, os.PathLike, None],
-    "tta": [StrOptions({"flip", "flip_translate"}), None],
-    "channels": [StrOptions(set(CHANNEL_OPTIONS))],
-    "input_type": [StrOptions(set(INPUT_TYPES))],
-    "random_state": ["random_state"],
-    "device": [StrOptions({"auto"}), str, torch.device, None],
-    "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS)), None],
-    "verbose": ["verbose"],
-}
 
 
 class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
@@ -381,48 +308,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         self.optimizer_ = optimizer(*args, **kwargs)
         return self
 
-    def _lr_scheduler(self):
-        # Also called by get_params/set_params before validation: tolerate any parameter value.
-        schedule = self.lr_schedule if isinstance(self.lr_schedule, str) else None
-        if schedule == "cosine":
-            return LRScheduler(policy="CosineAnnealingLR", T_max=self.max_epochs)
-        if schedule == "step":
-            epochs = self.max_epochs if isinstance(self.max_epochs, Integral) else 3
-            return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
-        if schedule == "onecycle":
-            return OneCycleSchedule()
-        if schedule == "warmup_linear":
-            return WarmupLinearSchedule()
-        return None
-
     @property
     def _default_callbacks(self):
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-            *self._scoring_callbacks(),
-        ]
-        schedule = self._lr_scheduler()
-        if schedule is not None:
-            callbacks.append(("lr_scheduler", schedule))
-        if isinstance(self.verbose, Real) and self.verbose >= 2:
-            # batch_size=-1 (one batch) would give the bar a negative total: count instead.
-            callbacks.append(("progress_bar", ProgressBar(
-                batches_per_epoch="count" if self.batch_size == -1 else "auto")))
-        # Before early stopping: at the end of training the lookahead average is put in place
-        # first, then early stopping may restore its best weights.
-        callbacks.extend(recipe_callbacks(self))
-        if self.early_stopping is not None:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.early_stopping, load_best=True)))
-        if self.unfreeze_at_epoch is not None:
-            callbacks.append(("unfreeze", UnfreezeBackbone(self.unfreeze_at_epoch)))
-        callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
-        callbacks.append(("print_log", PrintLog()))
-        if self.checkpoint_dir is not None:  # last: saves the complete history row
-            callbacks.append(("backup", TrainingBackup(self.checkpoint_dir)))
-        return callbacks
+        return default_callbacks(self, self._scoring_callbacks())
 
     def get_split_datasets(self, X, y=None, **fit_params):
         """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given)."""
