@@ -110,10 +110,13 @@ def add_pipeline_arguments(parser):
                              "default: float32 (plain), float16 (airbench)")
 
 
-def build_pipeline(args):
-    """ImageNormalizer -> ImageAugmenter -> CNNClassifier as the options say."""
+def build_pipeline(args, recipe_device="cpu"):
+    """ImageNormalizer -> ImageAugmenter -> CNNClassifier as the options say.
+
+    ``recipe_device``: whose settings the airbench recipe starts from (``airbench_params``).
+    """
     if args.recipe == "airbench":
-        params = airbench_params()
+        params = airbench_params(device=recipe_device)
         augmenter = ImageAugmenter(horizontal_flip="alternate", crop_padding=2,
                                    padding_mode="reflect")
     else:
@@ -132,7 +135,9 @@ def build_pipeline(args):
         params["lr"] = args.lr
     if args.tta is not None:
         params["tta"] = None if args.tta == "none" else args.tta
-    if args.muon_lr is not None and params.get("optimizer") == "muon":
+    if params.get("optimizer") != "muon":
+        params.pop("optimizer__muon_lr", None)  # the GPU recipe's; other optimizers refuse it
+    elif args.muon_lr is not None:
         params["optimizer__muon_lr"] = args.muon_lr
     if args.mixed_precision is not None:
         params["mixed_precision"] = None if args.mixed_precision == "none" else args.mixed_precision

@@ -3,12 +3,13 @@
 The pipeline of ``cifar10.py --recipe airbench`` (ImageNormalizer(float16) ->
 ImageAugmenter(alternating flip, 2-pixel reflect translate) -> CNNClassifier(**airbench_params()))
 with ``device="cuda"``: the training set is copied to the GPU once per fit, batches are sliced,
-augmented and trained there. Defaults here are airbench94's GPU settings: block widths
-64/256/256, batches of 1024 (lr scaled linearly), 10 epochs, ``mixed_precision="bfloat16"``;
-the filters train with Muon at a learning rate of 0.12 (the CPU recipe's 0.05 is tuned for
+augmented and trained there. The classifier is ``CNNClassifier(**airbench_params(device="cuda"))``,
+the recipe's GPU settings: airbench94's block widths 64/256/256 and batches of 1024 (lr scaled
+linearly), 10 epochs, ``mixed_precision="auto"`` (bfloat16 on NVIDIA Ampere or newer), the
+filters trained with Muon at a learning rate of 0.12 (the CPU recipe's 0.05 is tuned for
 batches of 256; on an H100, 0.12 reached 0.9098 against 0.9084 for airbench94_muon's 0.24 and
 0.9049 for SGD everywhere, ``--optimizer sgd``, the optimizer of the earlier GPU rows in
-benchmarks/README.md).
+benchmarks/README.md). The options of ``cifar10.py`` change any of it.
 
 Each run is a whole ``pipe.fit`` on the 50,000 training images, timed from the call to its
 return (``torch.cuda.synchronize`` before and after; normalization on the CPU included), then
@@ -30,6 +31,8 @@ import cifar10_data
 import torch
 from cifar10 import add_pipeline_arguments, build_pipeline, tta_accuracies
 
+from sk_cnn.precision import has_fast_bfloat16
+
 
 def synchronize():
     if torch.cuda.is_available():
@@ -48,8 +51,7 @@ def timed_fit(pipe, X, y):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_pipeline_arguments(parser)
-    parser.set_defaults(recipe="airbench", epochs=10, filters=[64, 256, 256], batch_size=1024,
-                        optimizer="muon", muon_lr=0.12, mixed_precision="bfloat16")
+    parser.set_defaults(recipe="airbench")
     parser.add_argument("--runs", type=int, default=4, help="fits, seeds 0, 1, ...")
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script")
     parser.add_argument("--n-train", type=int, default=None,
@@ -68,7 +70,9 @@ def main():
     name = torch.cuda.get_device_name() if args.device == "cuda" else args.device
     print(f"{name}, torch {torch.__version__}, cudnn.benchmark "
           f"{torch.backends.cudnn.benchmark}; CIFAR-10 {len(X_train)} train / {len(X_test)} test")
-    cnn_params = build_pipeline(args)["cnn"].get_params()
+    print(f"mixed_precision='auto' computes in "
+          f"{'bfloat16' if has_fast_bfloat16(torch.device(args.device)) else 'float32'} here")
+    cnn_params = build_pipeline(args, recipe_device="cuda")["cnn"].get_params()
     print(f"optimizer {cnn_params['optimizer']} (lr {cnn_params['lr']:.4g}"
           + (f", filters' muon_lr {cnn_params['optimizer__muon_lr']}"
              if "optimizer__muon_lr" in cnn_params else "") + ")")
@@ -78,7 +82,7 @@ def main():
     rows = []
     for run in range(args.runs):
         args.seed = run
-        pipe = build_pipeline(args)
+        pipe = build_pipeline(args, recipe_device="cuda")
         pipe["cnn"].set_params(device=args.device)
         seconds = timed_fit(pipe, X_train, y_train)
         acc = {tta: accuracy for tta, (accuracy, _) in

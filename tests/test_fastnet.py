@@ -202,6 +202,29 @@ def test_recipe_params_are_explicit_and_clone():
     assert copy.get_params()["lr_schedule"] == "warmup_linear"
 
 
+def test_gpu_recipe_scales_the_cpu_recipe_to_batches_of_1024():
+    cpu, gpu = airbench_params(), airbench_params(device="cuda")
+    assert (gpu["batch_size"], gpu["conv_filters"], gpu["max_epochs"]) == (1024, (64, 256, 256), 10)
+    assert gpu["lr"] / cpu["lr"] == pytest.approx(gpu["batch_size"] / cpu["batch_size"])
+    assert gpu["weight_decay"] == cpu["weight_decay"]
+    assert gpu["device"] == "cuda" and "device" not in cpu
+    assert gpu["optimizer__muon_lr"] == 0.12 and "optimizer__muon_lr" not in cpu
+    assert airbench_params(max_epochs=4, device="cuda")["max_epochs"] == 4
+    params = CNNClassifier(**gpu).get_params()
+    assert params["optimizer__muon_lr"] == 0.12 and params["device"] == "cuda"
+    with pytest.raises(ValueError, match='"cpu" or "cuda"'):
+        airbench_params(device="auto")
+
+
+def test_gpu_recipe_trains_where_its_device_is_overridden(tiny_images):
+    X, y = tiny_images
+    params = {**airbench_params(max_epochs=3, device="cuda"), "conv_filters": (8, 16),
+              "batch_size": 16, "device": "cpu", "verbose": 0, "random_state": 0}
+    clf = CNNClassifier(**params).fit(X, y)
+    filters = [g for g in clf.optimizer_.param_groups if g.get("muon")]
+    assert filters and all(g["initial_lr"] == 0.12 for g in filters)
+
+
 @pytest.mark.parametrize("params,error", [
     ({"architecture": "resnet"}, InvalidParameterError),
     ({"weight_averaging": "ema"}, InvalidParameterError),
