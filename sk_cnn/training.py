@@ -70,6 +70,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             raise ValueError(
                 "early_stopping needs a validation split: set validation_fraction > 0 (for "
                 "example 0.1) or pass train_split.")
+        try:
+            torch.empty(0, device=self.device)
+        except (RuntimeError, AssertionError, NotImplementedError) as error:
+            setting = self.get_params(deep=False)["device"]
+            raise ValueError(
+                f"device={setting!r} is not usable here ({str(error).splitlines()[0]}). Use "
+                f"device='auto' (a GPU when torch sees one, else the CPU) or 'cpu'.") from error
 
     def _uses_validation(self):
         return bool(self.train_split) or bool(self.validation_fraction)

@@ -108,6 +108,10 @@ CASES = {
         ValueError, "needs a validation split"),
     "skorch argument typo": ((IMAGES, LABELS), lambda X, y: clf(optimizer_lr=0.1).fit(X, y),
                              ValueError, "did you mean optimizer__lr"),
+    "unusable device": ((IMAGES, LABELS), lambda X, y: clf(device="cuda:99").fit(X, y),
+                        ValueError, "device='cuda:99' is not usable here"),
+    "device typo": ((IMAGES, LABELS), lambda X, y: clf(device="gpu").fit(X, y),
+                    ValueError, "Use device='auto'"),
     "option of another optimizer": (
         (IMAGES, LABELS), lambda X, y: clf(optimizer="sgd", optimizer__muon_lr=0.1).fit(X, y),
         TypeError, "Remove optimizer__muon_lr or choose optimizer='muon'"),
