@@ -54,8 +54,8 @@ def check_optimizer_options(optimizer, options, name, alternatives=None):
 
     Parameters
     ----------
-    optimizer : type
-        The torch optimizer class.
+    optimizer : type or callable
+        The torch optimizer class (or a callable that builds one, e.g. a ``functools.partial``).
     options : dict
         Keyword arguments for it (the estimator's ``optimizer__*`` values and those it adds).
     name : str
@@ -81,8 +81,10 @@ def check_optimizer_options(optimizer, options, name, alternatives=None):
     takers = [n for n, cls in (alternatives or {}).items()
               if set(unknown) <= set(inspect.signature(cls).parameters)]
     given = ", ".join(f"optimizer__{option}" for option in unknown)
+    if isinstance(optimizer, type) and optimizer.__qualname__ not in name:
+        name = f"{name} ({optimizer.__module__}.{optimizer.__qualname__})"
     raise TypeError(
-        f"{name} ({optimizer.__module__}.{optimizer.__qualname__}) does not take {given}; its "
+        f"{name} does not take {given}; its "
         f"options are {', '.join(p for p in parameters if p != 'params')}. Remove {given}"
         + (f" or choose optimizer={' or '.join(map(repr, takers))}." if takers else "."))
 

@@ -1,10 +1,12 @@
 """The Muon optimizer: orthogonalized steps for filters, plain SGD for everything else."""
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 
-from sk_cnn.optim import Muon, orthogonalize
+from sk_cnn.optim import Muon, check_optimizer_options, orthogonalize
 
 
 def test_orthogonalize_keeps_singular_vectors_and_evens_singular_values():
@@ -86,3 +88,17 @@ def test_classifier_trains_with_muon(tiny_images, tiny_classifier, architecture)
     assert kinds == ([False, False, True] if architecture == "airbench" else [False, True])
     assert clf.score(X, y) >= 0.9
     assert np.isfinite(clf.history[:, "train_loss"]).all()
+
+
+def test_check_optimizer_options_names_the_option_and_who_takes_it():
+    check_optimizer_options(torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}, "optimizer='sgd'")
+    check_optimizer_options(lambda params, **kwargs: None, {"anything": 1}, "a factory")
+    alternatives = {"sgd": torch.optim.SGD, "muon": Muon}
+    with pytest.raises(TypeError, match=r"optimizer='sgd' \(torch.optim.sgd.SGD\) does not take "
+                                        r"optimizer__muon_lr; .*choose optimizer='muon'\."):
+        check_optimizer_options(torch.optim.SGD, {"muon_lr": 0.1}, "optimizer='sgd'",
+                                alternatives)
+    with pytest.raises(TypeError, match=r"partial\(\.\.\.\) does not take optimizer__typo; "
+                                        r".*Remove optimizer__typo\.$"):
+        check_optimizer_options(functools.partial(torch.optim.SGD, momentum=0.5),
+                                {"typo": 1}, "optimizer=functools.partial(...)", alternatives)
