@@ -85,21 +85,23 @@ def test_cpu_training_keeps_the_data_where_it_is(tiny_images, tiny_classifier):
     assert devices.devices_ == {"cpu"}
 
 
-@needs_cuda
+# Also on the CPU, so that CI (no GPU) runs everything but the device of the CUDA case.
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
 @pytest.mark.parametrize("mixed_precision", [None, "bfloat16"])
-def test_gpu_training_slices_and_augments_batches_on_the_gpu(tiny_images, mixed_precision):
+def test_recipe_slices_and_augments_batches_on_the_training_device(
+        tiny_images, mixed_precision, device):
     X, y = tiny_images
     X_before = X.copy()
     devices = BatchDevices()
     # The recipe sets mixed_precision itself ("auto"): override it in the dict.
     params = {**airbench_params(max_epochs=8), "conv_filters": (8, 16), "batch_size": 16,
               "lr": 0.375 * 16 / 256, "mixed_precision": mixed_precision}
-    clf = CNNClassifier(**params, device="cuda", verbose=0, random_state=0,
+    clf = CNNClassifier(**params, device=device, verbose=0, random_state=0,
                         callbacks=[("devices", devices)])
     augmenter = ImageAugmenter(horizontal_flip="alternate", crop_padding=2,
                                padding_mode="reflect", random_state=0)
     clf.fit(augmenter.fit_transform(X), y)
-    assert devices.devices_ == {"cuda"}
+    assert devices.devices_ == {device}
     assert clf.score(X, y) >= 0.9
     np.testing.assert_array_equal(X, X_before)
 
