@@ -316,10 +316,21 @@ class Lookahead(Callback):
         self.update(net, 1.0)
 
 
-def lr_schedule_callback(net):
+def lr_schedule_callback(net) -> LRScheduler | None:
     """The callback of ``net.lr_schedule`` (None for no schedule).
 
     Also called by ``get_params``/``set_params`` before validation: any value is tolerated.
+
+    Parameters
+    ----------
+    net : CNNClassifier or CNNRegressor
+        The estimator; its ``lr_schedule`` and ``max_epochs`` are read.
+
+    Returns
+    -------
+    callback : skorch.callbacks.LRScheduler or None
+        Cosine annealing or a step decay over ``max_epochs``, or a per-batch schedule
+        (:class:`WarmupLinearSchedule`, one-cycle); None without a schedule.
     """
     schedule = net.lr_schedule if isinstance(net.lr_schedule, str) else None
     if schedule == "cosine":
@@ -334,12 +345,22 @@ def lr_schedule_callback(net):
     return None
 
 
-def default_callbacks(net, scoring) -> list:
+def default_callbacks(net, scoring: list) -> list:
     """The named callbacks skorch builds for an sk_cnn estimator, in the order they run.
 
-    ``scoring`` is the estimator's list of named scoring callbacks (accuracy or R^2). The
-    others follow the parameters: schedule, progress bar, the recipe's callbacks, early
-    stopping, unfreezing, the non-finite-loss stop, the log and the training backup.
+    Parameters
+    ----------
+    net : CNNClassifier or CNNRegressor
+        The estimator; its parameters decide which callbacks take part.
+    scoring : list of (str, Callback)
+        The estimator's named scoring callbacks (accuracy or R^2).
+
+    Returns
+    -------
+    callbacks : list of (str, Callback)
+        Epoch timer, losses, ``scoring``, then as the parameters say: the learning-rate
+        schedule, a progress bar, the recipe's callbacks, early stopping, unfreezing, the
+        non-finite-loss stop, the log and the training backup.
     """
     callbacks = [
         ("epoch_timer", EpochTimer()),

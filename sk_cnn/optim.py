@@ -12,6 +12,7 @@ ordinary SGD steps. ``CNNClassifier(optimizer="muon")`` uses it.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 import torch
 
@@ -49,7 +50,8 @@ def orthogonalize(G: torch.Tensor, steps: int = 3, eps: float = 1e-7) -> torch.T
     return X.T if transposed else X
 
 
-def check_optimizer_options(optimizer, options, name, alternatives=None):
+def check_optimizer_options(optimizer: type | Callable, options: dict, name: str,
+                            alternatives: dict | None = None) -> None:
     """Refuse ``optimizer__`` options that the optimizer class does not take, before torch does.
 
     Parameters
