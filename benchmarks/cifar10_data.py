@@ -56,16 +56,35 @@ def _sorted_by_class(X, y):
     return np.ascontiguousarray(X[order]), y[order]
 
 
-def _decode_python_batches(tar: tarfile.TarFile):
-    """The lossless CIFAR-10 of ``cifar-10-python.tar.gz``: uint8 (N, 32, 32, 3), int labels."""
+BATCH_FILES = {f"data_batch_{i}" for i in range(1, 6)} | {"test_batch", "batches.meta"}
+
+
+def _decode(archive: Path):
+    """Read the archive in one pass: the official pickled batches if it holds them, else the
+    JPEGs under ``train/<class>/`` and ``test/<class>/``."""
+    from PIL import Image
+
     batches = {}
-    for member in tar:
-        name = member.name.rsplit("/", 1)[-1]
-        if member.isfile() and (name.startswith("data_batch_") or name in ("test_batch",
-                                                                            "batches.meta")):
-            batches[name] = _ArrayUnpickler(tar.extractfile(member), encoding="bytes").load()
-    meta = batches.pop("batches.meta")
-    classes = np.array([c.decode() for c in meta[b"label_names"]])
+    images = {"train": [], "test": []}
+    labels = {"train": [], "test": []}
+    with tarfile.open(archive, "r:gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if not member.isfile():
+                continue
+            if parts[-1] in BATCH_FILES:
+                batches[parts[-1]] = _ArrayUnpickler(tar.extractfile(member),
+                                                     encoding="bytes").load()
+            elif len(parts) == 3 and parts[0] in images:
+                with Image.open(io.BytesIO(tar.extractfile(member).read())) as image:
+                    images[parts[0]].append(np.asarray(image.convert("RGB")))
+                labels[parts[0]].append(parts[1])
+    return _from_python_batches(batches) if batches else _from_jpegs(images, labels)
+
+
+def _from_python_batches(batches):
+    """The lossless CIFAR-10 of ``cifar-10-python.tar.gz``: uint8 (N, 32, 32, 3), int labels."""
+    classes = np.array([c.decode() for c in batches["batches.meta"][b"label_names"]])
     out = {"classes": classes}
     train = [batches[f"data_batch_{i}"] for i in range(1, 6)]
     for split, parts in (("train", train), ("test", [batches["test_batch"]])):
@@ -75,27 +94,8 @@ def _decode_python_batches(tar: tarfile.TarFile):
     return out
 
 
-def _decode(archive: Path):
-    with tarfile.open(archive, "r:gz") as tar:
-        if any("data_batch_" in name for name in tar.getnames()):
-            return _decode_python_batches(tar)
-    return _decode_jpegs(archive)
-
-
-def _decode_jpegs(archive: Path):
-    from PIL import Image
-
-    images = {"train": [], "test": []}
-    labels = {"train": [], "test": []}
-    with tarfile.open(archive, "r:gz") as tar:
-        for member in tar:
-            parts = member.name.split("/")
-            if not member.isfile() or len(parts) != 3 or parts[0] not in images:
-                continue
-            data = tar.extractfile(member).read()
-            with Image.open(io.BytesIO(data)) as image:
-                images[parts[0]].append(np.asarray(image.convert("RGB")))
-            labels[parts[0]].append(parts[1])
+def _from_jpegs(images, labels):
+    """The decoded JPEGs, labelled by their folder names in sorted order."""
     classes = sorted(set(labels["train"]))
     out = {"classes": np.array(classes)}
     for split in ("train", "test"):
