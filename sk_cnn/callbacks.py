@@ -44,8 +44,56 @@ def scaled_r2(net, X, y):
     return float(r2_score(np.asarray(y), y_pred))
 
 
-class _StepsSchedule(LRScheduler):
-    """skorch's ``LRScheduler`` for a policy that needs the total number of steps of the fit.
+class RestartingSchedule(LRScheduler):
+    """skorch's ``LRScheduler``, run anew by every ``fit`` and ``partial_fit``.
+
+    skorch continues a schedule across calls: it creates the torch scheduler at
+    ``last_epoch=len(history) - 1``, from the learning rates the previous call left annealed,
+    so a second ``partial_fit`` or a ``warm_start`` fit could train at a learning rate near 0.
+    Here every call starts from the optimizer's configured learning rates and runs the whole
+    schedule over its own ``max_epochs`` (as Keras' schedules do); the configured rates are
+    put back when training ends. A fit resumed from a :class:`TrainingBackup` gets the
+    schedule's state back from the backup.
+
+    Parameters
+    ----------
+    policy : str or type
+        A ``torch.optim.lr_scheduler`` class or its name.
+    step_every : {"epoch", "batch"}, default="epoch"
+        When the schedule steps.
+    **kwargs : dict
+        Passed to ``policy``.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        """Start the schedule from the configured learning rates."""
+        self.policy_ = self._get_policy_cls()
+        self.batch_idx_ = 0
+        for group in net.optimizer_.param_groups:
+            group["initial_lr"] = group["lr"]  # torch's schedulers start from this
+        self.lr_scheduler_ = self._create(net, None)
+
+    def _create(self, net, dataset_train):
+        """The torch scheduler, or None to create it when the first epoch begins."""
+        return self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
+
+    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
+        """Create the schedule if it needed the training split."""
+        if self.lr_scheduler_ is None:
+            self.lr_scheduler_ = self._create(net, dataset_train)
+
+    def _configured_lr(self, group):
+        return group["initial_lr"]
+
+    def on_train_end(self, net, **kwargs):
+        """Put the configured learning rates back for the next call."""
+        for group in net.optimizer_.param_groups:
+            if "initial_lr" in group:
+                group["lr"] = self._configured_lr(group)
+
+
+class _StepsSchedule(RestartingSchedule):
+    """A schedule that needs the total number of steps of the fit.
 
     The number of batches is known once the training split is made, so the schedule is
     created when the first epoch begins; subclasses say how from ``_policy_kwargs``.
@@ -54,18 +102,12 @@ class _StepsSchedule(LRScheduler):
     def _policy_kwargs(self, net, steps):
         raise NotImplementedError
 
-    def on_train_begin(self, net, **kwargs):
-        """Forget the schedule of an earlier fit."""
-        self.policy_ = self._get_policy_cls()
-        self.lr_scheduler_ = None
-        self.batch_idx_ = 0
-
-    def on_epoch_begin(self, net, dataset_train=None, **kwargs):
-        """Create the schedule for ``max_epochs`` epochs of the current training split."""
-        if self.lr_scheduler_ is None:
-            steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
-            self.lr_scheduler_ = self._get_scheduler(
-                net, self.policy_, last_epoch=-1, **self._policy_kwargs(net, steps))
+    def _create(self, net, dataset_train):
+        if dataset_train is None:
+            return None
+        steps = net.max_epochs * len(net.get_iterator(dataset_train, training=True))
+        return self._get_scheduler(net, self.policy_, last_epoch=-1,
+                                   **self._policy_kwargs(net, steps))
 
 
 class OneCycleSchedule(_StepsSchedule):
@@ -77,6 +119,9 @@ class OneCycleSchedule(_StepsSchedule):
     def _policy_kwargs(self, net, steps):
         max_lr = [group["lr"] for group in net.optimizer_.param_groups]
         return {"max_lr": max_lr, "total_steps": steps}
+
+    def _configured_lr(self, group):
+        return group["max_lr"]  # OneCycleLR starts below the configured rate
 
 
 class UnfreezeBackbone(Callback):
@@ -334,10 +379,10 @@ def lr_schedule_callback(net) -> LRScheduler | None:
     """
     schedule = net.lr_schedule if isinstance(net.lr_schedule, str) else None
     if schedule == "cosine":
-        return LRScheduler(policy="CosineAnnealingLR", T_max=net.max_epochs)
+        return RestartingSchedule(policy="CosineAnnealingLR", T_max=net.max_epochs)
     if schedule == "step":
         epochs = net.max_epochs if isinstance(net.max_epochs, Integral) else 3
-        return LRScheduler(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
+        return RestartingSchedule(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
     if schedule == "onecycle":
         return OneCycleSchedule()
     if schedule == "warmup_linear":

@@ -28,6 +28,18 @@ def _encode(y, classes):
     return np.fromiter((position[label] for label in y.tolist()), dtype=np.int64, count=len(y))
 
 
+def _check_classes(classes, name):
+    """``classes`` as a 1-D array of distinct labels."""
+    classes = np.asarray(classes)
+    if classes.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D list of labels, got shape {classes.shape}.")
+    labels = classes.tolist()
+    if len(set(labels)) != len(labels):
+        repeated = sorted({label for label in labels if labels.count(label) > 1}, key=str)
+        raise ValueError(f"{name} repeats the labels {repeated}; give each class once.")
+    return classes
+
+
 @shared_parameters
 class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
     """Convolutional neural network classifier for image arrays, scikit-learn style.
@@ -114,8 +126,10 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
             Images of the shape seen in the first fit.
         y : array-like of shape (n_samples,)
             Labels among ``classes_``.
-        classes : None
-            Ignored; pass ``classes`` to the constructor to fix the label set.
+        classes : array-like of shape (n_classes,) or None, default=None
+            All the labels the calls will see, as in scikit-learn's incremental learners:
+            needed in the first call when its ``y`` lacks some classes (like the constructor's
+            ``classes``); a later call's ``classes`` must equal ``classes_``.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -124,11 +138,34 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         self : CNNClassifier
             The classifier.
         """
-        return self._partial_fit(X, y, **fit_params)
+        if classes is None:
+            return self._partial_fit(X, y, **fit_params)
+        classes = _check_classes(classes, "classes")
+        fixed = self.classes_ if self.__sklearn_is_fitted__() else self.classes
+        if fixed is not None and not np.array_equal(classes, np.asarray(fixed)):
+            raise ValueError(
+                f"partial_fit got classes={classes.tolist()}, but the classifier's classes are "
+                f"{np.asarray(fixed).tolist()}. Pass the same classes in every call (or none).")
+        self._first_call_classes = classes
+        try:
+            return self._partial_fit(X, y, **fit_params)
+        finally:
+            del self._first_call_classes
 
     def _fit_targets(self, y):
+        try:
+            unique = np.unique(y)
+        except TypeError:  # unorderable, e.g. str mixed with int or None
+            raise TypeError(
+                f"The labels in y mix types that cannot be sorted (found "
+                f"{sorted({type(label).__name__ for label in y.tolist()})}). Give labels of "
+                f"one type, e.g. y.astype(str).") from None
         check_classification_targets(y)
-        classes = np.unique(y) if self.classes is None else np.asarray(self.classes)
+        classes = getattr(self, "_first_call_classes", None)
+        if classes is None and self.classes is not None:
+            classes = _check_classes(self.classes, "CNNClassifier(classes=...)")
+        if classes is None:
+            classes = unique
         y_encoded = _encode(y, classes)
         if len(classes) < 2:
             raise ValueError(

@@ -199,7 +199,9 @@ class BatchIterator:
     dataset : ImageDataset or torch.utils.data.Subset of one
         The data.
     batch_size : int, default=128
-        Samples per batch; the last batch may be smaller.
+        Samples per batch; the last batch may be smaller. A last batch of a single sample
+        joins the batch before it (batch normalization cannot train on one sample when a
+        feature map is 1x1).
     shuffle : bool, default=False
         Draw a new random order every time iteration starts (every epoch).
     drop_last : bool, default=False
@@ -228,7 +230,9 @@ class BatchIterator:
 
     def __len__(self):
         n = len(self._indices)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        if self.drop_last or (n > 1 and n % self.batch_size == 1):
+            return n // self.batch_size
+        return math.ceil(n / self.batch_size)
 
     def __iter__(self):
         indices = self._indices
@@ -236,8 +240,13 @@ class BatchIterator:
             order = torch.randperm(len(indices), generator=self.generator)
             indices = indices[order.to(indices.device)]
         X, y = self._base.X, self._base.y
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            idx = self.indices_ = indices[start:start + self.batch_size]
+        n_batches = len(self)
+        for batch in range(n_batches):
+            start = batch * self.batch_size
+            # The last batch takes a lone remaining sample (see batch_size).
+            stop = len(indices) if batch == n_batches - 1 and not self.drop_last else (
+                start + self.batch_size)
+            idx = self.indices_ = indices[start:stop]
             yield X[idx], (y[idx] if y is not None else None)
 
 

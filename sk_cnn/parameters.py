@@ -109,7 +109,8 @@ default="adam"
         benchmarks/defaults.py), one-cycle (warm-up then annealing, stepped every batch), a step
         decay by 10 at each third of training, airbench's linear warm-up from 0.2 ``lr`` over
         23% of the steps then linear decay to 0.07 ``lr`` (stepped every batch), or None for a
-        constant learning rate.
+        constant learning rate. Each ``partial_fit`` call (and each ``warm_start`` fit) runs
+        the whole schedule again over its own epochs.
     weight_averaging : {"lookahead"} or None, default=None
         "lookahead": every 5 steps move an average of the weights toward the network's and
         continue from the average, with a decay rising to 0.77 over training; the fitted

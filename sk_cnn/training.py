@@ -39,6 +39,21 @@ from .precision import autocast
 from .skorch_compat import SkorchConventionsMixin
 
 
+def _check_fit_params(estimator, fit_params):
+    """Refuse fit parameters sk_cnn's own networks cannot take.
+
+    skorch passes ``fit(X, y, **fit_params)`` to the module's ``forward``; only a user's own
+    ``module`` can take any.
+    """
+    if not fit_params or estimator.module is not None:
+        return
+    name = type(estimator).__name__
+    hint = (" Weighting samples is not supported; for unbalanced classes use "
+            "class_weight='balanced'." if "sample_weight" in fit_params else "")
+    raise TypeError(f"{name}.fit got unexpected keyword argument(s) {sorted(fit_params)}: "
+                    f"sk_cnn's networks take only X.{hint}")
+
+
 class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     """skorch hooks and helpers of sk_cnn's estimators; put it left of the skorch base class.
 
@@ -97,7 +112,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         raise ValueError(
             f"{type(self).__name__} was fitted on samples of shape {self.input_shape_}, but X has "
             f"samples of shape {tuple(given)}. Resize the images (or reshape the rows) to the "
-            f"training shape, or refit.")
+            f"training shape, or refit{' with warm_start=False' if self.warm_start else ''}.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -128,6 +143,10 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     def fit(self, X, y, **fit_params):
         """Build the network for X and y, then train it for ``max_epochs``.
 
+        With ``warm_start=True`` a fitted estimator continues training its network instead,
+        as :meth:`partial_fit` does: the data must have the fitted input shape and labels
+        among ``classes_`` (or the fitted number of targets).
+
         Parameters
         ----------
         X : array-like of shape (n_samples, H, W), (n_samples, H, W, C), (n_samples, C, H, W), \
@@ -146,6 +165,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             The fitted estimator.
         """
         self._validate_hyperparameters()
+        _check_fit_params(self, fit_params)
+        if self.warm_start and self.__sklearn_is_fitted__():
+            return self._continue_training(X, y, resume=True, **fit_params)
         (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
         y_encoded = self._fit_targets(y)
         self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
@@ -157,8 +179,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         with self._seeded():
             # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
             self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
-            if not (self.warm_start and self.initialized_):
-                self.initialize()
+            self.initialize()
             self._train(as_tensor(view), y_encoded, spec, resume=True, **fit_params)
         return self
 
@@ -166,11 +187,17 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""
         if not self.__sklearn_is_fitted__():
             return self.fit(X, y, **fit_params)
+        self._validate_hyperparameters()
+        _check_fit_params(self, fit_params)
+        return self._continue_training(X, y, **fit_params)
+
+    def _continue_training(self, X, y, resume=False, **fit_params):
+        """Train the fitted network on X and y, checked against what the first fit saw."""
         _, spec = split_augmentation(X)
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
         with self._seeded():
-            self._train(X_tensor, self._encode_targets(y), spec, **fit_params)
+            self._train(X_tensor, self._encode_targets(y), spec, resume=resume, **fit_params)
         return self
 
     def _augmentation(self, X, spec):

@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier
+from sk_cnn.data import BatchIterator, ImageDataset
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -236,8 +237,7 @@ def test_optimizers(tiny_images, tiny_classifier, optimizer):
 def test_lr_schedules_change_the_learning_rate(tiny_images, tiny_classifier, schedule):
     X, y = tiny_images
     clf = tiny_classifier(lr_schedule=schedule, max_epochs=4).fit(X, y)
-    final_lr = clf.optimizer_.param_groups[0]["lr"]
-    assert final_lr < 2e-3 * 0.5
+    assert _recorded_lrs(clf.history)[-1] < 2e-3 * 0.5
 
 
 def test_early_stopping_restores_best_weights(tiny_images, tiny_classifier):
@@ -322,6 +322,16 @@ def test_partial_fit_continues_training(tiny_images, tiny_classifier):
         clf.partial_fit(X, y[:-1])
 
 
+def test_partial_fit_takes_every_class_in_the_first_call(tiny_images, tiny_classifier):
+    # scikit-learn's incremental pattern: the first batch lacks class 2.
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=1).partial_fit(X, y, classes=[0, 1, 2])
+    assert list(clf.classes_) == [0, 1, 2] and clf.predict_proba(X).shape == (64, 3)
+    clf.partial_fit(X[:8], np.full(8, 2), classes=[0, 1, 2])
+    clf.partial_fit(X[:8], np.full(8, 2))
+    assert len(clf.history) == 3
+
+
 def test_fixed_classes_parameter(tiny_images, tiny_classifier):
     X, y = tiny_images
     labels = np.array(["b", "a"])[y]
@@ -354,3 +364,43 @@ def test_flip_test_time_augmentation_averages_with_the_mirror_image(tiny_images,
     np.testing.assert_allclose(with_tta, expected, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="1-D signals"):
         tiny_classifier(tta="flip").fit(X[..., 0].reshape(len(X), -1), y)
+
+
+def _recorded_lrs(history):
+    """The learning rates skorch's LRScheduler recorded, per epoch or per batch, in order."""
+    return [lr for row in history
+            for lr in ([row["event_lr"]] if "event_lr" in row
+                       else [b["event_lr"] for b in row["batches"] if "event_lr" in b])]
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "step", "warmup_linear"])
+def test_every_call_runs_the_whole_learning_rate_schedule(tiny_images, tiny_classifier,
+                                                          schedule):
+    # skorch would continue the schedule from the annealed rates: a second warm-start fit
+    # with cosine started at lr 0, and partial_fit calls alternated between training and not.
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=3, lr=1e-3, lr_schedule=schedule, warm_start=True).fit(X, y)
+    first = _recorded_lrs(clf.history)
+    clf.fit(X, y)
+    assert _recorded_lrs(clf.history) == pytest.approx(first + first)
+    assert [g["lr"] for g in clf.optimizer_.param_groups] == [1e-3]  # as configured
+
+    clf = tiny_classifier(max_epochs=1, lr_schedule=schedule).partial_fit(X, y)
+    for _ in range(3):
+        weights = clf.module_.head.output.weight.detach().clone()
+        clf.partial_fit(X, y)
+        assert (clf.module_.head.output.weight - weights).abs().max() > 1e-4
+
+
+def test_a_last_training_batch_of_one_sample_joins_the_batch_before(tiny_classifier):
+    # 4x4 images pooled twice reach batch norm as 1x1 maps, where torch cannot train on a
+    # batch of one sample; 19 samples leave 17 for training after the 10% validation split.
+    rng = np.random.default_rng(0)
+    X, y = rng.random((19, 4, 4)).astype(np.float32), np.arange(19) % 2
+    clf = tiny_classifier(max_epochs=1).fit(X, y)
+    assert clf.history[-1, "train_batch_count"] == 1
+    dataset = ImageDataset(torch.zeros(17, 1, 2, 2), torch.zeros(17))
+    sizes = [len(xb) for xb, _ in BatchIterator(dataset, batch_size=16)]
+    assert sizes == [17] and len(BatchIterator(dataset, batch_size=16)) == 1
+    assert [len(xb) for xb, _ in BatchIterator(dataset, batch_size=16, drop_last=True)] == [16]
+    assert [len(xb) for xb, _ in BatchIterator(dataset, batch_size=5)] == [5, 5, 5, 2]
