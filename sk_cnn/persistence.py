@@ -46,6 +46,8 @@ _CLASSES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (
     torch.optim.Adagrad)}
 # The CNN estimators, and the attributes that make up their fitted state besides the weights.
 _COMMON_STATE = ("input_shape_", "layout_", "n_features_in_", "validation_seed_")
+# Saved when present (estimators fitted by earlier sk_cnn versions lack it).
+_OPTIONAL_STATE = ("input_dtype_",)
 _CNN_ESTIMATORS = {
     "CNNClassifier": (CNNClassifier, _COMMON_STATE + ("classes_inferred_", "class_weight_")),
     "CNNRegressor": (CNNRegressor, _COMMON_STATE + ("n_outputs_", "target_mean_",
@@ -77,8 +79,10 @@ def save(estimator, path) -> Path:
     """
     tensors: dict[str, torch.Tensor] = {}
     config = _describe(estimator, "model", tensors)
+    from . import __version__
+
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                "config": json.dumps(config)}
+                "sk_cnn_version": __version__, "config": json.dumps(config)}
     metadata["sha256"] = _digest(metadata["config"], tensors)
     path = Path(path)
     save_file(tensors, str(path), metadata=metadata)
@@ -100,10 +104,17 @@ def load(path):
 
     Raises
     ------
+    FileNotFoundError
+        When there is no file at ``path``.
     ValueError
-        When the file is not an sk_cnn model file, or was modified or corrupted.
+        When the file is not an sk_cnn model file, was modified or corrupted, or holds what
+        this version of sk_cnn cannot rebuild (written by another version).
     """
+    from . import __version__
+
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No sk_cnn model file at {path}.")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -120,7 +131,15 @@ def load(path):
     if metadata.get("sha256") != _digest(metadata["config"], tensors):
         raise ValueError(f"{path} was modified or corrupted: its content does not match the "
                          f"digest written by sk_cnn.save. Refusing to load it.")
-    return _build(json.loads(metadata["config"]), tensors)
+    try:
+        return _build(json.loads(metadata["config"]), tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        # A step class, parameter or layer this version does not know.
+        written = metadata.get("sk_cnn_version", "0.1.0 (or a development version)")
+        raise ValueError(
+            f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} cannot rebuild "
+            f"it ({type(exc).__name__}: {exc}). Load it with the sk_cnn version that wrote "
+            f"it, or fit and save the model again.") from exc
 
 
 def save_weights(estimator, path) -> Path:
@@ -197,6 +216,8 @@ def _describe_cnn(clf, key, tensors):
     for param, tensor in clf.module_.state_dict().items():
         tensors[f"{key}.module.{param}"] = tensor.detach().cpu().contiguous()
     state = {attribute: getattr(clf, attribute) for attribute in state_names}
+    state.update({attribute: getattr(clf, attribute) for attribute in _OPTIONAL_STATE
+                  if hasattr(clf, attribute)})
     return {"cnn": name,
             "params": _encode(params, f"{key}.params", tensors),
             "state": _encode(state, f"{key}.state", tensors),

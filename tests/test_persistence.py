@@ -1,5 +1,6 @@
 """Pickle-free save/load, training backup and resume, divergence stop."""
 
+import json
 import os
 import signal
 import subprocess
@@ -58,6 +59,7 @@ def test_classifier_alone_with_integer_labels(tmp_path, tiny_images, tiny_classi
     loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
     np.testing.assert_array_equal(loaded.classes_, [10, 11])
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.input_dtype_ == np.uint8  # export_onnx/export_program read it
 
 
 def test_unsupported_steps_get_a_clear_error(tmp_path, tiny_images, tiny_classifier):
@@ -85,6 +87,43 @@ def test_tampered_and_foreign_files_are_refused(tmp_path, tiny_images, tiny_clas
     save_file({"w": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     with pytest.raises(ValueError, match="not one written by sk_cnn.save"):
         sk_cnn.load(tmp_path / "other.safetensors")
+
+
+def _rewritten(path, out, edit):
+    """``path``'s model file with its configuration edited by ``edit`` and a valid digest,
+    as another sk_cnn version could write it."""
+    import torch
+    from safetensors import safe_open
+
+    from sk_cnn.persistence import _digest
+
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata()
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    config = json.loads(metadata["config"])
+    edit(config)
+    metadata.update(config=json.dumps(config), sk_cnn_version="9.9.0")
+    metadata["sha256"] = _digest(metadata["config"], tensors)
+    save_file({k: torch.as_tensor(v) for k, v in tensors.items()}, str(out), metadata=metadata)
+    return out
+
+
+def test_files_of_another_version_get_a_clear_error(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    pipe = Pipeline([("norm", ImageNormalizer()), ("cnn", tiny_classifier())]).fit(X, y)
+    path = sk_cnn.save(pipe, tmp_path / "m.safetensors")
+
+    def rename_step_class(config):
+        config["pipeline"][0][1]["estimator"] = "FutureTransformer"
+
+    def add_parameter(config):
+        config["pipeline"][1][1]["params"]["dict"]["future_option"] = 1
+
+    for edit in (rename_step_class, add_parameter):
+        with pytest.raises(ValueError, match=r"written by sk_cnn 9\.9\.0; this sk_cnn"):
+            sk_cnn.load(_rewritten(path, tmp_path / "new.safetensors", edit))
+    with pytest.raises(FileNotFoundError, match="No sk_cnn model file"):
+        sk_cnn.load(tmp_path / "missing.safetensors")
 
 
 def test_nan_loss_stops_with_a_clear_error(tiny_images, tiny_classifier):
