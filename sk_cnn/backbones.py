@@ -7,6 +7,8 @@ looked up in the local torch hub cache, and a path is read with ``weights_only=T
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -153,7 +155,14 @@ def load_weights(weights, name: str | None = None):
         path = _cached_torchvision_file(name, str(weights))
     if not path.is_file():
         raise FileNotFoundError(f"Weights file {path} does not exist.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(
+            f"{path} could not be read as a PyTorch state dict ({type(exc).__name__}: "
+            f"{first_line}). Give a file written by torch.save(model.state_dict(), path) or "
+            f"sk_cnn.save_weights.") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} does not hold a state dict (name -> tensor).")
     return state
@@ -176,14 +185,44 @@ def _cached_torchvision_file(name: str, weights_name: str) -> Path:
 
 
 def load_matching(model: nn.Module, state: dict, source) -> list[str]:
-    """Load the entries whose names and shapes match; return the keys left out."""
+    """Load the entries whose names and shapes match; return the keys left out.
+
+    The output layer (the network's last ``nn.Linear``) may differ, as it does when the new
+    task has other classes; any other entry left out gets a warning, since it means the file
+    was saved from another architecture.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network to load into.
+    state : dict of str to torch.Tensor
+        The state dict read from ``source``.
+    source : str or path
+        Where ``state`` came from, for the messages.
+
+    Returns
+    -------
+    left_out : list of str
+        The network's state-dict keys that kept their initialization.
+    """
     own = model.state_dict()
     matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matching:
         raise ValueError(f"The weights {source} do not fit this network: no parameter name and "
                          f"shape matches.")
     model.load_state_dict(matching, strict=False)
-    return sorted(set(own) - set(matching))
+    left_out = sorted(set(own) - set(matching))
+    output = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    head = f"{output[-1]}." if output else None
+    unexpected = [k for k in left_out if not (head and k.startswith(head))]
+    if unexpected:
+        warnings.warn(
+            f"The weights {source} fit only part of this network: {len(unexpected)} of "
+            f"{len(own)} entries besides the output layer keep their random initialization "
+            f"(e.g. {unexpected[:3]}), because the file has no entry of that name and shape. "
+            f"Was it saved from another architecture (backbone, conv_filters, ...)?",
+            UserWarning, stacklevel=2)
+    return left_out
 
 
 def _replace_output_layer(model: nn.Module, head: str, n_outputs: int, dropout: float):

@@ -1,5 +1,7 @@
 """Transfer learning: torchvision backbones, local weights, freezing and fine-tuning."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -138,7 +140,9 @@ def _record_initial(clf):
 def test_save_weights_then_reuse_for_another_task(tmp_path):
     first = backbone_clf(max_epochs=1).fit(X, Y)
     path = sk_cnn.save_weights(first, tmp_path / "mine.pt")
-    second = backbone_clf(weights=path, lr=1e-12).fit(X, np.repeat(["a", "b", "c", "d"], 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only the head differs: nothing to warn about
+        second = backbone_clf(weights=path, lr=1e-12).fit(X, np.repeat(["a", "b", "c", "d"], 2))
     torch.testing.assert_close(second.module_.model.layer4[1].conv2.weight,
                                first.module_.model.layer4[1].conv2.weight)
     assert second.module_.model.fc[1].out_features == 4  # the head was not reused
@@ -151,6 +155,21 @@ def test_save_weights_then_reuse_for_another_task(tmp_path):
                                plain.module_.features.block2.conv.weight)
     with pytest.raises(ValueError, match="do not fit this network"):
         backbone_clf(weights=plain_path).fit(X, Y)
+    # Another architecture: the second block's filters do not fit and keep their init.
+    with pytest.warns(UserWarning, match=r"fit only part of this network: 5 of 14 .*block2"):
+        CNNClassifier(conv_filters=(4, 16), max_epochs=1, verbose=0,
+                      weights=plain_path).fit(X, Y)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a torch file", "module"])
+def test_unreadable_weights_files_get_a_clear_error(tmp_path, content):
+    path = tmp_path / "weights.pth"
+    if content == "module":  # a pickled module, not a state dict: refused by weights_only
+        torch.save(torch.nn.Linear(2, 2), path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match="could not be read as a PyTorch state dict"):
+        backbone_clf(weights=path).fit(X, Y)
 
 
 def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
