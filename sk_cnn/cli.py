@@ -1,8 +1,9 @@
-"""The ``sk-cnn`` command: train, predict, evaluate and demo from the shell.
+"""The ``sk-cnn`` command: train, predict, evaluate, export and demo from the shell.
 
 ``sk-cnn train DATA_DIR`` fits ImageLoader -> ImageNormalizer -> ImageAugmenter ->
-CNNClassifier on a class-per-folder tree and saves the pipeline with joblib; ``predict`` and
-``evaluate`` load it again. Run ``sk-cnn COMMAND --help`` for the options.
+CNNClassifier on a class-per-folder tree and saves the pipeline with joblib; ``predict``,
+``evaluate`` and ``export`` (to ONNX or torch.export) load it again. Run
+``sk-cnn COMMAND --help`` for the options.
 """
 
 from __future__ import annotations
@@ -25,10 +26,9 @@ from .augmenter import ImageAugmenter
 from .backbones import available_backbones
 from .classifier import CNNClassifier
 from .datasets import IMAGE_EXTENSIONS, find_images, load_digits_images, load_image_folder
-from .image_loader import ImageLoader
+from .image_loader import ImageLoader, _check_size
 from .transformers import ImageNormalizer
 
-BACKBONES = ("none",)
 TRUST_NOTE = "The model file is unpickled: load only files you trust."
 
 
@@ -77,6 +77,18 @@ def load_model(path) -> Pipeline:
     return model
 
 
+def _check_output(path, what) -> Path:
+    """``path`` as a Path, after checking that ``what`` can be written there (not a folder, in
+    an existing folder), so that a bad path fails before the work rather than after it."""
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"cannot save {what} to '{path}': it is a folder; name a file in it, "
+                       f"e.g. '{path / 'name'}'.")
+    if not path.parent.is_dir():
+        raise CLIError(f"cannot save {what} to '{path}': folder '{path.parent}' does not exist.")
+    return path
+
+
 def _image_folder(root):
     try:
         return load_image_folder(root)
@@ -114,9 +126,7 @@ def _train(args) -> int:
                        f"torchvision classification model such as resnet18 or mobilenet_v3_small.")
     if args.weights is not None and backbone is None:
         raise CLIError("--weights needs --backbone NAME.")
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise CLIError(f"cannot save the model to '{out}': folder '{out.parent}' does not exist.")
+    out = _check_output(args.out, "the model")
     paths, labels = _image_folder(args.data_dir)
     if len(set(labels.tolist())) < 2:
         raise CLIError(f"'{args.data_dir}' has one class folder; training needs at least two.")
@@ -142,7 +152,13 @@ def _train(args) -> int:
         Pipeline(steps).fit(X, labels)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
-    print(f"Trained {args.epochs} epoch(s) in {time.perf_counter() - start:.1f} s", flush=True)
+    # skorch swallows a KeyboardInterrupt during fit: the network is then half trained.
+    if not cnn._training_completed(0, args.epochs):
+        done = sum("train_loss" in epoch for epoch in cnn.history)  # the last may be cut short
+        _log(f"sk-cnn train: interrupted after {done} of {args.epochs} epochs; nothing saved.")
+        return 130
+    print(f"Trained {len(cnn.history)} epoch(s) in {time.perf_counter() - start:.1f} s",
+          flush=True)
     if args.validation_fraction and "valid_acc" in cnn.history[-1]:
         n_valid = int(np.ceil(args.validation_fraction * len(X)))
         print(f"validation accuracy: {cnn.history[-1, 'valid_acc']:.4f} "
@@ -209,20 +225,25 @@ def _export(args) -> int:
     from .export import export_onnx, export_program
 
     model = load_model(args.model)
-    out = Path(args.out)
+    out = _check_output(args.out, "the exported model")
     exporters = {".onnx": export_onnx, ".pt2": export_program}
     if out.suffix not in exporters:
         raise CLIError(f"cannot tell the format of '{out}': name it *.onnx (ONNX) or *.pt2 "
                        f"(torch.export program).")
-    if not out.parent.is_dir():
-        raise CLIError(f"cannot save to '{out}': folder '{out.parent}' does not exist.")
+    # ImageLoader(size=None) keeps the files' size, which must be the training size.
+    size = _check_size(model["load"].size) or model.steps[-1][1].input_shape_[:2]
+    height, width = size
     # Decoding files stays outside the exported model: it takes the decoded images.
     images = Pipeline(model.steps[1:])
+    # Written beside OUT and renamed at the end, so that a failed export leaves no partial file.
+    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
     try:
-        exporters[out.suffix](images, out)
-    except ImportError as exc:
+        exporters[out.suffix](images, partial)
+        os.replace(partial, out)
+    except (ImportError, ValueError, TypeError, RuntimeError, OSError) as exc:
         raise CLIError(str(exc)) from exc
-    height, width = model["load"].size
+    finally:
+        partial.unlink(missing_ok=True)
     layout = f"{height}, {width}, 3" if model["load"].mode == "RGB" else f"{height}, {width}"
     print(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode and "
           f"resize files as the model's ImageLoader does) and returns the probabilities of "
@@ -244,10 +265,23 @@ def _pyplot():
     return plt
 
 
+def _check_figure_path(path):
+    """Check, before predicting, that matplotlib can save the confusion matrix to ``path``."""
+    from matplotlib.figure import Figure
+
+    path = _check_output(path, "the confusion matrix")
+    formats = sorted(Figure().canvas.get_supported_filetypes())
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise CLIError(f"cannot tell the image format of '{path}': end the name with one of "
+                       f"{', '.join('.' + f for f in formats)} (e.g. confusion_matrix.png).")
+
+
 def _evaluate(args) -> int:
     from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
 
     plt = None if args.no_plot else _pyplot()
+    if plt is not None:
+        _check_figure_path(args.confusion_matrix)
     model = load_model(args.model)
     paths, y_true = _image_folder(args.data_dir)
     try:
@@ -281,6 +315,8 @@ def _evaluate(args) -> int:
 def _demo(args) -> int:
     from sklearn.model_selection import train_test_split
 
+    if args.out:
+        _check_output(args.out, "the model")
     X, y = load_digits_images()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0)
@@ -307,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns
     -------
     parser : argparse.ArgumentParser
-        Parses ``train``, ``predict``, ``evaluate`` and ``demo`` command lines.
+        Parses ``train``, ``predict``, ``evaluate``, ``export`` and ``demo`` command lines.
     """
     parser = argparse.ArgumentParser(
         prog="sk-cnn", description="Train and use convolutional neural networks on image "

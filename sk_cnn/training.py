@@ -268,7 +268,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         """True unless the fit was cut short by a KeyboardInterrupt (which skorch swallows)."""
         stopper = dict(self.callbacks_).get("early_stopping")
         stopped_early = stopper is not None and stopper.misses_ >= stopper.patience
-        return len(self.history) - start >= epochs or stopped_early
+        # An epoch cut short has a history row but no training loss (recorded at its end).
+        completed = sum("train_loss" in row for row in list(self.history)[start:])
+        return completed >= epochs or stopped_early
 
     # ------------------------------------------------------------------ skorch hooks
     def check_data(self, X, y):

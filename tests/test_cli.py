@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
 
-from sk_cnn import ImageLoader
+from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer, cli
 from sk_cnn.cli import main
 from sk_cnn.datasets import find_images, load_image_folder
 
@@ -227,3 +228,90 @@ def test_demo_trains_on_digits_offline(capsys, tmp_path):
     assert 0 <= float(line.split()[2]) <= 1
     X = np.zeros((2, 8, 8), np.uint8)
     assert joblib.load(tmp_path / "digits.joblib").predict(X).shape == (2,)
+
+
+class _Interrupt(Callback):
+    """Ctrl-C at the end of epoch 1 or in the middle of epoch 2 (skorch catches it and ends fit
+    quietly)."""
+
+    def __init__(self, mid_epoch):
+        self.mid_epoch = mid_epoch
+
+    def on_epoch_end(self, net, **kwargs):
+        if not self.mid_epoch:
+            raise KeyboardInterrupt
+
+    def on_batch_end(self, net, **kwargs):
+        if self.mid_epoch and len(net.history) == 2:
+            raise KeyboardInterrupt
+
+
+# Interrupted at the end of epoch 1, in epoch 2 of 3, in the last epoch (2 of 2).
+@pytest.mark.parametrize("mid_epoch, epochs", [(False, 3), (True, 3), (True, 2)])
+def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_path, capsys,
+                                                       monkeypatch):
+    _write_tree(tmp_path / "data", 4)
+    monkeypatch.setattr(cli, "CNNClassifier", lambda **kwargs: CNNClassifier(
+        callbacks=[("interrupt", _Interrupt(mid_epoch))], **kwargs))
+    status, out, err = _main(capsys, "train", tmp_path / "data", "--epochs", str(epochs),
+                             "--out", tmp_path / "m.joblib")
+    assert status == 130
+    assert f"interrupted after 1 of {epochs} epochs; nothing saved" in err
+    assert "Trained" not in out and not (tmp_path / "m.joblib").exists()
+
+
+def _save_pipeline(root, middle=None, size=None):
+    """A pipeline fitted on a tiny tree, saved with joblib; returns the file."""
+    middle = middle or ("norm", ImageNormalizer())
+    paths, labels = load_image_folder(_write_tree(root / "data", 4))
+    model = Pipeline([("load", ImageLoader(size=size)), middle,
+                      ("cnn", CNNClassifier(max_epochs=1, verbose=0))]).fit(paths, labels)
+    joblib.dump(model, root / "model.joblib")
+    return root / "model.joblib"
+
+
+@pytest.mark.parametrize("size", [None, 10])
+def test_export_with_loader_size_none_or_int(size, tmp_path, capsys):
+    model = _save_pipeline(tmp_path, size=size)
+    status, out, err = _main(capsys, "export", model, tmp_path / "m.pt2")
+    assert status == 0, err
+    assert "uint8 images of shape (N, 10, 10, 3)" in out
+    assert (tmp_path / "m.pt2").stat().st_size > 0
+
+
+def test_export_errors_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypatch):
+    from sklearn.preprocessing import FunctionTransformer
+
+    import sk_cnn.export
+
+    model = _save_pipeline(tmp_path, middle=("f", FunctionTransformer()))
+    before = sorted(os.listdir(tmp_path))
+    status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2")
+    assert status == 1 and "FunctionTransformer" in err and "Traceback" not in err
+    (tmp_path / "adir.onnx").mkdir()
+    status, _, err = _main(capsys, "export", model, tmp_path / "adir.onnx")
+    assert status == 1 and "it is a folder" in err
+
+    def write_then_fail(model, path, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise RuntimeError("torch.export could not export the network")
+
+    monkeypatch.setattr(sk_cnn.export, "export_program", write_then_fail)
+    status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2")
+    assert status == 1 and "could not export" in err
+    assert sorted(os.listdir(tmp_path)) == sorted(before + ["adir.onnx"])
+
+
+def test_bad_output_paths_fail_before_the_work(trained, tmp_path, capsys):
+    root, _ = trained
+    _write_tree(tmp_path / "data", 4)
+    (tmp_path / "adir").mkdir()
+    status, out, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "adir")
+    assert status == 1 and "it is a folder" in err and "Decoding" not in out
+    for figure, message in [(tmp_path / "nodir" / "cm.png", "does not exist"),
+                            (tmp_path / "adir", "it is a folder"),
+                            (tmp_path / "cm.xyz", ".png")]:
+        status, out, err = _main(capsys, "evaluate", root / "model.joblib", root / "test",
+                                 "--confusion-matrix", figure)
+        assert status == 1 and message in err and "accuracy" not in out, err
+    assert not (tmp_path / "cm.xyz").exists()
