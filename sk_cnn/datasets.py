@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,13 +35,30 @@ def find_images(root, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[str]
     Returns
     -------
     paths : list of str
-        The files, sorted by their path relative to ``root``; symbolic links are followed.
+        The files, sorted by their path relative to ``root``; symbolic links are followed,
+        except a link to a folder that contains it (a loop), which is skipped with a warning.
     """
     extensions = _normalize_extensions(extensions)
     root = os.fspath(root)
     found = []
+    # The real paths of the folders walked through to each folder: a link back to one of
+    # them, or to a folder that really contains the current one, would loop.
+    ancestors = {root: ()}
     for folder, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        chain = ancestors.pop(folder, ()) + (os.path.realpath(folder),)
+        kept = []
+        for name in dirs:
+            path = os.path.join(folder, name)
+            if name.startswith("."):
+                continue
+            target = os.path.realpath(path)
+            if target in chain or (chain[-1] + os.sep).startswith(target.rstrip(os.sep) + os.sep):
+                warnings.warn(f"Skipped {path}: it links to a folder that contains it.",
+                              UserWarning, stacklevel=2)
+                continue
+            kept.append(name)
+            ancestors[path] = chain
+        dirs[:] = kept
         relative = os.path.relpath(folder, root)
         for name in files:
             if not name.startswith(".") and name.lower().endswith(extensions):

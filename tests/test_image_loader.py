@@ -237,6 +237,25 @@ def test_load_image_folder_order_labels_and_filtering(tmp_path, rgb):
     assert [Path(p).name for p in find_images(tmp_path / "ant")] == ["d.webp", "c.png"]
 
 
+def test_folder_links_are_followed_but_not_into_a_loop(tmp_path):
+    for relative in ("cat/1.png", "dog/2.png", "shared/3.png"):
+        (tmp_path / "data" / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / relative).write_bytes(b"")
+    (tmp_path / "data" / "cat" / "more").symlink_to(tmp_path / "data" / "shared")
+    (tmp_path / "data" / "dog" / "up").symlink_to(tmp_path / "data")  # a loop
+    (tmp_path / "other").mkdir()  # and a loop through a folder outside the tree
+    (tmp_path / "other" / "back").symlink_to(tmp_path / "data" / "shared")
+    (tmp_path / "data" / "shared" / "out").symlink_to(tmp_path / "other")
+    with pytest.warns(UserWarning) as caught:
+        paths, labels = load_image_folder(tmp_path / "data")
+    skipped = {str(w.message).split()[1].rstrip(":") for w in caught}
+    assert {str(tmp_path / "data/dog/up"), str(tmp_path / "data/shared/out/back")} <= skipped
+    relative = [Path(p).relative_to(tmp_path / "data").as_posix() for p in paths]
+    assert relative == ["cat/1.png", "cat/more/3.png", "dog/2.png", "shared/3.png"]
+    assert labels.tolist() == ["cat", "cat", "dog", "shared"]
+    assert all("links to a folder that contains it" in str(w.message) for w in caught)
+
+
 def test_load_image_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a directory"):
         load_image_folder(tmp_path / "nowhere")
