@@ -136,6 +136,22 @@ def test_normalizer_given_and_imagenet_statistics():
         ImageNormalizer(mean="imagenet").fit(X[..., 0])
     with pytest.raises(ValueError, match="one per channel"):
         ImageNormalizer(mean=[0.1, 0.2]).fit(X)
+    for params, message in [(dict(mean=np.nan), "mean must be finite"),
+                            (dict(std=[1.0, np.inf, 1.0]), "std must be finite"),
+                            (dict(std=0.0), "std must be positive"),
+                            (dict(mean="imagenet", std=[0.2, 0.0, 0.2]), "std must be positive")]:
+        with pytest.raises(ValueError, match=message):
+            ImageNormalizer(**params).fit(X)
+
+
+@pytest.mark.parametrize("offset, spread", [(300.0, 1e-5), (1e8, 1.0), (0.0, 1.0)])
+def test_normalizer_statistics_are_accurate_far_from_zero(offset, spread):
+    # The mean of squares minus the squared mean cancels away at such offsets unless the
+    # values are shifted first (it gave std 9.3e-6 for 1e-5 at offset 300).
+    X = offset + spread * RNG.standard_normal((50, 6, 6, 2))
+    norm = ImageNormalizer(channels="last").fit(X)
+    np.testing.assert_allclose(norm.mean_, X.mean(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(norm.std_, X.std(axis=(0, 1, 2)), rtol=1e-6)
 
 
 def test_normalizer_constant_channel_gets_unit_std():
