@@ -21,7 +21,37 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class AugmentationSpec:
-    """What to do to every training batch; see :class:`sk_cnn.ImageAugmenter` for each field."""
+    """What to do to every training batch; :class:`sk_cnn.ImageAugmenter` builds it in ``fit``.
+
+    The fields are the validated parameters of :class:`sk_cnn.ImageAugmenter` (see it for
+    details); the spec is frozen.
+
+    Parameters
+    ----------
+    horizontal_flip : bool or "alternate", default=True
+        Flip each sample left-right with probability 1/2 (reverse time for signals);
+        "alternate" flips each image at random in the first epoch, the other way after.
+    vertical_flip : bool, default=False
+        Flip each image upside down with probability 1/2.
+    crop_padding : int, default=4
+        Shift each sample by up to this many pixels per axis (random crop after padding).
+    padding_mode : {"constant", "reflect"}, default="constant"
+        What fills the border uncovered by a shift: zeros or the mirrored image.
+    rotation : float, default=0.0
+        Rotate each image by a random angle in [-rotation, rotation] degrees.
+    brightness : float, default=0.0
+        Add a random offset in [-brightness, brightness] to each sample.
+    contrast : float, default=0.0
+        Scale each sample's deviation from its mean by a random factor in
+        [1 - contrast, 1 + contrast].
+    noise : float, default=0.0
+        Standard deviation of Gaussian noise added to every value.
+    scaling : float, default=0.0
+        Multiply each sample by a random factor in [1 - scaling, 1 + scaling].
+    random_state : int or None, default=None
+        Seed of the augmentation's random numbers; None follows the estimator's
+        ``random_state``.
+    """
 
     horizontal_flip: bool | str = True  # True, False or "alternate"
     vertical_flip: bool = False

@@ -64,13 +64,17 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         Weights of the classes in the loss, as in scikit-learn.
     label_smoothing : float in [0, 1), default=0.0
         Label smoothing of the cross-entropy loss.
+    classes : array-like of shape (n_classes,) or None, default=None
+        The class labels and their order (the columns of ``predict_proba``); every label of
+        y must be among them. None learns them from y in ``fit``, sorted.
     **kwargs : dict
         Any other skorch parameter (``callbacks``, ``warm_start``, ``optimizer__...``, ...).
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels, sorted.
+        The class labels, sorted unless ``classes`` (of the constructor or of the first
+        ``partial_fit`` call) fixes them and their order.
     {shared_attributes}
     history : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` (running, on augmented batches),

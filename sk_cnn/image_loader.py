@@ -165,8 +165,8 @@ def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None
     size : tuple (height, width) or None, default=None
         Resize every image to this size; None requires all images to have the same size.
     n_jobs : int or None, default=None
-        Decoding threads; None uses every available core, -1 too, 1 decodes in the caller's
-        thread.
+        Decoding threads, with scikit-learn's convention: None is 1 (the calling thread)
+        unless a ``joblib.parallel_config`` sets another number, -1 means one per core.
 
     Returns
     -------

@@ -71,9 +71,28 @@ def build_cnn(
     input_size : sequence of int
         Spatial size of one input, ``(H, W)`` for images or ``(L,)`` for signals; it picks 2-D or
         1-D layers and is used to check that the network's downsampling fits the input.
-    conv_filters, kernel_size, stride, padding, pooling, activation, batch_norm, global_pool,
-    dense_units, dropout, conv_dropout
-        As documented in :class:`sk_cnn.CNNClassifier`.
+    conv_filters : sequence of int, default=(32, 64, 128)
+        Output channels of each convolution block; one block per entry.
+    kernel_size : int, default=3
+        Side of the convolution kernels.
+    stride : int, default=1
+        Stride of the convolutions; at least 2 is used when ``pooling=None``.
+    padding : {"same", "valid"} or int, default="same"
+        Convolution padding; "same" pads ``kernel_size // 2``.
+    pooling : {"max", "avg"} or None, default="max"
+        2x2 pooling after every block; None downsamples with strided convolutions instead.
+    activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}, default="relu"
+        Activation after every convolution and hidden dense layer.
+    batch_norm : bool, default=True
+        Batch normalization after every convolution (then built without bias).
+    global_pool : {"avg", "max", "flatten"}, default="avg"
+        How the last feature map becomes one vector.
+    dense_units : sequence of int, default=()
+        Hidden dense layers of the head, before the output layer.
+    dropout : float, default=0.5
+        Dropout before each dense layer of the head, the output layer included.
+    conv_dropout : float, default=0.0
+        Channel dropout after every convolution block's activation.
 
     Returns
     -------
