@@ -121,7 +121,8 @@ def test_norm_bias_groups_only_with_sgd(tiny_images):
     assert all(p.ndim == 4 for p in groups[2]["params"])
     adam = _tiny_airbench(max_epochs=1, optimizer="adam", lr=None).fit(X, y)
     assert len(adam.optimizer_.param_groups) == 1
-    assert adam.optimizer_.param_groups[0]["lr"] < 2e-3  # scheduled down by warmup_linear
+    scheduler = dict(adam.callbacks_)["lr_scheduler"].lr_scheduler_
+    assert scheduler.get_last_lr()[0] < 2e-3  # scheduled down by warmup_linear
 
 
 def test_whitening_bias_is_trained_only_in_the_first_epochs():
@@ -254,7 +255,9 @@ def test_airbench_fit_learns_tiny_images(tiny_images):
             torch.testing.assert_close(value, lookahead.average_[name])
     groups = clf.optimizer_.param_groups
     assert groups[0]["initial_lr"] == pytest.approx(clf.lr * NORM_BIAS_LR_FACTOR)
-    assert groups[1]["lr"] == pytest.approx(0.07 * clf.lr)  # end of the linear decay
+    scheduler = dict(clf.callbacks_)["lr_scheduler"].lr_scheduler_
+    assert scheduler.get_last_lr()[1] == pytest.approx(0.07 * clf.lr)  # end of the decay
+    assert groups[1]["lr"] == pytest.approx(clf.lr)  # put back for a next partial_fit
     proba = clf.predict_proba(Xn[:5])
     assert proba.shape == (5, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
