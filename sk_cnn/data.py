@@ -281,3 +281,33 @@ def validate_images(estimator, X, y="no_validation", *, reset: bool, **check_par
     if X_checked.ndim > 4:
         canonical_view(X_checked)  # raises the explanatory ValueError
     return out, spec
+
+
+def check_network_input(estimator, X: np.ndarray, fitted_dtype=None) -> None:
+    """Refuse values the float32 network cannot hold; warn when pixels lost their scaling.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The caller, named in the messages.
+    X : ndarray
+        Validated input.
+    fitted_dtype : numpy.dtype or None, default=None
+        dtype of the data seen in fit (None in fit itself). Only uint8 pixels are scaled to
+        [0, 1]: after a fit on uint8, other dtypes with values above 1 (pixels such as 0-255
+        given as int64 or float) reach the network up to 255 times too large, and get a
+        ``UserWarning``. Floats already in [0, 1] are fine.
+    """
+    name = type(estimator).__name__
+    if X.dtype.kind == "f" and X.dtype.itemsize > 4 and X.size:
+        limit = float(np.finfo(np.float32).max)
+        if X.max() > limit or X.min() < -limit:
+            raise ValueError(
+                f"X has values beyond float32's range (+-3.4e38), in which {name} computes; "
+                f"rescale the data (e.g. with sklearn's StandardScaler or MinMaxScaler).")
+    if (fitted_dtype is not None and np.dtype(fitted_dtype) == np.uint8 and X.dtype != np.uint8
+            and X.size and X.max() > 1):
+        warnings.warn(
+            f"{name} was fitted on uint8 pixels, which are scaled to [0, 1], but X is "
+            f"{X.dtype} with values up to {X.max():g}, which are used as they are. Give X as "
+            f"uint8 (as in fit) or divide it by 255.", UserWarning, stacklevel=3)

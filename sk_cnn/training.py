@@ -27,6 +27,7 @@ from .data import (
     BatchIterator,
     as_tensor,
     canonical_view,
+    check_network_input,
     resolve_channels,
     to_network_input,
     validate_images,
@@ -106,6 +107,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         X, _ = validate_images(self, X, reset=False)
         if X.shape[1:] != self.input_shape_:
             self._raise_shape_mismatch(X.shape[1:])
+        # Estimators fitted by sk_cnn before input_dtype_ existed skip the scale check.
+        check_network_input(self, X, getattr(self, "input_dtype_", None))
         return as_tensor(canonical_view(X, self.layout_))
 
     def _raise_shape_mismatch(self, given):
@@ -169,6 +172,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         if self.warm_start and self.__sklearn_is_fitted__():
             return self._continue_training(X, y, resume=True, **fit_params)
         (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
+        check_network_input(self, X)
         y_encoded = self._fit_targets(y)
         self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
         view = canonical_view(X, self.layout_)

@@ -12,7 +12,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from .augment import mark
 from .augmenter import ImageAugmenter  # noqa: F401  (named here by older pickles)
-from .data import CHANNEL_OPTIONS, INPUT_TYPES, canonical_view, resolve_channels, validate_images
+from .data import (
+    CHANNEL_OPTIONS,
+    INPUT_TYPES,
+    canonical_view,
+    check_network_input,
+    resolve_channels,
+    validate_images,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -290,6 +297,7 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         X, _ = validate_images(self, X, reset=True)
+        check_network_input(self, X)
         self.input_dtype_ = X.dtype
         self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
         view = canonical_view(X, self.layout_)
@@ -318,6 +326,8 @@ class ImageNormalizer(TransformerMixin, BaseEstimator):
     def _apply(self, X, forward):
         check_is_fitted(self)
         X, spec = validate_images(self, X, reset=False)
+        if forward:
+            check_network_input(self, X, getattr(self, "input_dtype_", None))
         view = canonical_view(X, self.layout_)
         if view.shape[1] != len(self.mean_):
             raise ValueError(

@@ -142,6 +142,10 @@ CASES = {
     "predict NaN": ((with_value(IMAGES, 3, np.nan),), lambda X: fitted().predict(X),
                     ValueError, "NaN"),
     "predict flat rows": ((ROWS,), lambda X: fitted().predict(X), ValueError, "features"),
+    "predict beyond float32": ((with_value(IMAGES, 5, 1e39),), lambda X: fitted().predict(X),
+                               ValueError, "beyond float32's range"),
+    "fit beyond float32": ((with_value(IMAGES, 5, -1e39), LABELS), lambda X, y: clf().fit(X, y),
+                           ValueError, "beyond float32's range"),
     # --- transformers
     "reshaper wrong image_shape": ((ROWS,), lambda X: ImageReshaper(image_shape=(9, 9)).fit(X),
                                    ValueError, "image_shape=(8, 8) would fit"),

@@ -1,5 +1,7 @@
 """ImageReshaper, ImageNormalizer and ImageAugmenter as scikit-learn transformers."""
 
+import warnings
+
 import joblib
 import numpy as np
 import pytest
@@ -142,6 +144,22 @@ def test_normalizer_given_and_imagenet_statistics():
                             (dict(mean="imagenet", std=[0.2, 0.0, 0.2]), "std must be positive")]:
         with pytest.raises(ValueError, match=message):
             ImageNormalizer(**params).fit(X)
+
+
+def test_pixels_that_lost_their_uint8_scaling_warn(tiny_images, tiny_classifier):
+    # uint8 is scaled to [0, 1], other dtypes are not: the same pixels as int64 would reach
+    # the network 255 times larger. Floats scaled to [0, 1] by the user are fine.
+    X, y = tiny_images
+    norm = ImageNormalizer().fit(X)
+    clf = tiny_classifier(max_epochs=1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for model in (norm.transform, clf.predict):
+            model(X)
+            model(X.astype(np.float32) / 255)
+    for model in (norm.transform, clf.predict):
+        with pytest.warns(UserWarning, match="fitted on uint8 pixels.*X is int64 with values"):
+            model(X.astype(np.int64))
 
 
 @pytest.mark.parametrize("offset, spread", [(300.0, 1e-5), (1e8, 1.0), (0.0, 1.0)])
