@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from sklearn.base import BaseEstimator
 
 
 def resolve_device(device):
@@ -82,6 +83,12 @@ class SkorchConventionsMixin:
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__.get("device", "auto")
         return params
+
+    def __repr__(self, N_CHAR_MAX=700):
+        # scikit-learn's repr, ``CNNClassifier(max_epochs=3)``: the parameters set to other
+        # values than their defaults, as in a Pipeline's repr. skorch's shows only the module
+        # (``clf.summary()`` and ``clf.module_`` show the network).
+        return BaseEstimator.__repr__(self, N_CHAR_MAX=N_CHAR_MAX)
 
     def __setstate__(self, state):
         setting = state.get("device")

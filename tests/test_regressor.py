@@ -98,9 +98,10 @@ def test_shares_the_classifier_parameters():
     assert "class_weight" not in reg_params and "scale_target" not in clf_params
     assert "conv_filters : tuple of int" in CNNRegressor.__doc__
     assert "{shared_parameters}" not in CNNRegressor.__doc__
-    # scikit-learn's repr shows only the parameters that differ from the signature's defaults.
-    from sklearn.base import BaseEstimator
-    assert BaseEstimator.__repr__(CNNRegressor(max_epochs=3)) == "CNNRegressor(max_epochs=3)"
+    # scikit-learn's repr (not skorch's "<class ...>[uninitialized](module=None,)") shows only
+    # the parameters that differ from the signature's defaults, fitted or not.
+    assert repr(CNNRegressor(max_epochs=3)) == "CNNRegressor(max_epochs=3)"
+    assert repr(CNNClassifier(optimizer="sgd", lr=0.1)) == "CNNClassifier(lr=0.1, optimizer='sgd')"
 
 
 def test_pipeline_grid_search_and_persistence(digit_brightness, tmp_path):
