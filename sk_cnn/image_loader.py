@@ -125,8 +125,10 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
     try:
         with Image.open(path) as image:
             if size is not None:
-                # JPEG: decode at a reduced scale that is still >= size (much faster for photos).
-                image.draft(mode, (max(size), max(size)))
+                # JPEG: decode at a reduced scale that is still >= size (much faster for photos),
+                # in the file's own colours: asking for mode "L" here would switch to libjpeg's
+                # grayscale, up to 11 levels away from the conversion below.
+                image.draft(image.mode, (max(size), max(size)))
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
             image = _to_uint8_mode(image, mode)

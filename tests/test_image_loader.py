@@ -22,6 +22,7 @@ from sklearn.utils.estimator_checks import (
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageLoader, ImageNormalizer
 from sk_cnn.datasets import find_images, load_digits_images, load_image_folder
+from sk_cnn.image_loader import read_image
 
 RNG = np.random.default_rng(0)
 
@@ -69,6 +70,17 @@ def test_grayscale_mode_and_palette_input(tmp_path, rgb):
     assert X.shape == (2, 6, 7) and X.dtype == np.uint8
     np.testing.assert_allclose(X[0], _gray_601(rgb), atol=1)
     np.testing.assert_allclose(X[1], _gray_601(np.asarray(palette.convert("RGB"))), atol=1)
+
+
+def test_grayscale_jpeg_reads_the_same_with_and_without_size(tmp_path):
+    # A loader fitted without size is saved with the training size; predicting then passes
+    # size, which must not switch to libjpeg's own grayscale decoding (up to 11 levels off).
+    colour = RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    path = _save(tmp_path / "colour.jpg", colour, quality=75)
+    full = read_image(path, mode="L")
+    np.testing.assert_array_equal(read_image(path, mode="L", size=(64, 64)), full)
+    with Image.open(path) as image:
+        np.testing.assert_array_equal(full, np.asarray(image.convert("L")))
 
 
 def test_jpeg_is_decoded_close_to_the_original(tmp_path):
