@@ -132,13 +132,19 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
         raise ValueError(f"Unknown backbone {name!r}. Use a torchvision classification model "
                          f"such as 'resnet18', 'mobilenet_v3_small' or 'efficientnet_b0'.")
     model = get_model(name, weights=None)
-    state = load_weights(weights, name)
-    if state is not None:
-        load_matching(model, state, weights)
     head = "fc" if hasattr(model, "fc") else "classifier"
+    state = load_weights(weights, name)
+    left_out = [] if state is None else load_matching(model, state, weights, warn=False)
     _replace_output_layer(model, head, n_outputs, dropout)
     if in_channels != 3:
         _adapt_first_conv(model, in_channels)
+        # A file saved from a network already adapted to these channels fits only now.
+        own = model.state_dict()
+        fits = {k: state[k] for k in left_out if k in own and own[k].shape == state[k].shape}
+        model.load_state_dict(fits, strict=False)
+        left_out = [k for k in left_out if k not in fits]
+    if state is not None:
+        _warn_left_out(left_out, len(state), weights, f"{head}.")
     if input_size is None:
         input_size = tuple(max(s, MIN_INPUT_SIZE) for s in image_size)
     elif isinstance(input_size, int):
@@ -184,7 +190,7 @@ def _cached_torchvision_file(name: str, weights_name: str) -> Path:
     return path
 
 
-def load_matching(model: nn.Module, state: dict, source) -> list[str]:
+def load_matching(model: nn.Module, state: dict, source, warn: bool = True) -> list[str]:
     """Load the entries whose names and shapes match; return the keys left out.
 
     The output layer (the network's last ``nn.Linear``) may differ, as it does when the new
@@ -199,6 +205,8 @@ def load_matching(model: nn.Module, state: dict, source) -> list[str]:
         The state dict read from ``source``.
     source : str or path
         Where ``state`` came from, for the messages.
+    warn : bool, default=True
+        Warn about entries left out besides the output layer.
 
     Returns
     -------
@@ -212,17 +220,23 @@ def load_matching(model: nn.Module, state: dict, source) -> list[str]:
                          f"shape matches.")
     model.load_state_dict(matching, strict=False)
     left_out = sorted(set(own) - set(matching))
-    output = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
-    head = f"{output[-1]}." if output else None
-    unexpected = [k for k in left_out if not (head and k.startswith(head))]
+    if warn:
+        output = [name for name, module in model.named_modules()
+                  if isinstance(module, nn.Linear)]
+        _warn_left_out(left_out, len(own), source, f"{output[-1]}." if output else None)
+    return left_out
+
+
+def _warn_left_out(left_out, n_entries, source, head_prefix):
+    """Warn when entries besides the output layer (``head_prefix``) kept their init."""
+    unexpected = [k for k in left_out if not (head_prefix and k.startswith(head_prefix))]
     if unexpected:
         warnings.warn(
             f"The weights {source} fit only part of this network: {len(unexpected)} of "
-            f"{len(own)} entries besides the output layer keep their random initialization "
+            f"{n_entries} entries besides the output layer keep their random initialization "
             f"(e.g. {unexpected[:3]}), because the file has no entry of that name and shape. "
             f"Was it saved from another architecture (backbone, conv_filters, ...)?",
-            UserWarning, stacklevel=2)
-    return left_out
+            UserWarning, stacklevel=3)
 
 
 def _replace_output_layer(model: nn.Module, head: str, n_outputs: int, dropout: float):

@@ -146,6 +146,14 @@ def test_save_weights_then_reuse_for_another_task(tmp_path):
     torch.testing.assert_close(second.module_.model.layer4[1].conv2.weight,
                                first.module_.model.layer4[1].conv2.weight)
     assert second.module_.model.fc[1].out_features == 4  # the head was not reused
+    # Grayscale: the first convolution was adapted to 1 channel, and is reused as such.
+    gray = backbone_clf(max_epochs=1).fit(X[..., 0], Y)
+    path = sk_cnn.save_weights(gray, tmp_path / "gray.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reused = backbone_clf(weights=path, lr=1e-12).fit(X[..., 0], Y)
+    torch.testing.assert_close(reused.module_.model.conv1.weight,
+                               gray.module_.model.conv1.weight)
 
     plain = CNNClassifier(conv_filters=(4, 8), max_epochs=1, verbose=0).fit(X, Y)
     plain_path = sk_cnn.save_weights(plain, tmp_path / "plain.pt")
