@@ -65,8 +65,9 @@ def _digits(n_train: int, n_test: int, seed: int, reason: str) -> ExampleData:
                        f"and {len(X_test)} test images (uint8, 8x8)", "digits")
 
 
-def load_example_data(n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> ExampleData:
-    """CIFAR-10 subsets when the archive is there (see the module docstring), else digits."""
+def cifar10_or_why_not() -> str | None:
+    """None when the examples should use CIFAR-10 (see the module docstring), else the reason
+    they use digits instead."""
     choice = os.environ.get("SK_CNN_EXAMPLE_DATA", "auto").lower()
     if choice not in ("auto", "digits", "cifar10"):
         raise ValueError(f"SK_CNN_EXAMPLE_DATA must be auto, digits or cifar10, got {choice!r}.")
@@ -76,10 +77,18 @@ def load_example_data(n_train: int = 4000, n_test: int = 1000, seed: int = 0) ->
     finally:
         sys.path.remove(str(BENCHMARKS))
     if choice == "digits":
-        return _digits(n_train, n_test, seed, "SK_CNN_EXAMPLE_DATA=digits")
+        return "SK_CNN_EXAMPLE_DATA=digits"
     if available() or choice == "cifar10":
+        return None
+    return f"{ARCHIVE} is not there"
+
+
+def load_example_data(n_train: int = 4000, n_test: int = 1000, seed: int = 0) -> ExampleData:
+    """CIFAR-10 subsets when the archive is there (see the module docstring), else digits."""
+    reason = cifar10_or_why_not()
+    if reason is None:
         return _cifar10(n_train, n_test, seed)
-    return _digits(n_train, n_test, seed, f"{ARCHIVE} is not there")
+    return _digits(n_train, n_test, seed, reason)
 
 
 def output_dir() -> Path:

@@ -9,7 +9,8 @@ class: first the new head alone (``freeze="backbone"``), then everything with a 
 learning rate for the backbone (``unfreeze_at_epoch``, ``backbone_lr_factor``). It is compared
 with the same network trained from scratch on the same 500 images.
 
-Reads ``../shared/datasets/cifar10-jpeg.tar.gz`` when present; otherwise it says so and runs
+Reads ``../shared/datasets/cifar10-jpeg.tar.gz`` when present (``SK_CNN_EXAMPLE_DATA=digits``
+forces digits, as for the other examples); otherwise it says so and runs
 the same steps on sklearn's digits (8x8, upsampled to 32x32 by the backbone), digits 0-4 then
 5-9. On CIFAR-10 the pretraining (6 epochs of 25,000 images) is the long part: 31 minutes on 2
 busy cores when we measured it (see benchmarks/README.md). Pretrained ImageNet weights would
@@ -32,12 +33,14 @@ from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import cifar10_data  # noqa: E402
+from example_data import cifar10_or_why_not  # noqa: E402
 
-if cifar10_data.available():
+why_not = cifar10_or_why_not()
+if why_not is None:
     X_train, y_train, X_test, y_test, names = cifar10_data.load_cifar10()
     source, pretrain_epochs = "CIFAR-10", 6
 else:
-    print("CIFAR-10 archive not found: using sklearn's digits instead.")
+    print(f"Using sklearn's digits instead of CIFAR-10 ({why_not}).")
     digits = load_digits()
     X_all = (digits.images * 255 / 16).astype(np.uint8)
     y_all = digits.target
