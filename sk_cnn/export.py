@@ -227,6 +227,7 @@ def serving_module(
             dtype = np.dtype(np.float32)
     layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_))
 
+    clf._check_tta(images=clf._fitted_on_images())
     if clf.tta not in (None, "flip"):
         raise ValueError(
             f"tta={clf.tta!r} cannot be exported (only None and 'flip' are); set "

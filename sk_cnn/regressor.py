@@ -17,6 +17,9 @@ from .training import CNNTrainingMixin
 def _target_columns(y):
     """y as a float64 array of shape (n_samples, n_outputs)."""
     y = np.asarray(y, dtype=np.float64)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D (one target) or 2-D (one column per target); got "
+                         f"shape {y.shape}.")
     return y.reshape(len(y), -1)
 
 
@@ -126,7 +129,11 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
         y2d = _target_columns(y)
         self.n_outputs_ = y2d.shape[1]
         if self.scale_target:
-            scale = y2d.std(axis=0)
+            # Divided by the largest magnitude first: the squares of targets near 1e154
+            # would overflow.
+            magnitude = np.abs(y2d).max(axis=0)
+            magnitude = np.where((magnitude > 0) & np.isfinite(magnitude), magnitude, 1.0)
+            scale = (y2d / magnitude).std(axis=0) * magnitude
             self.target_mean_ = y2d.mean(axis=0)
             self.target_scale_ = np.where(scale > 1e-12, scale, 1.0)
         else:
@@ -141,8 +148,11 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
                              f"y has {y2d.shape[1]}.")
         if not np.isfinite(y2d).all():
             raise ValueError("y contains NaN or infinity; remove or impute those targets.")
-        return torch.from_numpy(((y2d - self.target_mean_) / self.target_scale_)
-                                .astype(np.float32))
+        scaled = (y2d - self.target_mean_) / self.target_scale_
+        if np.abs(scaled).max(initial=0) > np.finfo(np.float32).max:
+            raise ValueError("y has values beyond float32's range (+-3.4e38), in which the "
+                             "network computes; rescale y or set scale_target=True.")
+        return torch.from_numpy(scaled.astype(np.float32))
 
     def _n_outputs(self):
         return self.n_outputs_

@@ -49,8 +49,11 @@ def _check_fit_params(estimator, fit_params):
     if not fit_params or estimator.module is not None:
         return
     name = type(estimator).__name__
-    hint = (" Weighting samples is not supported; for unbalanced classes use "
-            "class_weight='balanced'." if "sample_weight" in fit_params else "")
+    hint = ""
+    if "sample_weight" in fit_params:
+        hint = " Weighting samples is not supported" + (
+            "; for unbalanced classes use class_weight='balanced'." if is_classifier(estimator)
+            else ".")
     raise TypeError(f"{name}.fit got unexpected keyword argument(s) {sorted(fit_params)}: "
                     f"sk_cnn's networks take only X.{hint}")
 
@@ -109,7 +112,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             self._raise_shape_mismatch(X.shape[1:])
         # Estimators fitted by sk_cnn before input_dtype_ existed skip the scale check.
         check_network_input(self, X, getattr(self, "input_dtype_", None))
-        return as_tensor(canonical_view(X, self.layout_))
+        view = canonical_view(X, self.layout_)
+        self._check_tta(images=view.ndim == 4)  # tta may have been set after fit
+        return as_tensor(view)
 
     def _raise_shape_mismatch(self, given):
         raise ValueError(
@@ -171,21 +176,39 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         _check_fit_params(self, fit_params)
         if self.warm_start and self.__sklearn_is_fitted__():
             return self._continue_training(X, y, resume=True, **fit_params)
-        (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
-        check_network_input(self, X)
-        y_encoded = self._fit_targets(y)
-        self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
-        view = canonical_view(X, self.layout_)
-        if self.tta is not None and view.ndim != 4:
-            raise ValueError(f"tta={self.tta!r} mirrors images; X holds 1-D signals.")
-        self.input_shape_ = tuple(X.shape[1:])
-        self.input_dtype_ = X.dtype
-        with self._seeded():
-            # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
-            self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
-            self.initialize()
-            self._train(as_tensor(view), y_encoded, spec, resume=True, **fit_params)
+        # Until training starts, an error leaves the estimator as it was (a fitted one keeps
+        # predicting with its network, not with half of the new fit's attributes).
+        before, training = dict(self.__dict__), False
+        try:
+            (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
+            check_network_input(self, X)
+            y_encoded = self._fit_targets(y)
+            self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
+            view = canonical_view(X, self.layout_)
+            self._check_tta(images=view.ndim == 4)
+            self.input_shape_ = tuple(X.shape[1:])
+            self.input_dtype_ = X.dtype
+            with self._seeded():
+                # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
+                self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
+                self.initialize()
+                training = True
+                self._train(as_tensor(view), y_encoded, spec, resume=True, **fit_params)
+        except BaseException:
+            if not training:
+                self.__dict__.clear()
+                self.__dict__.update(before)
+            raise
         return self
+
+    def _fitted_on_images(self) -> bool:
+        """True for a network of images (Conv2d), False for 1-D signals."""
+        return canonical_view(np.empty((1,) + self.input_shape_, np.uint8), self.layout_).ndim == 4
+
+    def _check_tta(self, images: bool):
+        if self.tta is not None and not images:
+            raise ValueError(f"tta={self.tta!r} mirrors images, but {type(self).__name__} "
+                             f"works on 1-D signals here; set tta=None.")
 
     def _partial_fit(self, X, y, **fit_params):
         """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""
@@ -362,6 +385,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         indices = np.arange(len(dataset))
         seed = getattr(self, "validation_seed_", None)
         n_valid = int(np.ceil(self.validation_fraction * len(indices)))
+        if not is_classifier(self):
+            n_valid = max(n_valid, 2)  # R^2 needs two samples
         stratify = None
         if is_classifier(self):
             y_np = torch.as_tensor(y).cpu().numpy()

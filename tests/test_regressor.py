@@ -146,3 +146,50 @@ def test_plot_history_shows_r2_for_a_regressor():
     fig = plot_history(reg)
     assert [ax.get_title() for ax in fig.axes] == ["loss", "r2"]
     assert len(fig.axes[1].lines) == 2  # train_r2 and valid_r2
+
+
+SIGNALS = np.random.default_rng(1).random((30, 20)).astype(np.float32)
+TARGETS = np.random.default_rng(2).random(30)
+
+
+def test_a_refit_that_fails_before_training_leaves_the_fitted_model_as_it_was():
+    reg = _regressor(conv_filters=(4,), max_epochs=1).fit(SIGNALS, TARGETS)
+    before = reg.predict(SIGNALS)
+    with pytest.raises(ValueError, match="mirrors images"):  # fails after y was read
+        reg.set_params(tta="flip").fit(SIGNALS, TARGETS * 1000 + 5000)
+    with pytest.raises(ValueError, match="too small"):  # fails building the network
+        reg.set_params(tta=None, padding="valid", kernel_size=7).fit(SIGNALS[:, :5], TARGETS)
+    reg.set_params(padding="same", kernel_size=3)
+    np.testing.assert_array_equal(reg.predict(SIGNALS), before)  # not 1000x, not (5,) input
+    assert reg.input_shape_ == (20,) and reg.target_mean_ == pytest.approx(TARGETS.mean())
+
+
+def test_tta_set_after_a_fit_on_signals_is_refused_everywhere(tmp_path):
+    reg = _regressor(conv_filters=(4,), max_epochs=1).fit(SIGNALS, TARGETS)
+    reg.set_params(tta="flip")  # would silently reverse time
+    for call in (lambda: reg.predict(SIGNALS), lambda: reg.partial_fit(SIGNALS, TARGETS)):
+        with pytest.raises(ValueError, match="mirrors images.*set tta=None"):
+            call()
+    clf = CNNClassifier(conv_filters=(4,), max_epochs=1, verbose=0).fit(SIGNALS, TARGETS > 0.5)
+    clf.set_params(tta="flip")
+    with pytest.raises(ValueError, match="mirrors images"):
+        sk_cnn.export_program(clf, tmp_path / "m.pt2")
+
+
+def test_small_data_keeps_two_validation_samples_for_r2(recwarn):
+    # ceil(10% of 10) = 1 sample, on which R^2 is undefined (NaN plus a warning each epoch).
+    reg = _regressor(conv_filters=(4,), max_epochs=2).fit(SIGNALS[:10], TARGETS[:10])
+    assert np.isfinite(reg.history[:, "valid_r2"]).all()
+    assert not [w for w in recwarn if "R^2" in str(w.message)]
+
+
+def test_extreme_and_misshapen_targets_get_clear_errors_or_work():
+    big = _regressor(conv_filters=(4,), max_epochs=1).fit(SIGNALS, TARGETS * 1e154)
+    assert np.isfinite(big.target_scale_).all() and np.isfinite(big.predict(SIGNALS)).all()
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        _regressor(max_epochs=1, scale_target=False).fit(SIGNALS, TARGETS * 1e39)
+    reg = _regressor(conv_filters=(4,), max_epochs=1).fit(SIGNALS, TARGETS)
+    with pytest.raises(ValueError, match=r"got shape \(30, 1, 1\)"):
+        reg.partial_fit(SIGNALS, TARGETS.reshape(-1, 1, 1))
+    with pytest.raises(TypeError, match=r"Weighting samples is not supported\.$"):
+        reg.fit(SIGNALS, TARGETS, sample_weight=np.ones(30))
