@@ -1,9 +1,10 @@
 """Pictures of a CNNClassifier: training curves, first-layer filters, predictions, confusions.
 
 matplotlib is an optional extra: ``pip install "sk_cnn[plot]"``. Every function takes a fitted
-:class:`~sk_cnn.CNNClassifier` or a fitted ``Pipeline`` ending in one, and returns the
-``matplotlib.figure.Figure`` it drew (made with pyplot, so notebooks and sphinx-gallery show it;
-``fig.savefig(path)`` saves it).
+:class:`~sk_cnn.CNNClassifier` or a fitted ``Pipeline`` ending in one (all but
+:func:`plot_predictions` and :func:`plot_confusion_matrix` also take a
+:class:`~sk_cnn.CNNRegressor`), and returns the ``matplotlib.figure.Figure`` it drew (made
+with pyplot, so notebooks and sphinx-gallery show it; ``fig.savefig(path)`` saves it).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from numbers import Integral
 
 import numpy as np
+from sklearn.base import is_classifier
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import ConfusionMatrixDisplay
+from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
@@ -206,6 +208,28 @@ def _fitted(estimator):
     return clf
 
 
+def _fitted_classifier(estimator, function: str):
+    """The fitted classifier of estimator; a TypeError names the fix for anything else."""
+    clf = _last_step(estimator)
+    if not is_classifier(clf):
+        raise TypeError(
+            f"{function} needs a classifier (a CNNClassifier or a Pipeline ending in one), got "
+            f"{type(clf).__name__}. For a CNNRegressor use plot_history (training curves) or "
+            f"plot_filters.")
+    return _fitted(estimator)
+
+
+def _check_known(y, classes, what: str):
+    """Refuse labels of y outside classes (the classifier never predicts them)."""
+    known = set(np.asarray(classes).tolist())
+    unknown = sorted({label for label in np.asarray(y).tolist() if label not in known}, key=str)
+    if unknown:
+        raise ValueError(
+            f"y has labels {unknown[:10]} that are not among the classes "
+            f"{np.asarray(classes).tolist()[:10]} the classifier was fitted on, so {what}. "
+            f"Drop those samples, or refit on data that has these classes.")
+
+
 def plot_filters(clf, layer: int = 0, *, channel: int | None = None, max_filters: int = 64,
                  ncols: int | None = None, figsize: tuple[float, float] | None = None):
     """Show the kernels of a convolution layer as a grid of small images.
@@ -218,9 +242,9 @@ def plot_filters(clf, layer: int = 0, *, channel: int | None = None, max_filters
         Which convolution, counting ``Conv1d`` and ``Conv2d`` layers of the network in order:
         0 is the first (``features.block1.conv`` in sk_cnn's CNN), -1 the last.
     channel : int or None, default=None
-        Input channel to show in grayscale. None shows RGB when the layer has 3 input
-        channels, and otherwise the mean over the input channels (the only channel for
-        grayscale images).
+        Input channel to show (in grayscale for ``Conv2d``). None shows, for ``Conv2d``, RGB
+        when the layer has 3 input channels and otherwise the mean over the input channels
+        (the only channel for grayscale images); for ``Conv1d``, one curve per input channel.
     max_filters : int, default=64
         Show at most this many filters (the first ones).
     ncols : int or None, default=None
@@ -232,7 +256,7 @@ def plot_filters(clf, layer: int = 0, *, channel: int | None = None, max_filters
     -------
     fig : matplotlib.figure.Figure
         One axes per filter, each min-max scaled on its own (so compare shapes, not
-        magnitudes). Kernels of 1-D convolutions are drawn as curves.
+        magnitudes). Kernels of 1-D convolutions are drawn as curves, one per channel shown.
     """
     net = _fitted(clf)
     convs = [(name, m) for name, m in net.module_.named_modules()
@@ -262,7 +286,9 @@ def plot_filters(clf, layer: int = 0, *, channel: int | None = None, max_filters
             ax.imshow(kernel.mean(axis=0) if channel is None else kernel[channel],
                       cmap="gray", interpolation="nearest")
     shown = ("RGB" if rgb else f"input channel {channel}" if channel is not None
-             else "1 input channel" if n_in == 1 else f"mean of {n_in} input channels")
+             else "1 input channel" if n_in == 1
+             else f"{n_in} input channels, one curve each" if weights.ndim == 3
+             else f"mean of {n_in} input channels")
     size = "x".join(map(str, weights.shape[2:]))
     fig.suptitle(f"{name}: {n} of {len(weights)} filters, {size}, {shown}")
     return fig
@@ -277,6 +303,8 @@ def _names(labels, class_names, classes) -> list[str]:
     class_names = list(class_names)
     if len(class_names) != len(classes):
         raise ValueError(f"class_names has {len(class_names)} names for {len(classes)} classes.")
+    _check_known(labels, classes, "class_names (one name per class) cannot name them; a "
+                 "mapping of label to name shows unnamed labels as they are")
     position = {label: i for i, label in enumerate(np.asarray(classes).tolist())}
     return [str(class_names[position[label]]) for label in np.asarray(labels).tolist()]
 
@@ -324,7 +352,7 @@ def plot_predictions(estimator, X, y=None, *, n_images: int = 16, ncols: int = 8
     fig : matplotlib.figure.Figure
         One axes per image (one empty axes with a note when no sample is left to show).
     """
-    clf = _fitted(estimator)
+    clf = _fitted_classifier(estimator, "plot_predictions")
     if not isinstance(n_images, Integral) or n_images < 1:
         raise ValueError(f"n_images must be a positive integer, got {n_images!r}.")
     if only_errors and y is None:
@@ -374,7 +402,7 @@ def plot_confusion_matrix(estimator, X, y, *, normalize: str | None = None,
     X : array-like
         Samples in any layout the estimator accepts.
     y : array-like of shape (n_samples,)
-        True labels.
+        True labels, all among the classifier's ``classes_``.
     normalize : {"true", "pred", "all"} or None, default=None
         As in :func:`sklearn.metrics.confusion_matrix`: fractions of each true class, of each
         predicted class, or of all samples; None shows counts.
@@ -390,14 +418,17 @@ def plot_confusion_matrix(estimator, X, y, *, normalize: str | None = None,
     fig : matplotlib.figure.Figure
         The matrix (true labels in rows, predictions in columns) and its colorbar.
     """
-    clf = _fitted(estimator)
+    clf = _fitted_classifier(estimator, "plot_confusion_matrix")
     labels = np.asarray(clf.classes_)
     names = _names(labels, class_names, labels)
+    plt.get_cmap(cmap)  # an unknown name raises here, before a figure is made
+    y_pred = estimator.predict(X)
+    _check_known(y, labels, "the confusion matrix (one row per class) would drop their samples")
+    matrix = confusion_matrix(y, y_pred, labels=labels, normalize=normalize)
     size = max(4.0, 0.5 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=figsize or (size + 1, size))
     crowded = sum(len(name) for name in names) > 4 * len(names) and len(names) > 4
-    ConfusionMatrixDisplay.from_estimator(
-        estimator, X, y, labels=labels, display_labels=names, normalize=normalize, cmap=cmap,
-        ax=ax, xticks_rotation=45 if crowded else "horizontal")
+    ConfusionMatrixDisplay(matrix, display_labels=names).plot(
+        cmap=cmap, ax=ax, xticks_rotation=45 if crowded else "horizontal")
     fig.tight_layout()  # constrained layout clips rotated labels next to a colorbar
     return fig

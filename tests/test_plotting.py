@@ -9,7 +9,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import Pipeline
 
-from sk_cnn import CNNClassifier, ImageNormalizer, ImageReshaper
+from sk_cnn import CNNClassifier, CNNRegressor, ImageNormalizer, ImageReshaper
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -163,6 +163,21 @@ def test_plot_filters_of_1d_convolutions():
     assert [len(ax.get_lines()) for ax in fig.axes] == [1, 1, 1]  # one curve per input channel
 
 
+def test_plot_filters_title_of_1d_convolutions_over_several_channels():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((20, 3, 30)).astype(np.float32), np.repeat([0, 1], 10)
+    clf = CNNClassifier(conv_filters=(4,), max_epochs=1, batch_size=10, verbose=0,
+                        input_type="signal", validation_fraction=None).fit(X, y)
+    fig = plotting.plot_filters(clf)
+    weights = clf.module_.features.block1.conv.weight.detach().cpu().numpy()
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 3  # each input channel's kernel, not their mean
+    for line, kernel in zip(lines, weights[0]):
+        np.testing.assert_allclose(line.get_ydata(), kernel, rtol=1e-6)
+    title = fig._suptitle.get_text()
+    assert "3 input channels, one curve each" in title and "mean" not in title
+
+
 def test_plot_predictions_titles_are_predicted_and_true(rgb_clf):
     clf, X, y = rgb_clf
     fig = plotting.plot_predictions(clf, X, y, n_images=10, ncols=5)
@@ -209,6 +224,54 @@ def test_plot_confusion_matrix_counts(rgb_clf, flat_pipe):
     matrix = fig.axes[0].get_images()[0].get_array()
     np.testing.assert_allclose(matrix.sum(axis=1), 1)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["zero", "one"]
+
+
+def test_plot_confusion_matrix_refuses_labels_outside_classes(rgb_clf):
+    clf, X, y = rgb_clf
+    y_unseen = y.copy()
+    y_unseen[:5] = "fox"  # a class the classifier never saw: its samples would be dropped
+    with pytest.raises(ValueError, match=r"labels \['fox'\] that are not among the classes"):
+        plotting.plot_confusion_matrix(clf, X, y_unseen)
+    assert plt.get_fignums() == []
+
+
+def test_plot_confusion_matrix_leaves_no_figure_open_when_it_raises(rgb_clf):
+    clf, X, y = rgb_clf
+    with pytest.raises(ValueError):
+        plotting.plot_confusion_matrix(clf, X[:, :4], y)  # images of the wrong shape
+    with pytest.raises(ValueError):
+        plotting.plot_confusion_matrix(clf, X, y[:-1])
+    with pytest.raises(ValueError):
+        plotting.plot_confusion_matrix(clf, X, y, cmap="no-such-colormap")
+    assert plt.get_fignums() == []
+
+
+def test_classifier_only_plots_refuse_regressors():
+    rng = np.random.default_rng(0)
+    X, target = rng.random((20, 8, 8)).astype(np.float32), rng.random(20)
+    reg = CNNRegressor(conv_filters=(4,), max_epochs=1, batch_size=10, verbose=0,
+                       validation_fraction=None).fit(X, target)
+    pipe = Pipeline([("norm", ImageNormalizer()), ("cnn", reg)])
+    for estimator in (reg, pipe, CNNRegressor()):
+        with pytest.raises(TypeError, match="plot_predictions needs a classifier.*plot_history"):
+            plotting.plot_predictions(estimator, X, target)
+        with pytest.raises(TypeError,
+                           match="plot_confusion_matrix needs a classifier.*plot_history"):
+            plotting.plot_confusion_matrix(estimator, X, target)
+    assert plt.get_fignums() == []
+
+
+def test_plot_predictions_refuses_unnamed_labels_with_a_list_of_class_names(flat_pipe):
+    pipe, X, y = flat_pipe
+    y_unseen = y.copy()
+    y_unseen[0] = 2
+    with pytest.raises(ValueError, match=r"labels \[2\] that are not among the classes.*"
+                                         r"class_names"):
+        plotting.plot_predictions(pipe, X, y_unseen, class_names=["zero", "one"])
+    assert plt.get_fignums() == []
+    fig = plotting.plot_predictions(pipe, X, y_unseen, n_images=1,
+                                    class_names={0: "zero", 1: "one"})
+    assert fig.axes[0].get_title().endswith(" / 2")  # a mapping shows unnamed labels as is
 
 
 def test_missing_matplotlib_names_the_extra(monkeypatch):
