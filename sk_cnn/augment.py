@@ -88,12 +88,13 @@ class AugmentedArray(np.ndarray):
 
     def __reduce__(self):
         reconstruct, args, state = super().__reduce__()
-        return reconstruct, args, (state, asdict(self.augmentation))
+        spec = None if self.augmentation is None else asdict(self.augmentation)
+        return reconstruct, args, (state, spec)
 
     def __setstate__(self, state):
         array_state, spec = state
         super().__setstate__(array_state)
-        self.augmentation = AugmentationSpec(**spec)
+        self.augmentation = None if spec is None else AugmentationSpec(**spec)
 
 
 def split_augmentation(X):
@@ -160,7 +161,11 @@ def random_rotate(X: torch.Tensor, degrees: float, generator) -> torch.Tensor:
     """Rotate each image by an angle drawn from [-degrees, degrees] (bilinear, zero fill)."""
     angle = _uniform(X, -degrees, degrees, generator) * (math.pi / 180)
     cos, sin, zero = angle.cos(), angle.sin(), torch.zeros_like(angle)
-    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    # affine_grid works in coordinates normalized to [-1, 1] along each axis: for images that
+    # are not square, the aspect ratio keeps the rotation rigid in pixels.
+    aspect = X.shape[-2] / X.shape[-1]
+    theta = torch.stack([torch.stack([cos, -sin * aspect, zero], 1),
+                         torch.stack([sin / aspect, cos, zero], 1)], 1)
     grid = F.affine_grid(theta.to(X.dtype), list(X.shape), align_corners=False)
     return F.grid_sample(X, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

@@ -49,14 +49,15 @@ class ImageAugmenter(TransformerMixin, BaseEstimator):
     rotation : float, default=0.0
         Rotate each image by a random angle in [-rotation, rotation] degrees.
     brightness : float, default=0.0
-        Add a random offset in [-brightness, brightness] to each image (in the units of the
-        data: after :class:`ImageNormalizer`, standard deviations).
+        Add a random offset in [-brightness, brightness] to each image, in the units the
+        network sees: after :class:`ImageNormalizer`, standard deviations; for uint8 images,
+        the [0, 1] scale they are converted to (0.1 is about 25 grey levels). Not clipped.
     contrast : float, default=0.0
         Scale each image's deviation from its mean by a random factor in
         [1 - contrast, 1 + contrast].
     noise : float, default=0.0
-        Standard deviation of Gaussian noise added to every value (in the units of the data:
-        after :class:`ImageNormalizer`, standard deviations).
+        Standard deviation of Gaussian noise added to every value, in the units the network
+        sees (as for ``brightness``).
     scaling : float, default=0.0
         Multiply each sample by a random factor in [1 - scaling, 1 + scaling] (amplitude
         scaling of signals).

@@ -58,6 +58,15 @@ def _check_fit_params(estimator, fit_params):
                     f"sk_cnn's networks take only X.{hint}")
 
 
+def _call_seed(seed: int, epochs_done: int) -> int:
+    """The seed of a training call that starts after ``epochs_done`` epochs: ``seed`` itself
+    for a first fit, a different one for each continuation (so that partial_fit calls do not
+    replay the same random augmentation, shuffles and dropout)."""
+    if not epochs_done:
+        return seed
+    return int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
+
+
 class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     """skorch hooks and helpers of sk_cnn's estimators; put it left of the skorch base class.
 
@@ -133,13 +142,19 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         return hasattr(self, "input_shape_") and super().__sklearn_is_fitted__()
 
     @contextlib.contextmanager
-    def _seeded(self):
-        """Seed torch for this fit without touching the caller's global random state."""
+    def _seeded(self, epochs_done: int = 0):
+        """Seed torch for this fit without touching the caller's global random state.
+
+        A call that continues training after ``epochs_done`` epochs (partial_fit, warm_start)
+        gets another seed than the fit before it (see :func:`_call_seed`), so it draws new
+        shuffles and dropout masks.
+        """
         if self.random_state is None:
             yield
             return
         seed = (int(self.random_state) if isinstance(self.random_state, Integral)
                 else int(check_random_state(self.random_state).randint(2**31)))
+        seed = _call_seed(seed, epochs_done)
         devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
@@ -223,7 +238,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         _, spec = split_augmentation(X)
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
-        with self._seeded():
+        with self._seeded(epochs_done=len(self.history)):
             self._train(X_tensor, self._encode_targets(y), spec, resume=resume, **fit_params)
         return self
 
@@ -238,7 +253,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         generator = None
         if spec.random_state is not None:
             # On the data's device: the random parameters are drawn where the batches are.
-            generator = torch.Generator(device=X.device).manual_seed(spec.random_state)
+            generator = torch.Generator(device=X.device).manual_seed(
+                _call_seed(spec.random_state, len(self.history)))
         if X.ndim == 3 and (spec.vertical_flip or spec.rotation):
             raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
         if spec.padding_mode == "reflect" and spec.crop_padding >= min(X.shape[2:]):
@@ -255,7 +271,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                     "sk_cnn's BatchIterator reports; iterator_train is "
                     f"{self.iterator_train!r}. Use iterator_train=BatchIterator (the default) or "
                     "horizontal_flip=True.")
-            first_epoch_flips = torch.rand(len(X), generator=generator, device=X.device) < 0.5
+            first_epoch_flips = getattr(self, "_first_epoch_flips", None)
+            if not (len(self.history) and first_epoch_flips is not None
+                    and len(first_epoch_flips) == len(X)):
+                first_epoch_flips = torch.rand(len(X), generator=generator,
+                                               device=X.device) < 0.5
+            # Kept, so that the alternation goes on in a continued fit on the same data.
+            self._first_epoch_flips = first_epoch_flips
         return spec, generator, first_epoch_flips
 
     def _training_data(self, X, y):

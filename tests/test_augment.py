@@ -13,6 +13,7 @@ from sk_cnn.augment import (
     alternating_flip_mask,
     augment_batch,
     random_flip,
+    random_rotate,
     random_translate,
     split_augmentation,
 )
@@ -105,6 +106,22 @@ def test_marked_array_is_a_zero_copy_view_that_pickles():
     np.testing.assert_array_equal(restored, X)
     plain, found = split_augmentation(marked)
     assert type(plain) is np.ndarray and found == spec
+    unmarked = pickle.loads(pickle.dumps(X.view(AugmentedArray)))  # a view without a mark
+    assert unmarked.augmentation is None
+
+
+def test_rotation_is_rigid_on_images_that_are_not_square():
+    # A bright pixel 6 pixels right of the centre of 24x48 images stays 6 pixels from the
+    # centre whatever the angle (affine_grid's normalized coordinates stretched it before).
+    X = torch.zeros(16, 1, 24, 48)
+    X[:, :, 11:13, 29:31] = 1.0  # centred on (12, 30); the image centre is (12, 24)
+    rotated = random_rotate(X, 90.0, torch.Generator().manual_seed(0))
+    rows, cols = torch.meshgrid(torch.arange(24.0), torch.arange(48.0), indexing="ij")
+    mass = rotated[:, 0].sum(dim=(1, 2))
+    row = (rotated[:, 0] * rows).sum(dim=(1, 2)) / mass
+    col = (rotated[:, 0] * cols).sum(dim=(1, 2)) / mass
+    distance = ((row - 11.5) ** 2 + (col - 23.5) ** 2).sqrt()
+    torch.testing.assert_close(distance, torch.full((16,), 6.0), atol=0.1, rtol=0)
 
 
 def test_sk_cnn_transformers_after_the_augmenter_keep_the_mark():
@@ -158,6 +175,25 @@ def test_training_batches_are_augmented_freshly_and_nothing_else_is(tiny_images,
     np.testing.assert_array_equal(predicted.cpu().numpy(), X)
 
 
+@pytest.mark.parametrize("augmenter_seed", [None, 0])
+def test_each_partial_fit_call_draws_new_augmentation(tiny_images, tiny_classifier,
+                                                      augmenter_seed):
+    # Each call used to reseed with the same seeds, so a partial_fit loop replayed one epoch.
+    X, y = tiny_images
+    X = (X.astype(np.float32) / 255).transpose(0, 3, 1, 2).copy()
+    marked = ImageAugmenter(crop_padding=2, random_state=augmenter_seed).fit_transform(X)
+    clf = tiny_classifier(max_epochs=1, batch_size=64, validation_fraction=None,
+                          iterator_train__shuffle=False)
+    recorder = InputRecorder()
+    clf.initialize_module = _hook_after(clf.initialize_module, clf, recorder)
+    clf.fit(marked, y)
+    for _ in range(2):
+        clf.partial_fit(marked, y)
+    epochs = [batch for training, batch in recorder.calls if training]
+    assert len(epochs) == 3
+    assert not any(torch.equal(epochs[i], epochs[j]) for i, j in [(0, 1), (0, 2), (1, 2)])
+
+
 def test_alternating_flip_mask_alternates_from_the_first_epoch():
     first = torch.tensor([True, False, False, True])
     indices = torch.tensor([3, 1, 2])
@@ -197,6 +233,15 @@ def test_alternating_flip_shows_every_image_both_ways_in_two_epochs(tiny_images,
     assert all(seen[1][i] != seen[0][i] for i in range(len(X)))  # the other way in epoch 2
     assert seen[2] == seen[0]
     assert clf.augmentation_ is None and clf._train_iterator_ is None  # released after fit
+    # A partial_fit on the same data goes on alternating: epoch 4 mirrors epoch 3.
+    recorder.calls.clear()
+    clf.set_params(max_epochs=1).partial_fit(marked, y)
+    epoch4 = {}
+    for batch in [batch for training, batch in recorder.calls if training]:
+        for x in batch:
+            key = np.ascontiguousarray(x.cpu().numpy()).tobytes()
+            epoch4[plain[key] if key in plain else mirrored[key]] = key not in plain
+    assert all(epoch4[i] != seen[2][i] for i in range(len(X)))
 
 
 def test_alternating_flip_needs_the_batch_iterator(tiny_images, tiny_classifier):
