@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -149,7 +150,9 @@ class StopOnNonFiniteLoss(Callback):
         """Raise ``FloatingPointError`` naming the epoch when the loss is not finite."""
         if loss is None or math.isfinite(float(loss)):
             return
-        lr = net.optimizer_.param_groups[0]["lr"]
+        # The configured rate (group 0 may be one scaled from it, e.g. airbench's BatchNorm).
+        lr = (net._resolved_lr() if hasattr(net, "_resolved_lr")
+              else net.optimizer_.param_groups[0]["lr"])
         raise FloatingPointError(
             f"Training diverged: the {'training' if training else 'validation'} loss became "
             f"{float(loss)} in epoch {len(net.history)}. Try a lower learning rate than "
@@ -181,12 +184,18 @@ class TrainingBackup(Callback):
         """The backup file."""
         return Path(self.directory) / self.FILENAME
 
+    def start(self, net, X, y):
+        """Note where this training call starts, and a digest of its data (X, y tensors)."""
+        self.call_start_ = len(net.history)
+        self.data_digest_ = _data_digest(X, y)
+
     def restore(self, net) -> int:
-        """Load the backup into an initialized net; return the number of epochs it completed."""
+        """Load the backup into an initialized net; return the number of epochs the
+        interrupted call completed (after :meth:`start`)."""
         if not self.path.is_file():
             return 0
         state = torch.load(self.path, map_location=net.device, weights_only=True)
-        if state["fingerprint"] != _fingerprint(net):
+        if state["fingerprint"] != self._fingerprint(net):
             raise ValueError(
                 f"The training backup {self.path} was written for another model or other data "
                 f"(input shape, classes or parameters differ). Delete it, or use another "
@@ -202,7 +211,9 @@ class TrainingBackup(Callback):
         if generator is not None and state.get("augmentation_rng") is not None:
             generator.set_state(state["augmentation_rng"].cpu())
         self.restored_ = state  # the schedule is restored when the next epoch begins
-        return len(net.history)
+        # Epochs of earlier calls (warm_start) are in the history too: count this call's.
+        self.call_start_ = int(state.get("call_start", 0))
+        return len(net.history) - self.call_start_
 
     def on_epoch_begin(self, net, **kwargs):
         """After a restore, put the learning-rate schedule back where the backup left it."""
@@ -219,7 +230,8 @@ class TrainingBackup(Callback):
         """Write the state atomically."""
         generator = net.augmentation_[1] if net.augmentation_ is not None else None
         state = {
-            "fingerprint": _fingerprint(net),
+            "fingerprint": self._fingerprint(net),
+            "call_start": self.call_start_,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "history": json.dumps(net.history.to_list(), default=float),
@@ -235,6 +247,14 @@ class TrainingBackup(Callback):
         torch.save(state, temporary)
         os.replace(temporary, self.path)
 
+    def _fingerprint(self, net) -> str:
+        """What must match for a backup to belong to this fit: the data, its classes, the
+        parameters."""
+        params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
+                  if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
+        return json.dumps([list(net.input_shape_), [str(c) for c in net.classes_],
+                           self.data_digest_, params])
+
     def discard(self):
         """Delete the backup (training completed)."""
         self.path.unlink(missing_ok=True)
@@ -248,12 +268,40 @@ def _lr_scheduler(net):
     return None
 
 
-def _fingerprint(net) -> str:
-    """What must match for a backup to belong to this fit: data shape, classes, parameters."""
-    params = {k: v for k, v in net.get_params(deep=False).items()
-              if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
-    return json.dumps([list(net.input_shape_), [str(c) for c in net.classes_],
-                       {k: repr(v) for k, v in sorted(params.items())}])
+def _stable_repr(value) -> str:
+    """repr without memory addresses (classes and functions by name, a RandomState by type),
+    so that the same settings give the same fingerprint in another process."""
+    if isinstance(value, np.random.RandomState):
+        return "RandomState"
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    return repr(value)
+
+
+def _data_digest(X, y) -> str:
+    """A digest of the training data (tensors), in chunks to bound the memory."""
+    digest = hashlib.blake2b(digest_size=16)
+    for tensor in (X, y):
+        tensor = torch.as_tensor(tensor)
+        digest.update(f"{tuple(tensor.shape)}|{tensor.dtype}|".encode())
+        for start in range(0, len(tensor), 4096):
+            chunk = tensor[start:start + 4096].detach().cpu().contiguous()
+            digest.update(chunk.view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_backup_directory(directory) -> None:
+    """Create ``directory`` (a ``checkpoint_dir``) if needed; refuse one that cannot be written,
+    before any training (the backup is first written after an epoch)."""
+    path = Path(directory)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"checkpoint_dir={os.fspath(directory)!r} cannot be created "
+                         f"({exc.strerror or exc}). Give a folder you can write to.") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint_dir={os.fspath(directory)!r} is not writable. Give a "
+                         f"folder you can write to.")
 
 
 class _WarmupLinear:

@@ -127,7 +127,8 @@ default="adam"
         Back up the training state (weights, optimizer, history, random generators) there
         after every epoch. A fit that was interrupted (crash, kill) resumes from the last
         completed epoch when it is run again with the same directory; the backup is deleted
-        when training completes. Exact resumption needs an int ``random_state``.
+        when training completes; a backup of another model or of other data is refused.
+        Exact resumption needs an int ``random_state``; give parallel fits a folder each.
     tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
         network's outputs for each image and its left-right mirror image; "flip_translate" also

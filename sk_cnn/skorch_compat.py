@@ -34,7 +34,6 @@ def _private_state(name):
     return property(get, set, doc=f"skorch's ``{name}``.")
 
 
-_PRIVATE_STATE = ("_history", "_initialized", "_virtual_params", "_params_to_validate")
 
 
 class SkorchConventionsMixin:
@@ -52,9 +51,9 @@ class SkorchConventionsMixin:
     virtual_params_ = _private_state("virtual_params_")
 
     def _get_param_names(self):
-        # skorch lists every attribute without a trailing underscore; its private state is none
-        # of the constructor's parameters.
-        return [name for name in super()._get_param_names() if name not in _PRIVATE_STATE]
+        # skorch lists every attribute without a trailing underscore; private ones (skorch's
+        # state, sk_cnn's bookkeeping between calls) are none of the constructor's parameters.
+        return [name for name in super()._get_param_names() if not name.startswith("_")]
 
     @property
     def device(self):

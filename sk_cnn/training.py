@@ -22,7 +22,7 @@ from torch.utils.data import Subset
 
 from .augment import alternating_flip_mask, augment_batch, split_augmentation
 from .backbones import build_backbone, load_matching, load_weights
-from .callbacks import default_callbacks
+from .callbacks import check_backup_directory, default_callbacks
 from .data import (
     BatchIterator,
     as_tensor,
@@ -58,6 +58,14 @@ def _check_fit_params(estimator, fit_params):
                     f"sk_cnn's networks take only X.{hint}")
 
 
+# The parameters the default callbacks and the optimizer are built from (see set_params).
+_CALLBACK_PARAMS = frozenset({"lr_schedule", "max_epochs", "weight_averaging", "early_stopping",
+                              "unfreeze_at_epoch", "verbose", "checkpoint_dir", "batch_size"})
+_OPTIMIZER_PARAMS = frozenset({"lr", "optimizer", "momentum", "nesterov", "weight_decay",
+                               "backbone_lr_factor"})
+_COMPONENT_NAMES = frozenset({"optimizer", "dataset", "iterator_train", "iterator_valid"})
+
+
 def _call_seed(seed: int, epochs_done: int) -> int:
     """The seed of a training call that starts after ``epochs_done`` epochs: ``seed`` itself
     for a first fit, a different one for each continuation (so that partial_fit calls do not
@@ -74,6 +82,50 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     ``_fit_targets(y)`` (learn and encode the targets in fit), ``_encode_targets(y)`` (encode
     them later), ``_n_outputs()`` (units of the output layer) and ``_scoring_callbacks()``.
     """
+
+    def set_params(self, **params):
+        """Set parameters; on a fitted estimator, rebuild what they configure.
+
+        skorch applies ``lr`` and ``optimizer__*`` to every parameter group alike and builds
+        the callbacks once, so a later ``partial_fit`` or ``warm_start`` fit would run with
+        flattened learning rates and the old schedule. Here the optimizer (keeping its
+        state, e.g. momentum) and the callbacks are rebuilt from the new values.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        initialized = getattr(self, "initialized_", False) and hasattr(self, "optimizer_")
+        # skorch treats these names as components of the optimizer, dataset and iterators; on
+        # an initialized net it then fails ("Something went wrong"). They are read when
+        # training starts, so they are plain attributes here.
+        plain = {key: params.pop(key) for key in list(params) if initialized and (
+            key in _COMPONENT_NAMES or key.split("__", 1)[0] in _COMPONENT_NAMES - {"optimizer"})}
+        for key, value in plain.items():
+            setattr(self, key, value)
+        super().set_params(**params)
+        params.update(plain)
+        if not initialized:
+            return self
+        for key, value in params.items():
+            if key.startswith("optimizer__"):  # skorch only sets the optimizer's groups
+                setattr(self, key, value)
+        if params.keys() & _CALLBACK_PARAMS:
+            self.initialize_callbacks()
+        if params.keys() & _OPTIMIZER_PARAMS or any(k.startswith("optimizer__") for k in params):
+            old = self.optimizer_
+            self.initialize_optimizer()
+            if type(old) is type(self.optimizer_):
+                state = self.optimizer_.state_dict()
+                state["state"] = old.state_dict()["state"]
+                self.optimizer_.load_state_dict(state)
+        return self
 
     def _validate_hyperparameters(self):
         validate_parameter_constraints(
@@ -98,6 +150,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             raise ValueError(
                 "early_stopping needs a validation split: set validation_fraction > 0 (for "
                 "example 0.1) or pass train_split.")
+        if self.checkpoint_dir is not None:
+            check_backup_directory(self.checkpoint_dir)
         try:
             torch.empty(0, device=self.device)
         except (RuntimeError, AssertionError, NotImplementedError) as error:
@@ -105,6 +159,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             raise ValueError(
                 f"device={setting!r} is not usable here ({str(error).splitlines()[0]}). Use "
                 f"device='auto' (a GPU when torch sees one, else the CPU) or 'cpu'.") from error
+
+    def _resolved_lr(self) -> float:
+        """The learning rate set, or the chosen optimizer's default (see ``lr``)."""
+        if self.lr is not None:
+            return self.lr
+        name = self.optimizer if isinstance(self.optimizer, str) else None
+        return OPTIMIZERS.get(name, (None, 0.01, ()))[1]
 
     def _uses_validation(self):
         return bool(self.train_split) or bool(self.validation_fraction)
@@ -303,7 +364,10 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         self.augmentation_ = self._augmentation(X, spec)
         backup = dict(self.callbacks_).get("backup")
         try:
-            done = backup.restore(self) if (resume and backup is not None) else 0
+            done = 0
+            if backup is not None:
+                backup.start(self, X, y)
+                done = backup.restore(self) if resume else 0
             start = len(self.history)
             epochs = self.max_epochs - done
             if epochs > 0:

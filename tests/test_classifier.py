@@ -392,6 +392,46 @@ def test_every_call_runs_the_whole_learning_rate_schedule(tiny_images, tiny_clas
         assert (clf.module_.head.output.weight - weights).abs().max() > 1e-4
 
 
+def test_set_params_on_a_fitted_classifier_reaches_the_next_partial_fit(tiny_images,
+                                                                         tiny_classifier):
+    # skorch wrote lr into every parameter group (airbench's BatchNorm group runs at 64x lr),
+    # kept the callbacks built at the first fit (cosine over the old max_epochs) and failed
+    # on optimizer=... ("Something went wrong").
+    from sk_cnn.fastnet import airbench_params
+
+    X, y = tiny_images
+    params = {**airbench_params(max_epochs=1), "conv_filters": (4, 4, 4), "verbose": 0,
+              "batch_size": 16}
+    clf = CNNClassifier(**params).fit(X, y)
+    clf.set_params(lr=0.01, optimizer__muon_lr=0.2)
+    fresh = CNNClassifier(**{**params, "lr": 0.01, "optimizer__muon_lr": 0.2}).fit(X, y)
+    groups = [g["lr"] for g in clf.optimizer_.param_groups]
+    assert groups == [g["lr"] for g in fresh.optimizer_.param_groups] and len(set(groups)) == 3
+
+    clf = tiny_classifier(max_epochs=2, lr=0.01).fit(X, y)
+    clf.set_params(max_epochs=4).partial_fit(X, y)
+    assert _recorded_lrs(clf.history)[2:] == pytest.approx(
+        [0.01 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)])  # cosine over 4 epochs
+    clf.set_params(optimizer="sgd", iterator_valid__batch_size=8)
+    assert isinstance(clf.optimizer_, torch.optim.SGD)
+    clf.partial_fit(X, y)
+    assert len(clf.history) == 10
+
+
+def test_clone_of_a_fitted_pipeline_fits_again(tiny_images, tiny_classifier):
+    # Bookkeeping kept between calls (here alternate flip's first-epoch mask) is no parameter.
+    from sklearn.pipeline import make_pipeline
+
+    from sk_cnn import ImageAugmenter
+
+    X, y = tiny_images
+    pipe = make_pipeline(ImageAugmenter(horizontal_flip="alternate", crop_padding=1),
+                         tiny_classifier(max_epochs=1)).fit(X, y)
+    assert "_" not in "".join(k[0] for k in pipe[-1].get_params(deep=False))
+    clone(pipe).fit(X, y)
+    assert repr(pipe[-1]) == repr(clone(pipe[-1]))
+
+
 def test_a_last_training_batch_of_one_sample_joins_the_batch_before(tiny_classifier):
     # 4x4 images pooled twice reach batch norm as 1x1 maps, where torch cannot train on a
     # batch of one sample; 19 samples leave 17 for training after the 10% validation split.

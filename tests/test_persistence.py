@@ -11,10 +11,12 @@ import time
 import joblib
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import save_file
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, StandardScaler
+from skorch.callbacks import Callback
 
 import sk_cnn
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
@@ -182,6 +184,37 @@ def test_backup_of_another_model_is_refused(tmp_path, tiny_images, tiny_classifi
     X, y = tiny_images
     from sk_cnn.callbacks import TrainingBackup
     clf = tiny_classifier(checkpoint_dir=tmp_path).fit(X, y)
-    TrainingBackup(tmp_path).on_epoch_end(clf)  # leave a backup behind
+
+    def leave_backup():
+        backup = TrainingBackup(tmp_path)
+        backup.start(clf, torch.as_tensor(X), torch.as_tensor(y))
+        backup.on_epoch_end(clf)
+
+    leave_backup()
     with pytest.raises(ValueError, match="another model"):
         tiny_classifier(checkpoint_dir=tmp_path, conv_filters=(4, 4)).fit(X, y)
+    leave_backup()  # other images of the same shape and classes: not resumed either
+    with pytest.raises(ValueError, match="other data"):
+        tiny_classifier(checkpoint_dir=tmp_path).fit(X[::-1].copy(), y)
+    # A folder that cannot be created is refused before any training.
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match="cannot be created"):
+        tiny_classifier(checkpoint_dir=tmp_path / "file" / "sub").fit(X, y)
+
+
+def test_interrupted_warm_start_fit_resumes_its_own_remaining_epochs(tmp_path, tiny_images,
+                                                                     tiny_classifier):
+    X, y = tiny_images
+
+    class Interrupt(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 5:
+                raise KeyboardInterrupt  # skorch ends the fit quietly
+
+    clf = tiny_classifier(max_epochs=3, warm_start=True, checkpoint_dir=tmp_path,
+                          callbacks=[("interrupt", Interrupt())]).fit(X, y)
+    clf.fit(X, y)  # epochs 4 and 5 done, then interrupted
+    assert len(clf.history) == 5 and (tmp_path / "sk_cnn_backup.pt").exists()
+    clf.set_params(callbacks=[]).fit(X, y)  # the same call again: its last epoch is left
+    assert clf.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
+    assert not (tmp_path / "sk_cnn_backup.pt").exists()
