@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import os
-from numbers import Integral, Real
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +76,13 @@ class RestartingSchedule(LRScheduler):
 
     def _create(self, net, dataset_train):
         """The torch scheduler, or None to create it when the first epoch begins."""
-        return self._get_scheduler(net, self.policy_, last_epoch=-1, **self.kwargs)
+        # Lengths that follow max_epochs are read now, not when the callback was built (a
+        # value copied from get_params(deep=True) would otherwise pin an old max_epochs).
+        name = getattr(self.policy_, "__name__", "")
+        lengths = ({"T_max": net.max_epochs} if name == "CosineAnnealingLR" else
+                   {"step_size": max(1, net.max_epochs // 3)} if name == "StepLR" else {})
+        return self._get_scheduler(net, self.policy_, last_epoch=-1,
+                                   **{**lengths, **self.kwargs})
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         """Create the schedule if it needed the training split."""
@@ -426,11 +432,10 @@ def lr_schedule_callback(net) -> LRScheduler | None:
         (:class:`WarmupLinearSchedule`, one-cycle); None without a schedule.
     """
     schedule = net.lr_schedule if isinstance(net.lr_schedule, str) else None
-    if schedule == "cosine":
-        return RestartingSchedule(policy="CosineAnnealingLR", T_max=net.max_epochs)
-    if schedule == "step":
-        epochs = net.max_epochs if isinstance(net.max_epochs, Integral) else 3
-        return RestartingSchedule(policy="StepLR", step_size=max(1, epochs // 3), gamma=0.1)
+    if schedule == "cosine":  # over max_epochs, read when training starts
+        return RestartingSchedule(policy="CosineAnnealingLR")
+    if schedule == "step":  # a tenth at each third of max_epochs
+        return RestartingSchedule(policy="StepLR", gamma=0.1)
     if schedule == "onecycle":
         return OneCycleSchedule()
     if schedule == "warmup_linear":

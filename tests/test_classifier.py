@@ -418,6 +418,17 @@ def test_set_params_on_a_fitted_classifier_reaches_the_next_partial_fit(tiny_ima
     assert len(clf.history) == 10
 
 
+def test_copied_deep_params_do_not_pin_the_schedule_length(tiny_images, tiny_classifier):
+    # get_params(deep=True) lists the default callbacks; set back, a cosine T_max fixed at
+    # construction survived clone and ignored a later max_epochs.
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=2, lr=1e-3)
+    clf.set_params(**clf.get_params())
+    clf = clone(clf).set_params(max_epochs=4).fit(X, y)
+    assert _recorded_lrs(clf.history) == pytest.approx(
+        [1e-3 * (1 + np.cos(np.pi * e / 4)) / 2 for e in range(4)])
+
+
 def test_clone_of_a_fitted_pipeline_fits_again(tiny_images, tiny_classifier):
     # Bookkeeping kept between calls (here alternate flip's first-epoch mask) is no parameter.
     from sklearn.pipeline import make_pipeline
