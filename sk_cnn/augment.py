@@ -97,6 +97,18 @@ class AugmentedArray(np.ndarray):
         self.augmentation = None if spec is None else AugmentationSpec(**spec)
 
 
+def check_spec_fits(spec: AugmentationSpec, shape: tuple) -> None:
+    """Refuse a spec the data of ``shape`` (canonical ``(N, C, H, W)`` or ``(N, C, L)``)
+    cannot take: image-only augmentations on signals, reflect padding as large as the data."""
+    if len(shape) == 3 and (spec.vertical_flip or spec.rotation):
+        raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
+    if spec.padding_mode == "reflect" and spec.crop_padding >= min(shape[2:]):
+        raise ValueError(
+            f"ImageAugmenter(padding_mode='reflect') needs crop_padding smaller than the "
+            f"images (or signals), whose size is {tuple(shape[2:])}; got crop_padding="
+            f"{spec.crop_padding}. Use a smaller crop_padding or padding_mode='constant'.")
+
+
 def split_augmentation(X):
     """Return ``(plain_array_or_X, spec_or_None)``: the data without its mark, and the mark."""
     spec = getattr(X, "augmentation", None)

@@ -24,6 +24,7 @@ from skorch.callbacks import (
 from skorch.history import History
 
 from .fastnet import recipe_callbacks
+from .optim import resolved_lr
 
 LR_SCHEDULES = ("cosine", "onecycle", "step", "warmup_linear")
 
@@ -157,8 +158,8 @@ class StopOnNonFiniteLoss(Callback):
         if loss is None or math.isfinite(float(loss)):
             return
         # The configured rate (group 0 may be one scaled from it, e.g. airbench's BatchNorm).
-        lr = (net._resolved_lr() if hasattr(net, "_resolved_lr")
-              else net.optimizer_.param_groups[0]["lr"])
+        lr = resolved_lr(net) if hasattr(net, "lr_schedule") else (
+            net.optimizer_.param_groups[0]["lr"])
         raise FloatingPointError(
             f"Training diverged: the {'training' if training else 'validation'} loss became "
             f"{float(loss)} in epoch {len(net.history)}. Try a lower learning rate than "

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import validate_data
 from torch.utils.data import Subset
 
@@ -299,15 +300,60 @@ def check_network_input(estimator, X: np.ndarray, fitted_dtype=None) -> None:
         ``UserWarning``. Floats already in [0, 1] are fine.
     """
     name = type(estimator).__name__
-    if X.dtype.kind == "f" and X.dtype.itemsize > 4 and X.size:
+    scaled_in_fit = fitted_dtype is not None and np.dtype(fitted_dtype) == np.uint8
+    wide_float = X.dtype.kind == "f" and X.dtype.itemsize > 4
+    if not X.size or not (wide_float or (scaled_in_fit and X.dtype != np.uint8)):
+        return
+    high = X.max()  # one pass, for both checks
+    if wide_float:
         limit = float(np.finfo(np.float32).max)
-        if X.max() > limit or X.min() < -limit:
+        if high > limit or X.min() < -limit:
             raise ValueError(
                 f"X has values beyond float32's range (+-3.4e38), in which {name} computes; "
                 f"rescale the data (e.g. with sklearn's StandardScaler or MinMaxScaler).")
-    if (fitted_dtype is not None and np.dtype(fitted_dtype) == np.uint8 and X.dtype != np.uint8
-            and X.size and X.max() > 1):
+    if scaled_in_fit and X.dtype != np.uint8 and high > 1:
         warnings.warn(
             f"{name} was fitted on uint8 pixels, which are scaled to [0, 1], but X is "
-            f"{X.dtype} with values up to {X.max():g}, which are used as they are. Give X as "
+            f"{X.dtype} with values up to {high:g}, which are used as they are. Give X as "
             f"uint8 (as in fit) or divide it by 255.", UserWarning, stacklevel=3)
+
+
+def validation_split(dataset, y, fraction, seed, classifier: bool):
+    """Split ``fraction`` of ``dataset`` off for validation: ``(train, valid)`` subsets, or
+    ``(dataset, None)`` when no split is asked for or none is possible.
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        The training data.
+    y : array-like or torch.Tensor
+        Its (encoded) targets.
+    fraction : float or None
+        Share held out (rounded up); a regressor keeps at least 2 samples (R^2 needs two).
+    seed : int or None
+        Random state of the split.
+    classifier : bool
+        Stratify by ``y`` when every class has 2 samples and the split holds one per class.
+
+    Returns
+    -------
+    train, valid : torch.utils.data.Subset, torch.utils.data.Subset or None
+        The two parts, each in the original order.
+    """
+    if not fraction:
+        return dataset, None
+    indices = np.arange(len(dataset))
+    n_valid = int(np.ceil(fraction * len(indices)))
+    stratify = None
+    if classifier:
+        y_np = torch.as_tensor(y).cpu().numpy()
+        counts = np.bincount(y_np)
+        if counts[counts > 0].min() >= 2 and n_valid >= len(counts):
+            stratify = y_np
+    else:
+        n_valid = max(n_valid, 2)
+    if len(indices) - n_valid < 1:
+        return dataset, None
+    train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,
+                                    random_state=seed)
+    return Subset(dataset, np.sort(train)), Subset(dataset, np.sort(valid))

@@ -182,3 +182,69 @@ OPTIMIZERS = {
     "muon": (Muon, 5e-2, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
 }
+
+
+def _entry(net):
+    """``(optimizer class, default lr, estimator parameters it takes)`` of ``net.optimizer``."""
+    name = net.optimizer if isinstance(net.optimizer, str) else None
+    return OPTIMIZERS.get(name, (net.optimizer, 0.01, ()))
+
+
+def resolved_lr(net) -> float:
+    """The learning rate of an sk_cnn estimator: ``lr``, or its optimizer's default.
+
+    Parameters
+    ----------
+    net : CNNClassifier or CNNRegressor
+        The estimator.
+
+    Returns
+    -------
+    lr : float
+        What messages about the learning rate quote.
+    """
+    return net.lr if net.lr is not None else _entry(net)[1]
+
+
+def build_optimizer(net) -> torch.optim.Optimizer:
+    """The optimizer of an initialized sk_cnn estimator (its skorch ``initialize_optimizer``).
+
+    The optimizer named by ``optimizer`` with its default learning rate unless one is set,
+    ``weight_decay``, the estimator's ``momentum``/``nesterov`` where it takes them, a
+    backbone group at ``backbone_lr_factor`` times the rate, and the network's own SGD
+    groups (airbench) for SGD and Muon.
+
+    Parameters
+    ----------
+    net : CNNClassifier or CNNRegressor
+        An estimator whose ``module_`` is built.
+
+    Returns
+    -------
+    optimizer : torch.optim.Optimizer
+        The optimizer over the network's learnable parameters.
+    """
+    args, kwargs = net.get_params_for_optimizer("optimizer", net.get_all_learnable_params())
+    optimizer, default_lr, taken = _entry(net)
+    if kwargs.get("lr") is None:
+        kwargs["lr"] = default_lr
+    if net.weight_decay:
+        kwargs.setdefault("weight_decay", net.weight_decay)
+    for name in taken:
+        kwargs.setdefault(name, getattr(net, name))
+    if net.backbone is not None and net.backbone_lr_factor != 1.0:
+        backbone = {id(p) for p in net.module_.backbone_parameters()}
+        params = [p for group in args[0] for p in group["params"]]
+        args = ([{"params": [p for p in params if id(p) in backbone],
+                  "lr": kwargs["lr"] * net.backbone_lr_factor},
+                 {"params": [p for p in params if id(p) not in backbone]}],)
+    groups = getattr(net.module_, "optimizer_param_groups", None)
+    sgd = isinstance(optimizer, type) and issubclass(optimizer, torch.optim.SGD)  # or Muon
+    if net.module is None and groups is not None and sgd:
+        # The network's own SGD settings per group (airbench: faster BatchNorm shifts).
+        args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
+    if sgd and not kwargs.get("momentum"):
+        kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
+    check_optimizer_options(optimizer, kwargs, f"optimizer={net.optimizer!r}",
+                            {name: entry[0] for name, entry in OPTIMIZERS.items()})
+    return optimizer(*args, **kwargs)

@@ -36,6 +36,15 @@ def _private_state(name):
 
 
 
+# The parameters sk_cnn's default callbacks and optimizer are built from (see set_params), and
+# the names skorch mistakes for components it can re-initialize.
+_CALLBACK_PARAMS = frozenset({"lr_schedule", "max_epochs", "weight_averaging", "early_stopping",
+                              "unfreeze_at_epoch", "verbose", "checkpoint_dir", "batch_size"})
+_OPTIMIZER_PARAMS = frozenset({"lr", "optimizer", "momentum", "nesterov", "weight_decay",
+                               "backbone_lr_factor"})
+_COMPONENT_NAMES = frozenset({"optimizer", "dataset", "iterator_train", "iterator_valid"})
+
+
 class SkorchConventionsMixin:
     """For a skorch net: ``__init__`` stores parameters only, and ``device="auto"`` works.
 
@@ -82,6 +91,50 @@ class SkorchConventionsMixin:
         params = super().get_params(deep=deep, **kwargs)
         params["device"] = self.__dict__.get("device", "auto")
         return params
+
+    def set_params(self, **params):
+        """Set parameters; on a fitted estimator, rebuild what they configure.
+
+        skorch applies ``lr`` and ``optimizer__*`` to every parameter group alike and builds
+        the callbacks once, so a later ``partial_fit`` or ``warm_start`` fit would run with
+        flattened learning rates and the old schedule. Here the optimizer (keeping its
+        state, e.g. momentum) and the callbacks are rebuilt from the new values.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        initialized = getattr(self, "initialized_", False) and hasattr(self, "optimizer_")
+        # skorch treats these names as components of the optimizer, dataset and iterators; on
+        # an initialized net it then fails ("Something went wrong"). They are read when
+        # training starts, so they are plain attributes here.
+        plain = {key: params.pop(key) for key in list(params) if initialized and (
+            key in _COMPONENT_NAMES or key.split("__", 1)[0] in _COMPONENT_NAMES - {"optimizer"})}
+        for key, value in plain.items():
+            setattr(self, key, value)
+        super().set_params(**params)
+        params.update(plain)
+        if not initialized:
+            return self
+        for key, value in params.items():
+            if key.startswith("optimizer__"):  # skorch only sets the optimizer's groups
+                setattr(self, key, value)
+        if params.keys() & _CALLBACK_PARAMS:
+            self.initialize_callbacks()
+        if params.keys() & _OPTIMIZER_PARAMS or any(k.startswith("optimizer__") for k in params):
+            old = self.optimizer_
+            self.initialize_optimizer()
+            if type(old) is type(self.optimizer_):
+                state = self.optimizer_.state_dict()
+                state["state"] = old.state_dict()["state"]
+                self.optimizer_.load_state_dict(state)
+        return self
 
     def __repr__(self, N_CHAR_MAX=700):
         # scikit-learn's repr, ``CNNClassifier(max_epochs=3)``: the parameters set to other

@@ -10,7 +10,6 @@ from numbers import Integral
 import numpy as np
 import torch
 from sklearn.base import is_classifier
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     validate_parameter_constraints,
@@ -18,10 +17,13 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
-from torch.utils.data import Subset
 
-from .augment import alternating_flip_mask, augment_batch, split_augmentation
-from .backbones import build_backbone, load_matching, load_weights
+from .augment import (
+    alternating_flip_mask,
+    augment_batch,
+    check_spec_fits,
+    split_augmentation,
+)
 from .callbacks import check_backup_directory, default_callbacks
 from .data import (
     BatchIterator,
@@ -31,10 +33,11 @@ from .data import (
     resolve_channels,
     to_network_input,
     validate_images,
+    validation_split,
 )
-from .fastnet import build_airbench, tta_logits
-from .modules import build_cnn
-from .optim import OPTIMIZERS, check_optimizer_options
+from .fastnet import tta_logits
+from .network import build_network
+from .optim import build_optimizer
 from .parameters import CNNParametersMixin
 from .precision import autocast
 from .skorch_compat import SkorchConventionsMixin
@@ -58,14 +61,6 @@ def _check_fit_params(estimator, fit_params):
                     f"sk_cnn's networks take only X.{hint}")
 
 
-# The parameters the default callbacks and the optimizer are built from (see set_params).
-_CALLBACK_PARAMS = frozenset({"lr_schedule", "max_epochs", "weight_averaging", "early_stopping",
-                              "unfreeze_at_epoch", "verbose", "checkpoint_dir", "batch_size"})
-_OPTIMIZER_PARAMS = frozenset({"lr", "optimizer", "momentum", "nesterov", "weight_decay",
-                               "backbone_lr_factor"})
-_COMPONENT_NAMES = frozenset({"optimizer", "dataset", "iterator_train", "iterator_valid"})
-
-
 def _call_seed(seed: int, epochs_done: int) -> int:
     """The seed of a training call that starts after ``epochs_done`` epochs: ``seed`` itself
     for a first fit, a different one for each continuation (so that partial_fit calls do not
@@ -82,50 +77,6 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     ``_fit_targets(y)`` (learn and encode the targets in fit), ``_encode_targets(y)`` (encode
     them later), ``_n_outputs()`` (units of the output layer) and ``_scoring_callbacks()``.
     """
-
-    def set_params(self, **params):
-        """Set parameters; on a fitted estimator, rebuild what they configure.
-
-        skorch applies ``lr`` and ``optimizer__*`` to every parameter group alike and builds
-        the callbacks once, so a later ``partial_fit`` or ``warm_start`` fit would run with
-        flattened learning rates and the old schedule. Here the optimizer (keeping its
-        state, e.g. momentum) and the callbacks are rebuilt from the new values.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters.
-
-        Returns
-        -------
-        self : object
-            The estimator.
-        """
-        initialized = getattr(self, "initialized_", False) and hasattr(self, "optimizer_")
-        # skorch treats these names as components of the optimizer, dataset and iterators; on
-        # an initialized net it then fails ("Something went wrong"). They are read when
-        # training starts, so they are plain attributes here.
-        plain = {key: params.pop(key) for key in list(params) if initialized and (
-            key in _COMPONENT_NAMES or key.split("__", 1)[0] in _COMPONENT_NAMES - {"optimizer"})}
-        for key, value in plain.items():
-            setattr(self, key, value)
-        super().set_params(**params)
-        params.update(plain)
-        if not initialized:
-            return self
-        for key, value in params.items():
-            if key.startswith("optimizer__"):  # skorch only sets the optimizer's groups
-                setattr(self, key, value)
-        if params.keys() & _CALLBACK_PARAMS:
-            self.initialize_callbacks()
-        if params.keys() & _OPTIMIZER_PARAMS or any(k.startswith("optimizer__") for k in params):
-            old = self.optimizer_
-            self.initialize_optimizer()
-            if type(old) is type(self.optimizer_):
-                state = self.optimizer_.state_dict()
-                state["state"] = old.state_dict()["state"]
-                self.optimizer_.load_state_dict(state)
-        return self
 
     def _validate_hyperparameters(self):
         validate_parameter_constraints(
@@ -159,13 +110,6 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             raise ValueError(
                 f"device={setting!r} is not usable here ({str(error).splitlines()[0]}). Use "
                 f"device='auto' (a GPU when torch sees one, else the CPU) or 'cpu'.") from error
-
-    def _resolved_lr(self) -> float:
-        """The learning rate set, or the chosen optimizer's default (see ``lr``)."""
-        if self.lr is not None:
-            return self.lr
-        name = self.optimizer if isinstance(self.optimizer, str) else None
-        return OPTIMIZERS.get(name, (None, 0.01, ()))[1]
 
     def _uses_validation(self):
         return bool(self.train_split) or bool(self.validation_fraction)
@@ -316,13 +260,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             # On the data's device: the random parameters are drawn where the batches are.
             generator = torch.Generator(device=X.device).manual_seed(
                 _call_seed(spec.random_state, len(self.history)))
-        if X.ndim == 3 and (spec.vertical_flip or spec.rotation):
-            raise ValueError("vertical_flip and rotation need images, not 1-D signals.")
-        if spec.padding_mode == "reflect" and spec.crop_padding >= min(X.shape[2:]):
-            raise ValueError(
-                f"ImageAugmenter(padding_mode='reflect') needs crop_padding smaller than the "
-                f"images (or signals), whose size is {tuple(X.shape[2:])}; got crop_padding="
-                f"{spec.crop_padding}. Use a smaller crop_padding or padding_mode='constant'.")
+        check_spec_fits(spec, X.shape)
         first_epoch_flips = None
         if spec.horizontal_flip == "alternate":
             if not (isinstance(self.iterator_train, type)
@@ -390,71 +328,15 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         """Do nothing: ``fit`` validated and encoded the data before skorch sees it."""
 
     def initialize_module(self):
-        """Build sk_cnn's CNN for the fitted input shape and classes (or skorch's module)."""
+        """Build sk_cnn's network (see :func:`sk_cnn.network.build_network`) or skorch's."""
         if self.module is not None:
             return super().initialize_module()
-        sample = canonical_view(np.empty((1,) + self.input_shape_, np.uint8), self.layout_)
-        if self.backbone is not None:
-            if sample.ndim != 4:
-                raise ValueError(f"backbone={self.backbone!r} needs images; X holds 1-D signals "
-                                 f"of shape {self.input_shape_}.")
-            module = build_backbone(
-                self.backbone, n_outputs=self._n_outputs(), in_channels=sample.shape[1],
-                dropout=self.dropout, weights=self.weights, image_size=sample.shape[2:],
-                input_size=None if self.input_size is None else (
-                    self.input_size if isinstance(self.input_size, Integral)
-                    else tuple(self.input_size)))
-            module.freeze(self.freeze)
-        elif self.architecture == "airbench":
-            module = build_airbench(
-                in_channels=sample.shape[1], n_outputs=self._n_outputs(),
-                input_size=sample.shape[2:], conv_filters=tuple(self.conv_filters),
-                activation=self.activation)
-            if self.weights is not None:
-                load_matching(module, load_weights(self.weights), self.weights)
-        else:
-            module = build_cnn(
-                in_channels=sample.shape[1], n_outputs=self._n_outputs(),
-                input_size=sample.shape[2:], conv_filters=tuple(self.conv_filters),
-                kernel_size=self.kernel_size, stride=self.stride, padding=self.padding,
-                pooling=self.pooling, activation=self.activation, batch_norm=self.batch_norm,
-                global_pool=self.global_pool, dense_units=tuple(self.dense_units),
-                dropout=self.dropout, conv_dropout=self.conv_dropout)
-            if self.weights is not None:
-                load_matching(module, load_weights(self.weights), self.weights)
-        if sample.ndim == 4:
-            module = module.to(memory_format=torch.channels_last)
-        self.module_ = module
+        self.module_ = build_network(self)
         return self
 
     def initialize_optimizer(self, triggered_directly=None):
-        """Create the optimizer from its name, with per-optimizer default learning rates."""
-        args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
-        optimizer, default_lr, taken = OPTIMIZERS.get(
-            self.optimizer if isinstance(self.optimizer, str) else None,
-            (self.optimizer, 0.01, ()))
-        if kwargs.get("lr") is None:
-            kwargs["lr"] = default_lr
-        if self.weight_decay:
-            kwargs.setdefault("weight_decay", self.weight_decay)
-        for name in taken:
-            kwargs.setdefault(name, getattr(self, name))
-        if self.backbone is not None and self.backbone_lr_factor != 1.0:
-            backbone = {id(p) for p in self.module_.backbone_parameters()}
-            params = [p for group in args[0] for p in group["params"]]
-            args = ([{"params": [p for p in params if id(p) in backbone],
-                      "lr": kwargs["lr"] * self.backbone_lr_factor},
-                     {"params": [p for p in params if id(p) not in backbone]}],)
-        groups = getattr(self.module_, "optimizer_param_groups", None)
-        sgd = isinstance(optimizer, type) and issubclass(optimizer, torch.optim.SGD)  # or Muon
-        if self.module is None and groups is not None and sgd:
-            # The network's own SGD settings per group (airbench: faster BatchNorm shifts).
-            args = (groups(kwargs["lr"], kwargs.get("weight_decay", 0.0)),)
-        if sgd and not kwargs.get("momentum"):
-            kwargs["nesterov"] = False  # torch refuses Nesterov without momentum
-        check_optimizer_options(optimizer, kwargs, f"optimizer={self.optimizer!r}",
-                                {name: entry[0] for name, entry in OPTIMIZERS.items()})
-        self.optimizer_ = optimizer(*args, **kwargs)
+        """Create the optimizer (see :func:`sk_cnn.optim.build_optimizer`)."""
+        self.optimizer_ = build_optimizer(self)
         return self
 
     @property
@@ -465,25 +347,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given)."""
         if self.train_split is not None:
             return super().get_split_datasets(X, y, **fit_params)
-        dataset = self.get_dataset(X, y)
-        if not self.validation_fraction:
-            return dataset, None
-        indices = np.arange(len(dataset))
-        seed = getattr(self, "validation_seed_", None)
-        n_valid = int(np.ceil(self.validation_fraction * len(indices)))
-        if not is_classifier(self):
-            n_valid = max(n_valid, 2)  # R^2 needs two samples
-        stratify = None
-        if is_classifier(self):
-            y_np = torch.as_tensor(y).cpu().numpy()
-            counts = np.bincount(y_np)
-            if counts[counts > 0].min() >= 2 and n_valid >= len(counts):
-                stratify = y_np
-        if len(indices) - n_valid < 1:
-            return dataset, None
-        train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,
-                                        random_state=seed)
-        return Subset(dataset, np.sort(train)), Subset(dataset, np.sort(valid))
+        return validation_split(self.get_dataset(X, y), y, self.validation_fraction,
+                                getattr(self, "validation_seed_", None), is_classifier(self))
 
     def get_iterator(self, dataset, training=False):
         """skorch's iterator, shuffled for training unless ``iterator_train__shuffle`` says no."""
