@@ -18,10 +18,29 @@ from .parameters import CNN_PARAMETER_CONSTRAINTS, shared_parameters
 from .training import CNNTrainingMixin
 
 
+def unknown_labels(y, classes) -> list:
+    """The distinct labels of ``y`` that are not among ``classes``, sorted (as text).
+
+    Parameters
+    ----------
+    y : array-like
+        Labels.
+    classes : array-like
+        The known labels.
+
+    Returns
+    -------
+    unknown : list
+        The labels of ``y`` outside ``classes``.
+    """
+    known = set(np.asarray(classes).tolist())
+    return sorted({label for label in np.asarray(y).tolist() if label not in known}, key=str)
+
+
 def _encode(y, classes):
     """Positions of the labels y in classes, refusing labels outside classes."""
     position = {label: i for i, label in enumerate(classes.tolist())}
-    unknown = sorted({label for label in y.tolist() if label not in position}, key=str)
+    unknown = unknown_labels(y, classes)
     if unknown:
         raise ValueError(f"y has labels {unknown[:10]} that are not among the classes "
                          f"{classes.tolist()[:10]}.")

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 from torch import nn
 
+from .classifier import unknown_labels
 from .data import canonical_view
 
 try:
@@ -221,8 +222,7 @@ def _fitted_classifier(estimator, function: str):
 
 def _check_known(y, classes, what: str):
     """Refuse labels of y outside classes (the classifier never predicts them)."""
-    known = set(np.asarray(classes).tolist())
-    unknown = sorted({label for label in np.asarray(y).tolist() if label not in known}, key=str)
+    unknown = unknown_labels(y, classes)
     if unknown:
         raise ValueError(
             f"y has labels {unknown[:10]} that are not among the classes "
