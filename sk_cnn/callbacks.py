@@ -1,13 +1,9 @@
-"""skorch callbacks sk_cnn's estimators add: scoring, schedules, divergence stop, backup/restore."""
+"""skorch callbacks sk_cnn's estimators add: scoring, schedules, divergence stop, averaging."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 from numbers import Real
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,8 +17,8 @@ from skorch.callbacks import (
     PrintLog,
     ProgressBar,
 )
-from skorch.history import History
 
+from .backup import TrainingBackup
 from .fastnet import recipe_callbacks
 from .optim import resolved_lr
 
@@ -54,7 +50,8 @@ class RestartingSchedule(LRScheduler):
     so a second ``partial_fit`` or a ``warm_start`` fit could train at a learning rate near 0.
     Here every call starts from the optimizer's configured learning rates and runs the whole
     schedule over its own ``max_epochs`` (as Keras' schedules do); the configured rates are
-    put back when training ends. A fit resumed from a :class:`TrainingBackup` gets the
+    put back when training ends. A fit resumed from a
+    :class:`~sk_cnn.backup.TrainingBackup` gets the
     schedule's state back from the backup.
 
     Parameters
@@ -164,151 +161,6 @@ class StopOnNonFiniteLoss(Callback):
             f"Training diverged: the {'training' if training else 'validation'} loss became "
             f"{float(loss)} in epoch {len(net.history)}. Try a lower learning rate than "
             f"{lr:g} (for example lr={lr / 10:g}), or check the input for extreme values.")
-
-
-class TrainingBackup(Callback):
-    """Save the whole training state after every epoch; restore it when a fit is restarted.
-
-    Like Keras' ``BackupAndRestore``: a fit interrupted by a crash or a kill resumes from the
-    last completed epoch when it is started again with the same ``checkpoint_dir``; the backup
-    is deleted once training completes. The state (weights, optimizer, history, random number
-    generators) is written to a temporary file, then renamed, so a kill during the write
-    leaves the previous backup intact. It is read back with ``torch.load(weights_only=True)``.
-
-    Parameters
-    ----------
-    directory : str or Path
-        Where the backup lives.
-    """
-
-    FILENAME = "sk_cnn_backup.pt"
-
-    def __init__(self, directory):
-        self.directory = directory
-
-    @property
-    def path(self) -> Path:
-        """The backup file."""
-        return Path(self.directory) / self.FILENAME
-
-    def start(self, net, X, y):
-        """Note where this training call starts, and a digest of its data (X, y tensors)."""
-        self.call_start_ = len(net.history)
-        self.data_digest_ = _data_digest(X, y)
-
-    def restore(self, net) -> int:
-        """Load the backup into an initialized net; return the number of epochs the
-        interrupted call completed (after :meth:`start`)."""
-        if not self.path.is_file():
-            return 0
-        state = torch.load(self.path, map_location=net.device, weights_only=True)
-        if state["fingerprint"] != self._fingerprint(net):
-            raise ValueError(
-                f"The training backup {self.path} was written for another model or other data "
-                f"(input shape, classes or parameters differ). Delete it, or use another "
-                f"checkpoint_dir.")
-        net.module_.load_state_dict(state["module"])
-        net.optimizer_.load_state_dict(state["optimizer"])
-        net.history = History(json.loads(state["history"]))
-        net.validation_seed_ = int(state["validation_seed"])
-        torch.set_rng_state(state["rng"].cpu())
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
-        generator = net.augmentation_[1] if net.augmentation_ is not None else None
-        if generator is not None and state.get("augmentation_rng") is not None:
-            generator.set_state(state["augmentation_rng"].cpu())
-        self.restored_ = state  # the schedule is restored when the next epoch begins
-        # Epochs of earlier calls (warm_start) are in the history too: count this call's.
-        self.call_start_ = int(state.get("call_start", 0))
-        return len(net.history) - self.call_start_
-
-    def on_epoch_begin(self, net, **kwargs):
-        """After a restore, put the learning-rate schedule back where the backup left it."""
-        state = getattr(self, "restored_", None)
-        self.restored_ = None
-        if state is None or state["scheduler"] is None:
-            return
-        scheduler = _lr_scheduler(net)
-        if scheduler is not None:
-            scheduler.load_state_dict(state["scheduler"])
-            net.optimizer_.load_state_dict(state["optimizer"])  # undo the scheduler's first step
-
-    def on_epoch_end(self, net, **kwargs):
-        """Write the state atomically."""
-        generator = net.augmentation_[1] if net.augmentation_ is not None else None
-        state = {
-            "fingerprint": self._fingerprint(net),
-            "call_start": self.call_start_,
-            "module": net.module_.state_dict(),
-            "optimizer": net.optimizer_.state_dict(),
-            "history": json.dumps(net.history.to_list(), default=float),
-            "validation_seed": net.validation_seed_,
-            "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "augmentation_rng": generator.get_state() if generator is not None else None,
-            "scheduler": (_lr_scheduler(net).state_dict() if _lr_scheduler(net) is not None
-                          else None),
-        }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.path)
-
-    def _fingerprint(self, net) -> str:
-        """What must match for a backup to belong to this fit: the data, its classes, the
-        parameters."""
-        params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
-                  if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
-        return json.dumps([list(net.input_shape_), [str(c) for c in net.classes_],
-                           self.data_digest_, params])
-
-    def discard(self):
-        """Delete the backup (training completed)."""
-        self.path.unlink(missing_ok=True)
-
-
-def _lr_scheduler(net):
-    """The torch scheduler of the net's LRScheduler callback, if any."""
-    for _, callback in net.callbacks_:
-        if isinstance(callback, LRScheduler) and getattr(callback, "lr_scheduler_", None):
-            return callback.lr_scheduler_
-    return None
-
-
-def _stable_repr(value) -> str:
-    """repr without memory addresses (classes and functions by name, a RandomState by type),
-    so that the same settings give the same fingerprint in another process."""
-    if isinstance(value, np.random.RandomState):
-        return "RandomState"
-    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
-        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    return repr(value)
-
-
-def _data_digest(X, y) -> str:
-    """A digest of the training data (tensors), in chunks to bound the memory."""
-    digest = hashlib.blake2b(digest_size=16)
-    for tensor in (X, y):
-        tensor = torch.as_tensor(tensor)
-        digest.update(f"{tuple(tensor.shape)}|{tensor.dtype}|".encode())
-        for start in range(0, len(tensor), 4096):
-            chunk = tensor[start:start + 4096].detach().cpu().contiguous()
-            digest.update(chunk.view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def check_backup_directory(directory) -> None:
-    """Create ``directory`` (a ``checkpoint_dir``) if needed; refuse one that cannot be written,
-    before any training (the backup is first written after an epoch)."""
-    path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"checkpoint_dir={os.fspath(directory)!r} cannot be created "
-                         f"({exc.strerror or exc}). Give a folder you can write to.") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"checkpoint_dir={os.fspath(directory)!r} is not writable. Give a "
-                         f"folder you can write to.")
 
 
 class _WarmupLinear:

@@ -24,7 +24,8 @@ from .augment import (
     check_spec_fits,
     split_augmentation,
 )
-from .callbacks import check_backup_directory, default_callbacks
+from .backup import check_backup_directory
+from .callbacks import default_callbacks
 from .data import (
     BatchIterator,
     as_tensor,

@@ -182,7 +182,7 @@ def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
 
 def test_backup_of_another_model_is_refused(tmp_path, tiny_images, tiny_classifier):
     X, y = tiny_images
-    from sk_cnn.callbacks import TrainingBackup
+    from sk_cnn.backup import TrainingBackup
     clf = tiny_classifier(checkpoint_dir=tmp_path).fit(X, y)
 
     def leave_backup():
