@@ -366,6 +366,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         positions of the current batch from it; callbacks may create other iterators)."""
         if training:
             self._train_iterator_ = iterator
+            if hasattr(iterator, "__len__") and len(iterator) == 0:
+                params = self.get_params_for("iterator_train")
+                raise ValueError(
+                    f"The training split of {len(iterator.dataset)} samples gives no batch "
+                    f"(batch_size={params.get('batch_size', self.batch_size)}, "
+                    f"iterator_train__drop_last={params.get('drop_last', False)}). Use a "
+                    "smaller batch_size or iterator_train__drop_last=False.")
         super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def infer(self, x, **fit_params):

@@ -92,6 +92,10 @@ CASES = {
                     ValueError, "'dropout' parameter"),
     "batch_size 0": ((IMAGES, LABELS), lambda X, y: clf(batch_size=0).fit(X, y),
                      ValueError, "'batch_size' parameter"),
+    "drop_last leaves no batch": (
+        (IMAGES, LABELS),
+        lambda X, y: clf(batch_size=32, iterator_train__drop_last=True).fit(X, y),
+        ValueError, "gives no batch"),
     "max_epochs 0": ((IMAGES, LABELS), lambda X, y: clf(max_epochs=0).fit(X, y),
                      ValueError, "'max_epochs' parameter"),
     "unknown optimizer": ((IMAGES, LABELS), lambda X, y: clf(optimizer="adma").fit(X, y),
