@@ -97,7 +97,10 @@ class Muon(torch.optim.SGD):
     Every parameter group given is split in two: its convolution filters get Muon steps
     (learning rate ``muon_lr``, momentum ``muon_momentum``, Nesterov, no weight decay; each
     filter bank is rescaled to norm ``sqrt(out_channels)`` before its step), its other
-    parameters keep the group's SGD settings. Learning-rate schedules scale both kinds.
+    parameters keep the group's SGD settings. A group with its own learning rate scales its
+    filters' rate alike (``muon_lr * group lr / lr``: a backbone trained at
+    ``backbone_lr_factor`` times the rate gets its filters at that factor of ``muon_lr``).
+    Learning-rate schedules scale both kinds.
 
     Parameters
     ----------
@@ -135,7 +138,9 @@ class Muon(torch.optim.SGD):
             if other:
                 split.append({**group, "params": other, "muon": False})
             if filters:
-                split.append({**group, "params": filters, "muon": True, "lr": muon_lr,
+                # A group with its own rate (a backbone at backbone_lr_factor) scales muon_lr alike.
+                filter_lr = muon_lr * group.get("lr", lr) / lr if lr else muon_lr
+                split.append({**group, "params": filters, "muon": True, "lr": filter_lr,
                               "momentum": muon_momentum, "nesterov": True, "weight_decay": 0.0})
         super().__init__(split, lr=lr, momentum=momentum, nesterov=nesterov,
                          weight_decay=weight_decay)

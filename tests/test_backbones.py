@@ -127,6 +127,16 @@ def test_unfreeze_at_epoch_and_backbone_learning_rate():
     assert len(groups[1]["params"]) == 2  # the head: Linear weight and bias
 
 
+def test_backbone_learning_rate_under_muon_scales_the_filters_too():
+    clf = backbone_clf(optimizer="muon", backbone_lr_factor=0.1, lr=0.01,
+                       optimizer__muon_lr=0.2).fit(X, Y)
+    backbone = {id(p) for p in clf.module_.backbone_parameters()}
+    rates = {(g["muon"], id(g["params"][0]) in backbone): g["lr"]
+             for g in clf.optimizer_.param_groups}
+    assert rates == pytest.approx({(True, True): 0.02, (False, True): 0.001,
+                                   (False, False): 0.01})
+
+
 def _record_initial(clf):
     original = clf.initialize_module
 

@@ -40,6 +40,16 @@ def test_muon_splits_filters_from_the_other_parameters():
     assert len(sgd[0]["params"]) == 3 and sgd[0]["lr"] == 0.1 and sgd[0]["momentum"] == 0.8
 
 
+def test_muon_scales_the_filter_rate_of_a_group_with_its_own_rate():
+    net, head = _net(), torch.nn.Conv2d(4, 2, 1)
+    optimizer = Muon([{"params": net.parameters(), "lr": 0.01}, {"params": head.parameters()}],
+                     lr=0.1, muon_lr=0.3)
+    rates = {(g["muon"], g["params"][0].shape[0]): g["lr"] for g in optimizer.param_groups}
+    # The first group runs at a tenth of lr, so its filters at a tenth of muon_lr.
+    assert rates == pytest.approx({(True, 4): 0.03, (False, 4): 0.01,
+                                   (True, 2): 0.3, (False, 2): 0.1})
+
+
 def test_muon_steps_sgd_parameters_like_torch_sgd_and_normalizes_filters():
     net, reference = _net(), _net()
     settings = dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)
