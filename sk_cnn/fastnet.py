@@ -7,7 +7,8 @@ Our own implementation of the ideas of Keller Jordan's airbench
 - a first 2x2 convolution whose frozen weights *whiten* the image patches: they are the
   eigenvectors of the training patches' (uncentered) covariance, scaled by the inverse square
   root of the eigenvalues, once with each sign (then a GELU keeps both halves of the signal);
-  its bias is trained only during the first ``WHITEN_BIAS_EPOCHS`` epochs;
+  its bias is trained only during the first ``WHITEN_BIAS_EPOCHS`` epochs
+  (:func:`sk_cnn.whitening.whitening_weights`);
 - blocks of conv -> max-pool -> BatchNorm -> activation -> conv -> BatchNorm -> activation,
   with BatchNorm scales frozen at 1 (only the shifts are trained, at a 64x larger learning
   rate), identity ("dirac") initialized convolutions, a global max pool and a bias-free linear
@@ -16,7 +17,7 @@ Our own implementation of the ideas of Keller Jordan's airbench
   warm-up then linear decay schedule (``lr_schedule="warmup_linear"``), lookahead weight
   averaging (``weight_averaging="lookahead"``, :class:`sk_cnn.callbacks.Lookahead`), flip + 2-pixel
   translate augmentation and flip (+ translate) test-time augmentation
-  (``tta="flip_translate"``).
+  (``tta="flip_translate"``, :func:`sk_cnn.tta.tta_logits`).
 
 :func:`airbench_params` gathers the estimator parameters of the recipe as one explicit dict.
 """
@@ -26,12 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from skorch.callbacks import Callback
 from torch import nn
 
 from .data import to_network_input
 from .modules import ACTIVATIONS
+from .whitening import whitening_weights
 
 ARCHITECTURES = ("plain", "airbench")
 
@@ -327,90 +328,6 @@ def build_airbench(*, in_channels: int, n_outputs: int, input_size: Sequence[int
             f"{smallest}x{smallest} pixels (each block halves them after a 2x2 whitening "
             f"convolution); got {tuple(input_size)}. Use fewer conv_filters or larger images.")
     return AirbenchNet(in_channels, n_outputs, tuple(conv_filters), activation=activation)
-
-
-def image_patches(X: torch.Tensor, size: int) -> torch.Tensor:
-    """All ``size`` x ``size`` patches of a batch, flattened: ``(N * P, C * size * size)``.
-
-    The flattening order matches a convolution weight ``(out, C, size, size)``.
-    """
-    n, c = X.shape[:2]
-    patches = X.unfold(2, size, 1).unfold(3, size, 1)  # N, C, H', W', size, size
-    return patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * size * size)
-
-
-def whitening_weights(X: torch.Tensor, size: int = 2, eps: float = 5e-4) -> torch.Tensor:
-    """Weights of a whitening convolution: ``(2 * C * size**2, C, size, size)``.
-
-    With ``V`` the eigenvectors and ``L`` the eigenvalues (largest first) of the uncentered
-    covariance of the patches, the first half of the filters is ``V.T / sqrt(L + eps)``, the
-    second half its negative. Convolving X with the first half gives outputs whose covariance
-    is ``L / (L + eps)`` on the diagonal, near the identity.
-
-    Parameters
-    ----------
-    X : torch.Tensor of shape (N, C, H, W)
-        Float images.
-    size : int, default=2
-        Patch size.
-    eps : float, default=5e-4
-        Regularization of small eigenvalues.
-
-    Returns
-    -------
-    weight : torch.Tensor
-        float32 convolution weights.
-    """
-    c = X.shape[1]
-    dim = c * size * size
-    # The covariance where X is (float64 works on CPUs and CUDA GPUs), the small eigenproblem
-    # on the CPU.
-    device = X.device if X.device.type == "cuda" else torch.device("cpu")
-    covariance = torch.zeros(dim, dim, dtype=torch.float64, device=device)
-    count = 0
-    for chunk in torch.split(X, 500):
-        patches = image_patches(chunk.detach().to(device, torch.float64), size)
-        covariance += patches.T @ patches
-        count += len(patches)
-    eigenvalues, eigenvectors = torch.linalg.eigh(covariance.cpu() / count)
-    eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
-    scaled = eigenvectors.T / torch.sqrt(eigenvalues.clamp(min=0) + eps)[:, None]
-    weight = scaled.reshape(dim, c, size, size)
-    return torch.cat([weight, -weight]).float()
-
-
-def tta_logits(module: nn.Module, X: torch.Tensor, tta: str | None) -> torch.Tensor:
-    """Logits averaged over test-time augmentations of a batch.
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The network (in eval mode).
-    X : torch.Tensor of shape (N, C, H, W)
-        The batch.
-    tta : {"flip", "flip_translate"} or None
-        None: plain logits. "flip": mean of the image and its mirror image. "flip_translate"
-        (airbench's TTA level 2): half the flip average of the image, half the mean of the flip
-        averages of the image shifted one pixel up-left and one pixel down-right (reflect
-        padding): 6 forward passes.
-
-    Returns
-    -------
-    logits : torch.Tensor of shape (N, n_outputs)
-    """
-    def flip_mean(x):
-        return (module(x) + module(x.flip(-1))) / 2
-
-    if tta is None:
-        return module(X)
-    logits = flip_mean(X)
-    if tta == "flip":
-        return logits
-    h, w = X.shape[-2:]
-    padded = F.pad(X, (1, 1, 1, 1), mode="reflect")
-    shifted = [padded[..., :h, :w], padded[..., 2:h + 2, 2:w + 2]]
-    shifted = [flip_mean(x.contiguous(memory_format=torch.channels_last)) for x in shifted]
-    return logits / 2 + (shifted[0] + shifted[1]) / 4
 
 
 class WhiteningInit(Callback):

@@ -36,12 +36,12 @@ from .data import (
     validate_images,
     validation_split,
 )
-from .fastnet import tta_logits
 from .network import build_network
 from .optim import build_optimizer
 from .parameters import CNNParametersMixin
 from .precision import autocast
 from .skorch_compat import SkorchConventionsMixin
+from .tta import tta_logits
 
 
 def _check_fit_params(estimator, fit_params):

@@ -20,10 +20,9 @@ from sk_cnn.fastnet import (
     WhiteningBiasSchedule,
     airbench_params,
     build_airbench,
-    image_patches,
-    tta_logits,
-    whitening_weights,
 )
+from sk_cnn.tta import tta_logits
+from sk_cnn.whitening import image_patches, whitening_weights
 
 
 def _correlated_images(n=40, c=3, size=10, seed=0):
