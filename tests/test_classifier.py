@@ -68,8 +68,7 @@ def test_grid_search_over_dropout_and_optimizer_with_two_jobs(digits_split, digi
                         {"cnn__dropout": [0.0, 0.5], "cnn__optimizer": ["adam", "sgd"]},
                         cv=3, n_jobs=2, error_score="raise")
     grid.fit(X_train[:600], y_train[:600])
-    assert np.all(grid.cv_results_["mean_test_score"] > 0.3)
-    assert grid.best_params_["cnn__optimizer"] in ("adam", "sgd")
+    assert np.all(grid.cv_results_["mean_test_score"] > 0.3)  # chance: 0.1
 
 
 def test_parallel_workers_do_not_oversubscribe_cores(digits_split, digits_pipeline):
@@ -240,11 +239,29 @@ def test_lr_schedules_change_the_learning_rate(tiny_images, tiny_classifier, sch
     assert _recorded_lrs(clf.history)[-1] < 2e-3 * 0.5
 
 
+class RecordWeights(Callback):
+    """Keeps a copy of the network's weights at the end of every epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.weights_ = []
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights_.append({k: v.clone() for k, v in net.module_.state_dict().items()})
+
+
 def test_early_stopping_restores_best_weights(tiny_images, tiny_classifier):
     X, y = tiny_images
-    clf = tiny_classifier(max_epochs=30, early_stopping=2, lr=0.05,
-                          validation_fraction=0.25).fit(X, y)
+    record = RecordWeights()
+    clf = tiny_classifier(max_epochs=30, early_stopping=2, lr=0.05, validation_fraction=0.25,
+                          callbacks=[("record", record)]).fit(X, y)
     assert len(clf.history) < 30
+    best = int(np.argmin(clf.history[:, "valid_loss"]))
+    assert best < len(clf.history) - 1
+    final = clf.module_.state_dict()
+    for name, value in record.weights_[best].items():
+        torch.testing.assert_close(final[name], value)
+    assert any(not torch.equal(final[name], value)
+               for name, value in record.weights_[-1].items())
     with pytest.raises(ValueError, match="early_stopping needs a validation split"):
         tiny_classifier(early_stopping=2, validation_fraction=0).fit(X, y)
 
