@@ -13,9 +13,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from .augment import AugmentationSpec, mark
 from .data import validate_images
+from .set_output import ArrayOutputMixin
 
 
-class ImageAugmenter(TransformerMixin, BaseEstimator):
+class ImageAugmenter(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Random augmentation of the training batches of a following sk_cnn estimator.
 
     ``transform`` returns its input unchanged: validation data, test data and ``predict`` are

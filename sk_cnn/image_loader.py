@@ -15,6 +15,8 @@ from PIL import Image, ImageOps
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from .set_output import ArrayOutputMixin
+
 MODES = ("RGB", "L")
 # Files per task of the thread pool: large enough to amortise the pool's overhead.
 _CHUNK = 64
@@ -211,7 +213,7 @@ def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None
     return out
 
 
-class ImageLoader(TransformerMixin, BaseEstimator):
+class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Read image files (paths) into a uint8 image array, as the first step of a Pipeline.
 
     ``transform`` decodes every file with Pillow, in ``n_jobs`` threads, converts it to

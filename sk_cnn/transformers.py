@@ -20,6 +20,7 @@ from .data import (
     resolve_channels,
     validate_images,
 )
+from .set_output import ArrayOutputMixin
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -29,7 +30,7 @@ _CHUNK = 4096
 _STATS_VALUES = 2**20
 
 
-class ImageReshaper(TransformerMixin, BaseEstimator):
+class ImageReshaper(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Turn flat rows of pixels into images, or put images in channels-first layout.
 
     Parameters
@@ -210,7 +211,7 @@ def _channel_stats(view):
     return (shift + mean) * scale, np.sqrt(var) * scale
 
 
-class ImageNormalizer(TransformerMixin, BaseEstimator):
+class ImageNormalizer(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Standardize each channel with a mean and standard deviation learned in fit (or given).
 
     uint8 images are first scaled to [0, 1], so statistics and given values are on that scale.

@@ -6,9 +6,10 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import MinMaxScaler
 
-from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
+from sk_cnn import CNNClassifier, ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
 
 RNG = np.random.default_rng(0)
 
@@ -232,3 +233,20 @@ def test_transformers_refuse_nan(transformer):
     X[1, 2] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         transformer.fit(X)
+
+
+def test_set_output_is_accepted_and_images_stay_arrays():
+    pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X, y = rng.random((40, 64)), np.arange(40) % 2
+    pipe = make_pipeline(MinMaxScaler(), ImageReshaper((8, 8)), ImageNormalizer(),
+                         ImageAugmenter(horizontal_flip=True),
+                         CNNClassifier(conv_filters=(4,), max_epochs=1, verbose=0))
+    pipe.set_output(transform="pandas")  # scikit-learn refused: no set_output on the steps
+    pipe.fit(X, y)
+    assert type(pipe[0].transform(X)).__name__ == "DataFrame"  # the tabular step follows
+    assert type(pipe[:-1].transform(X)) is np.ndarray and pipe[:-1].transform(X).shape == (40, 8, 8)
+    assert pipe.predict(X).shape == (40,)
+    assert type(ImageLoader().set_output(transform="polars")) is ImageLoader
+    with pytest.raises(ValueError, match="transform must be one of"):
+        ImageNormalizer().set_output(transform="dataframe")
