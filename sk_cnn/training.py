@@ -391,7 +391,16 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                 flip = alternating_flip_mask(first_epoch_flips, self._train_iterator_.indices_,
                                              len(self.history))
             Xi = augment_batch(Xi, spec, generator, flip=flip)
-        y_pred = self._run_network(Xi, **fit_params)
+        try:
+            y_pred = self._run_network(Xi, **fit_params)
+        except ValueError as exc:
+            if "Expected more than 1 value per channel" not in str(exc):
+                raise
+            raise ValueError(
+                f"A training batch of {len(Xi)} sample cannot train batch normalization here: "
+                "the network's feature maps shrink to one value per channel. Train on batches "
+                "of at least 2 samples (batch_size >= 2, partial_fit with 2 or more samples), "
+                "or set batch_norm=False.") from exc
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
         # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.

@@ -96,6 +96,10 @@ CASES = {
         (IMAGES, LABELS),
         lambda X, y: clf(batch_size=32, iterator_train__drop_last=True).fit(X, y),
         ValueError, "gives no batch"),
+    "one-sample batch, 1x1 maps": (
+        (IMAGES[:1, :1, :1], LABELS[:1]),
+        lambda X, y: clf(channels="last").fit(IMAGES[:, :1, :1], LABELS).partial_fit(X, y),
+        ValueError, "cannot train batch normalization"),
     "max_epochs 0": ((IMAGES, LABELS), lambda X, y: clf(max_epochs=0).fit(X, y),
                      ValueError, "'max_epochs' parameter"),
     "unknown optimizer": ((IMAGES, LABELS), lambda X, y: clf(optimizer="adma").fit(X, y),
