@@ -80,7 +80,9 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
     criterion : torch loss class, default=torch.nn.CrossEntropyLoss
         The loss; it receives the network's logits.
     class_weight : dict, "balanced" or None, default=None
-        Weights of the classes in the loss, as in scikit-learn.
+        Weights of the classes in the loss, as in scikit-learn. "balanced" weighs each class
+        of y by ``n_samples / (n_classes_in_y * count)``, from the y of ``fit`` (or of the
+        first ``partial_fit`` call); classes of ``classes`` absent from that y get weight 1.
     label_smoothing : float in [0, 1), default=0.0
         Label smoothing of the cross-entropy loss.
     classes : array-like of shape (n_classes,) or None, default=None
@@ -195,8 +197,7 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
                 f"{type(self).__name__} needs samples of at least 2 classes in y; y has one class "
                 f"({classes[0]!r}).")
         self.classes_inferred_ = classes
-        self.class_weight_ = (None if self.class_weight is None else compute_class_weight(
-            self.class_weight, classes=classes, y=classes[y_encoded]))
+        self.class_weight_ = _class_weight(self.class_weight, classes, y_encoded)
         return torch.from_numpy(y_encoded)
 
     def _encode_targets(self, y):
@@ -277,3 +278,16 @@ class CNNClassifier(CNNTrainingMixin, NeuralNetClassifier):
         from .summary import model_summary
 
         return model_summary(self, input_shape, n_classes=n_classes)
+
+
+def _class_weight(class_weight, classes, y_encoded):
+    """Weights of ``classes`` (None: unweighted). "balanced" weighs the classes y holds as
+    scikit-learn does and gives the others 1 (scikit-learn refuses classes absent from y)."""
+    if class_weight is None:
+        return None
+    if not (isinstance(class_weight, str) and class_weight == "balanced"):
+        return compute_class_weight(class_weight, classes=classes, y=classes[y_encoded])
+    present = np.unique(y_encoded)
+    weights = np.ones(len(classes))
+    weights[present] = compute_class_weight("balanced", classes=present, y=y_encoded)
+    return weights

@@ -275,6 +275,18 @@ def test_class_weight_and_label_smoothing_reach_the_loss(tiny_images, tiny_class
     assert clf.criterion_.label_smoothing == 0.1
 
 
+def test_balanced_class_weight_with_classes_absent_from_y(tiny_images, tiny_classifier):
+    # A cross-validation fold without the rare class, or a first partial_fit batch without it:
+    # scikit-learn's compute_class_weight refuses classes absent from y.
+    X, y = tiny_images
+    y = (np.arange(len(y)) % 4 == 0).astype(int)  # 48 of class 0, 16 of class 1
+    clf = tiny_classifier(class_weight="balanced", classes=[0, 1, 2]).fit(X, y)
+    np.testing.assert_allclose(clf.criterion_.weight.cpu().numpy(), [64 / 96, 64 / 32, 1.0],
+                               rtol=1e-6)
+    clf = tiny_classifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_allclose(clf.class_weight_, [64 / 96, 64 / 32, 1.0])
+
+
 def test_skorch_prefixes_still_work(tiny_images, tiny_classifier):
     X, y = tiny_images
     clf = tiny_classifier(optimizer__lr=0.123, iterator_train__drop_last=True,
