@@ -48,9 +48,18 @@ def test_translate_matches_a_padded_crop_per_sample(mode):
 
 
 def test_translate_signals():
-    X = torch.arange(4 * 2 * 20, dtype=torch.float32).reshape(4, 2, 20)
-    out = random_translate(X, 3, torch.Generator().manual_seed(1))
+    X = torch.arange(1, 32 * 2 * 20 + 1, dtype=torch.float32).reshape(32, 2, 20)
+    out = augment_batch(X, AugmentationSpec(horizontal_flip=False, crop_padding=3),
+                        torch.Generator().manual_seed(1))
     assert out.shape == X.shape
+    padded = torch.nn.functional.pad(X, (3, 3))
+    offsets = []
+    for i in range(len(X)):
+        matches = [d for d in range(7) if torch.equal(out[i], padded[i, :, d:d + 20])]
+        assert len(matches) == 1, f"sample {i} is not a shifted crop of its padded signal"
+        offsets.append(matches[0])
+    assert len(set(offsets)) >= 4  # shifts drawn per sample, in both directions
+    assert min(offsets) < 3 < max(offsets)
 
 
 def test_reflect_translate_mirrors_the_border_instead_of_zeros():
@@ -89,10 +98,83 @@ def test_augment_batch_keeps_input_and_returns_channels_last():
 
 def test_same_generator_seed_same_augmentation():
     X = _batch()
-    spec = AugmentationSpec(rotation=15, brightness=0.2)
+    spec = AugmentationSpec(vertical_flip=True, crop_padding=2, rotation=15, brightness=0.2,
+                            contrast=0.2, noise=0.1, scaling=0.2)
     a = augment_batch(X, spec, torch.Generator().manual_seed(3))
     b = augment_batch(X, spec, torch.Generator().manual_seed(3))
+    c = augment_batch(X, spec, torch.Generator().manual_seed(4))
     assert torch.equal(a, b)
+    assert not torch.equal(a, X)
+    assert not torch.equal(a, c), "another seed must draw other augmentations"
+    differs = [not torch.equal(a[i], c[i]) for i in range(len(X))]
+    assert all(differs)  # per sample (the noise alone differs everywhere)
+
+
+def _only(**setting):
+    """A spec with nothing but ``setting`` (no default flip or crop)."""
+    return AugmentationSpec(**{"horizontal_flip": False, "crop_padding": 0, **setting})
+
+
+def test_brightness_adds_one_offset_per_image_within_its_range():
+    X = torch.rand(64, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    out = augment_batch(X, _only(brightness=0.3), torch.Generator().manual_seed(0))
+    offset = (out - X).flatten(1)
+    # One offset per image, the same for all its values.
+    torch.testing.assert_close(offset, offset[:, :1].expand_as(offset), atol=1e-6, rtol=0)
+    offset = offset[:, 0]
+    assert (offset.abs() <= 0.3 + 1e-6).all()
+    assert offset.min() < -0.2 and offset.max() > 0.2  # the range is used, both signs
+    assert len(torch.unique(offset)) == len(X)
+
+
+def test_contrast_scales_each_image_around_its_own_mean():
+    X = torch.rand(64, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    X = X + torch.arange(64.0).view(64, 1, 1, 1)  # means that differ from image to image
+    out = augment_batch(X, _only(contrast=0.4), torch.Generator().manual_seed(0))
+    mean = X.mean(dim=(1, 2, 3), keepdim=True)
+    torch.testing.assert_close(out.mean(dim=(1, 2, 3), keepdim=True), mean)
+    deviation = X - mean
+    factor = ((out - mean) * deviation).sum(dim=(1, 2, 3)) / (deviation ** 2).sum(dim=(1, 2, 3))
+    # One factor per image, for all its values.
+    torch.testing.assert_close(out, mean + factor.view(-1, 1, 1, 1) * deviation,
+                               atol=1e-4, rtol=0)
+    assert ((factor >= 0.6 - 1e-4) & (factor <= 1.4 + 1e-4)).all()
+    assert factor.min() < 0.7 and factor.max() > 1.3  # the range is used, both ways
+    assert len(torch.unique(factor)) == len(X)
+
+
+def test_vertical_flip_turns_images_upside_down_per_sample():
+    X = _batch()
+    out = augment_batch(X, _only(vertical_flip=True), torch.Generator().manual_seed(0))
+    flipped = [torch.equal(out[i], X[i].flip(-2)) for i in range(len(X))]
+    kept = [torch.equal(out[i], X[i]) for i in range(len(X))]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 10 < sum(flipped) < 54  # about half of 64, not all or none
+
+
+def _line_angles(images):
+    """Orientation in degrees (in (-90, 90]) of the bright line in each image."""
+    h, w = images.shape[-2:]
+    rows, cols = torch.meshgrid(torch.arange(float(h)), torch.arange(float(w)), indexing="ij")
+    mass = images.sum(dim=(1, 2))
+    r = (images * rows).sum(dim=(1, 2)) / mass
+    c = (images * cols).sum(dim=(1, 2)) / mass
+    dr, dc = rows - r[:, None, None], cols - c[:, None, None]
+    crr = (images * dr * dr).sum(dim=(1, 2))
+    ccc = (images * dc * dc).sum(dim=(1, 2))
+    crc = (images * dr * dc).sum(dim=(1, 2))
+    return torch.rad2deg(0.5 * torch.atan2(2 * crc, ccc - crr))
+
+
+def test_rotation_angles_span_the_configured_range_and_no_more():
+    X = torch.zeros(64, 1, 33, 33)
+    X[:, :, 16, 4:29] = 1.0  # a horizontal line through the centre
+    torch.testing.assert_close(_line_angles(X[:, 0]), torch.zeros(64))
+    out = augment_batch(X, _only(rotation=30.0), torch.Generator().manual_seed(0))
+    angles = _line_angles(out[:, 0])
+    assert (angles.abs() <= 30.5).all(), angles.abs().max()
+    assert angles.min() < -25 and angles.max() > 25  # near the maximum, both ways
+    assert len(torch.unique(angles.round(decimals=2))) > 50  # drawn per image
 
 
 def test_marked_array_is_a_zero_copy_view_that_pickles():

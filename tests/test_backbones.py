@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
 from torchvision.models import get_model
 
 import sk_cnn
@@ -30,10 +31,25 @@ def backbone_clf(**params):
     return CNNClassifier(**{**defaults, **params})
 
 
+class _HeadAtTrainBegin(Callback):
+    """Keeps a copy of the new head's parameters as training begins."""
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        head = net.module_.model.get_submodule(net.module_.head)
+        self.before_ = {name: p.detach().cpu().clone() for name, p in head.named_parameters()}
+
+
 @pytest.mark.parametrize("name", BACKBONES)
 def test_every_listed_backbone_builds_and_trains_a_step(name):
-    clf = backbone_clf(backbone=name, batch_size=8).fit(X, Y)
+    snapshot = _HeadAtTrainBegin()
+    clf = backbone_clf(backbone=name, batch_size=8,
+                       callbacks=[("head_snapshot", snapshot)]).fit(X, Y)
     assert clf.module_.input_size == (32, 32)
+    head = clf.module_.model.get_submodule(clf.module_.head)
+    after = {name: p.detach().cpu() for name, p in head.named_parameters()}
+    assert after.keys() == snapshot.before_.keys() and after
+    unchanged = [key for key in after if torch.equal(after[key], snapshot.before_[key])]
+    assert not unchanged, f"the training step left the head's {unchanged} unchanged"
     proba = clf.predict_proba(X)
     assert proba.shape == (8, 2)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-5)
@@ -199,8 +215,19 @@ def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
                                pipe.predict_proba(X), rtol=1e-6)
     loaded = sk_cnn.load(sk_cnn.save(pipe, tmp_path / "m.safetensors"))
     np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X), rtol=1e-6)
-    grid = GridSearchCV(pipe, {"cnn__freeze": ["backbone", 2, None]}, cv=2).fit(X, Y)
-    assert len(grid.cv_results_["mean_test_score"]) == 3
+
+    def frozen_stages(estimator, X, y):
+        return float(len(estimator["cnn"].module_.frozen))
+
+    # A candidate that fails raises (not a NaN score); each froze the stages it names.
+    grid = GridSearchCV(pipe, {"cnn__freeze": ["backbone", 2, None]}, cv=2,
+                        scoring={"accuracy": "accuracy", "frozen": frozen_stages},
+                        refit="accuracy", error_score="raise").fit(X, Y)
+    results = grid.cv_results_
+    assert np.isfinite(results["mean_test_accuracy"]).all()
+    stages = len(pipe["cnn"].module_.stages())
+    assert stages > 2
+    np.testing.assert_array_equal(results["mean_test_frozen"], [stages, 2, 0])
 
 
 @pytest.mark.parametrize("params, message", [

@@ -64,8 +64,11 @@ def test_train_prints_progress_and_saves_an_sk_cnn_pipeline(trained):
     assert "Found 24 images of 2 classes" in result.stdout
     assert "valid_acc" in result.stdout  # skorch's per-epoch table
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("validation accuracy"))
-    assert 0 <= float(line.split()[2]) <= 1
+    assert float(line.split()[2]) >= 0.66  # measured 1.0 on its 3 images (chance: 0.5)
     model = joblib.load(root / "model.joblib")
+    # It learned the classes: clearly above chance (0.5) on the test tree (measured 1.0).
+    paths, labels = load_image_folder(root / "test")
+    assert model.score(paths, labels) >= 0.75
     assert isinstance(model, Pipeline) and isinstance(model.steps[0][1], ImageLoader)
     assert [name for name, _ in model.steps] == ["load", "norm", "aug", "cnn"]
     assert model["load"].size == (10, 10)  # new images are resized to the training size
@@ -225,7 +228,7 @@ def test_demo_trains_on_digits_offline(capsys, tmp_path):
     status, out, _ = _main(capsys, "demo", "--epochs", "1", "--out", tmp_path / "digits.joblib")
     assert status == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("test accuracy"))
-    assert 0 <= float(line.split()[2]) <= 1
+    assert float(line.split()[2]) >= 0.5  # measured 0.80 after 1 epoch (chance: 0.1)
     X = np.zeros((2, 8, 8), np.uint8)
     assert joblib.load(tmp_path / "digits.joblib").predict(X).shape == (2,)
 

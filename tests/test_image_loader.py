@@ -110,11 +110,25 @@ def test_mixed_sizes_need_size(tmp_path):
     assert ImageLoader(size=5, mode="L").fit_transform(paths).shape == (2, 5, 5)
 
 
-def test_resize_keeps_a_constant_color_and_shrinks_large_jpegs(tmp_path):
+def test_resize_keeps_a_constant_color_and_shrinks_large_jpegs(tmp_path, monkeypatch):
+    from PIL import JpegImagePlugin
+
     color = np.array([200, 30, 90], np.uint8)
     paths = [_save(tmp_path / "flat.png", np.broadcast_to(color, (9, 13, 3)).copy()),
              _save(tmp_path / "big.jpg", np.broadcast_to(color, (400, 300, 3)).copy())]
+    # JPEG files override Image.draft (the base method does nothing): spy on theirs.
+    drafts = []
+    draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        result = draft(self, mode, size)
+        drafts.append((mode, size, self.size))  # the size the file will be decoded at
+        return result
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
     X = ImageLoader(size=(3, 4)).fit_transform(paths)
+    # Asked for at least the target size, in the file's own mode; decoded at 1/8 scale.
+    assert drafts == [("RGB", (4, 4), (38, 50))]
     np.testing.assert_array_equal(X[0], np.broadcast_to(color, (3, 4, 3)))
     assert np.abs(X[1].astype(int) - color).max() <= 4  # JPEG colour rounding only
 

@@ -76,13 +76,21 @@ def test_muon_returns_the_closure_loss():
     optimizer = Muon(net.parameters())
     X = torch.randn(2, 3, 6, 6)
 
+    losses = []
+
     def closure():
         optimizer.zero_grad()
         loss = net(X).sum()
         loss.backward()
+        losses.append(loss)
         return loss
 
-    assert optimizer.step(closure) is not None
+    before = [p.detach().clone() for p in net.parameters()]
+    returned = optimizer.step(closure)
+    assert len(losses) == 1, "the closure is evaluated once per step"
+    assert returned is losses[0]
+    # The step used the gradients the closure computed.
+    assert all(not torch.equal(p, q) for p, q in zip(net.parameters(), before))
 
 
 @pytest.mark.parametrize("architecture", ["plain", "airbench"])

@@ -1,5 +1,7 @@
 """Grid search determinism across n_jobs, and on a real Dask cluster (optional extra)."""
 
+import os
+
 import joblib
 import numpy as np
 import pytest
@@ -21,9 +23,14 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
-def _grid(pipe, n_jobs):
+def _grid(pipe, n_jobs, **params):
     return GridSearchCV(pipe, {"cnn__dropout": [0.0, 0.5]}, cv=3, n_jobs=n_jobs,
-                        error_score="raise")
+                        error_score="raise", **params)
+
+
+def _fit_process(estimator, X, y):
+    """A "score" that tells which process fitted (and scores) the estimator."""
+    return float(os.getpid())
 
 
 def test_grid_search_results_do_not_depend_on_n_jobs(digits_split, digits_pipeline,
@@ -46,10 +53,15 @@ def test_grid_search_on_a_dask_cluster(digits_split, digits_pipeline, one_torch_
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
+        scoring = {"accuracy": "accuracy", "pid": _fit_process}
         with joblib.parallel_backend("dask"):
-            grid = _grid(pipe, -1).fit(X[:300], y[:300])
+            grid = _grid(pipe, -1, scoring=scoring, refit="accuracy").fit(X[:300], y[:300])
         workers = client.run(lambda: __import__("os").getpid())
     assert len(workers) == 2
+    # Every fit ran in a worker of the cluster (not here, nor in joblib's local processes).
+    fitted_in = {int(grid.cv_results_[f"split{i}_test_pid"][j]) for i in range(3) for j in range(2)}
+    assert fitted_in <= set(workers.values()), (fitted_in, workers)
+    assert os.getpid() not in fitted_in
     local = _grid(pipe, 1).fit(X[:300], y[:300])
-    np.testing.assert_array_equal(grid.cv_results_["mean_test_score"],
+    np.testing.assert_array_equal(grid.cv_results_["mean_test_accuracy"],
                                   local.cv_results_["mean_test_score"])

@@ -167,9 +167,23 @@ def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert backup.exists(), "the killed fit left no backup"
+    saved = torch.load(backup, weights_only=True)
+    done = len(json.loads(saved["history"])) - int(saved.get("call_start", 0))
+    assert 0 < done < 8, f"the backup should hold some, not all, epochs (it holds {done})"
 
+    class CountEpochs(Callback):
+        def initialize(self):
+            self.run_ = 0
+            return self
+
+        def on_epoch_end(self, net, **kwargs):
+            self.run_ += 1
+
+    counter = CountEpochs()
     params = dict(conv_filters=(4, 8), max_epochs=8, batch_size=16, verbose=0, random_state=0)
-    resumed = CNNClassifier(checkpoint_dir=directory, **params).fit(X, y)
+    resumed = CNNClassifier(checkpoint_dir=directory, callbacks=[("count", counter)],
+                            **params).fit(X, y)
+    assert counter.run_ == 8 - done, "the resumed fit did not continue where the backup ended"
     epochs = resumed.history[:, "epoch"]
     assert epochs == list(range(1, 9)), "epochs lost or repeated"
     assert not backup.exists(), "the backup is deleted once training completes"

@@ -237,11 +237,12 @@ def test_plot_confusion_matrix_refuses_labels_outside_classes(rgb_clf):
 
 def test_plot_confusion_matrix_leaves_no_figure_open_when_it_raises(rgb_clf):
     clf, X, y = rgb_clf
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"fitted on samples of shape \(10, 10, 3\), but X "
+                                         r"has samples of shape \(4, 10, 3\)"):
         plotting.plot_confusion_matrix(clf, X[:, :4], y)  # images of the wrong shape
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         plotting.plot_confusion_matrix(clf, X, y[:-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="'no-such-colormap' is not a valid"):
         plotting.plot_confusion_matrix(clf, X, y, cmap="no-such-colormap")
     assert plt.get_fignums() == []
 

@@ -110,8 +110,19 @@ def test_pipeline_grid_search_and_persistence(digit_brightness, tmp_path):
     pipe = Pipeline([("norm", ImageNormalizer()),
                      ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
                      ("cnn", _regressor(max_epochs=2, conv_filters=(8,)))])
-    search = GridSearchCV(pipe, {"cnn__dropout": [0.0, 0.5]}, cv=2).fit(X_train, y_train)
-    assert set(search.cv_results_["param_cnn__dropout"]) == {0.0, 0.5}
+
+    def head_dropout(estimator, X, y):
+        layers = [m for m in estimator["cnn"].module_.modules() if isinstance(m, torch.nn.Dropout)]
+        return max((m.p for m in layers), default=0.0)
+
+    # A candidate that fails raises (not a NaN score); each trained the dropout it names.
+    search = GridSearchCV(pipe, {"cnn__dropout": [0.0, 0.5]}, cv=2,
+                          scoring={"r2": "r2", "dropout": head_dropout}, refit="r2",
+                          error_score="raise").fit(X_train, y_train)
+    results = search.cv_results_
+    assert list(results["param_cnn__dropout"]) == [0.0, 0.5]
+    assert np.isfinite(results["mean_test_r2"]).all()
+    np.testing.assert_array_equal(results["mean_test_dropout"], [0.0, 0.5])
     best = search.best_estimator_
     X_new = (X_test[:20] * 255).astype(np.uint8)
     expected = best.predict(X_new)

@@ -195,3 +195,67 @@ def test_verbose_2_with_one_batch_per_epoch(tiny_images, capsys):
     _, err = capsys.readouterr()
     # Counted in the first epoch: one training and one validation batch from the second on.
     assert "0it [" in err and "0/2 [" in err
+
+
+def _rows(block1, block2, pooled, *, pool="MaxPool2d", act="ReLU", bn=True, dropout=False,
+          global_pool=(("global_pool.0", "AdaptiveAvgPool2d", (1, 8, 1, 1)),
+                       ("global_pool.1", "Flatten", (1, 8)))):
+    """The expected (name, type, output shape) rows of a (4, 8)-filter network on 12x12 RGB
+    with 3 classes: ``block1``/``block2`` the convolutions' output sizes, ``pooled`` the
+    sizes after each block's pooling (None: no pooling layer)."""
+    rows = []
+    for i, (width, size, after) in enumerate([(4, block1, pooled[0]), (8, block2, pooled[1])]):
+        block = f"features.block{i + 1}"
+        rows.append((f"{block}.conv", "Conv2d", (1, width, size, size)))
+        if bn:
+            rows.append((f"{block}.bn", "BatchNorm2d", (1, width, size, size)))
+        rows.append((f"{block}.act", act, (1, width, size, size)))
+        if dropout:
+            rows.append((f"{block}.dropout", "Dropout2d", (1, width, size, size)))
+        if after is not None:
+            rows.append((f"{block}.pool", pool, (1, width, after, after)))
+    rows += list(global_pool)
+    features = global_pool[-1][2]
+    return rows + [("head.dropout", "Dropout", features), ("head.output", "Linear", (1, 3))]
+
+
+ARCHITECTURES = [
+    ({}, _rows(12, 6, (6, 3))),
+    ({"stride": 2}, _rows(6, 2, (3, 1))),  # 12 -conv-> 6 -pool-> 3 -conv-> 2 -pool-> 1
+    ({"conv_dropout": 0.2}, _rows(12, 6, (6, 3), dropout=True)),
+    ({"pooling": "avg"}, _rows(12, 6, (6, 3), pool="AvgPool2d")),
+    ({"pooling": None}, _rows(6, 3, (None, None))),  # strided convolutions instead
+    ({"activation": "relu"}, _rows(12, 6, (6, 3), act="ReLU")),
+    ({"activation": "gelu"}, _rows(12, 6, (6, 3), act="GELU")),
+    ({"activation": "leaky_relu"}, _rows(12, 6, (6, 3), act="LeakyReLU")),
+    ({"activation": "elu"}, _rows(12, 6, (6, 3), act="ELU")),
+    ({"activation": "tanh"}, _rows(12, 6, (6, 3), act="Tanh")),
+    ({"global_pool": "flatten"},
+     _rows(12, 6, (6, 3), global_pool=[("global_pool", "Flatten", (1, 8 * 3 * 3))])),
+    ({"global_pool": "max"},
+     _rows(12, 6, (6, 3), global_pool=[("global_pool.0", "AdaptiveMaxPool2d", (1, 8, 1, 1)),
+                                        ("global_pool.1", "Flatten", (1, 8))])),
+    ({"batch_norm": False}, _rows(12, 6, (6, 3), bn=False)),
+]
+
+
+@pytest.mark.parametrize("params, expected", ARCHITECTURES,
+                         ids=[repr(params) for params, _ in ARCHITECTURES])
+def test_architecture_parameters_shape_the_network(tiny_images, tiny_classifier, params,
+                                                   expected):
+    X, y = tiny_images
+    y = np.arange(len(X)) % 3  # 3 classes
+    clf = tiny_classifier(max_epochs=1, batch_size=64, validation_fraction=None,
+                          **params).fit(X, y)
+    fitted = clf.summary()
+    assert [(r.name, r.type, r.output_shape) for r in fitted.layers] == expected
+    unfitted = CNNClassifier(conv_filters=(4, 8), **params).summary(input_shape=X.shape[1:],
+                                                                     n_classes=3)
+    assert [(r.name, r.type, r.output_shape) for r in unfitted.layers] == expected
+    # The values, not only the layer types, are the parameters'.
+    module = clf.module_
+    strided = params.get("stride") == 2 or ("pooling" in params and params["pooling"] is None)
+    assert module.features.block1.conv.stride == ((2, 2) if strided else (1, 1))
+    assert (module.features.block1.conv.bias is None) == params.get("batch_norm", True)
+    conv_dropout = [m.p for m in module.features.modules() if isinstance(m, torch.nn.Dropout2d)]
+    assert conv_dropout == ([0.2, 0.2] if "conv_dropout" in params else [])
