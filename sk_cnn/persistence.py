@@ -47,7 +47,7 @@ _CLASSES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (
 # The CNN estimators, and the attributes that make up their fitted state besides the weights.
 _COMMON_STATE = ("input_shape_", "layout_", "n_features_in_", "validation_seed_")
 # Saved when present (estimators fitted by earlier sk_cnn versions lack it).
-_OPTIONAL_STATE = ("input_dtype_",)
+_OPTIONAL_STATE = ("input_dtype_", "feature_names_in_")
 _CNN_ESTIMATORS = {
     "CNNClassifier": (CNNClassifier, _COMMON_STATE + ("classes_inferred_", "class_weight_")),
     "CNNRegressor": (CNNRegressor, _COMMON_STATE + ("n_outputs_", "target_mean_",
@@ -248,6 +248,10 @@ def _encode(value, key, tensors):
         return [_encode(v, f"{key}.{i}", tensors) for i, v in enumerate(value)]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"dict": {k: _encode(v, f"{key}.{k}", tensors) for k, v in value.items()}}
+    if isinstance(value, dict):  # other keys, e.g. class_weight={0: 1.0, 1: 3.0}
+        return {"items": [[_encode(k, f"{key}.{i}.key", tensors),
+                           _encode(v, f"{key}.{i}", tensors)]
+                          for i, (k, v) in enumerate(value.items())]}
     if isinstance(value, AugmentationSpec):
         return {"augmentation_spec": dataclasses.asdict(value)}
     if isinstance(value, os.PathLike):
@@ -310,6 +314,8 @@ def _decode(value, tensors):
         return tuple(_decode(v, tensors) for v in value["tuple"])
     if "dict" in value:
         return {k: _decode(v, tensors) for k, v in value["dict"].items()}
+    if "items" in value:
+        return {_decode(k, tensors): _decode(v, tensors) for k, v in value["items"]}
     if "augmentation_spec" in value:
         return AugmentationSpec(**value["augmentation_spec"])
     if "path" in value:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import joblib
 import numpy as np
@@ -232,3 +233,19 @@ def test_interrupted_warm_start_fit_resumes_its_own_remaining_epochs(tmp_path, t
     clf.set_params(callbacks=[]).fit(X, y)  # the same call again: its last epoch is left
     assert clf.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
     assert not (tmp_path / "sk_cnn_backup.pt").exists()
+
+
+def test_class_weight_dict_and_feature_names_round_trip(tmp_path, tiny_classifier):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((24, 16)), columns=[f"px{i}" for i in range(16)])
+    y = np.repeat([0, 1], 12)
+    clf = tiny_classifier(class_weight={0: 1.0, 1: 3.0}).fit(X, y)
+    loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
+    assert loaded.class_weight == {0: 1.0, 1: 3.0}
+    np.testing.assert_array_equal(loaded.feature_names_in_, X.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X has feature names, but ..." warning
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.predict(X[X.columns[::-1]])
