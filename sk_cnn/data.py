@@ -329,7 +329,8 @@ def validation_split(dataset, y, fraction, seed, classifier: bool):
     y : array-like or torch.Tensor
         Its (encoded) targets.
     fraction : float or None
-        Share held out (rounded up); a regressor keeps at least 2 samples (R^2 needs two).
+        Share held out (rounded up); a regressor keeps at least 2 samples on each side (R^2
+        needs two), or does not split.
     seed : int or None
         Random state of the split.
     classifier : bool
@@ -352,7 +353,7 @@ def validation_split(dataset, y, fraction, seed, classifier: bool):
             stratify = y_np
     else:
         n_valid = max(n_valid, 2)
-    if len(indices) - n_valid < 1:
+    if len(indices) - n_valid < (1 if classifier else 2):
         return dataset, None
     train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,
                                     random_state=seed)

@@ -192,6 +192,11 @@ def test_small_data_keeps_two_validation_samples_for_r2(recwarn):
     reg = _regressor(conv_filters=(4,), max_epochs=2).fit(SIGNALS[:10], TARGETS[:10])
     assert np.isfinite(reg.history[:, "valid_r2"]).all()
     assert not [w for w in recwarn if "R^2" in str(w.message)]
+    # 3 samples: 2 for validation would leave 1 to train on, where R^2 is undefined: no split.
+    recwarn.clear()
+    reg = _regressor(conv_filters=(4,), max_epochs=2).fit(SIGNALS[:3], TARGETS[:3])
+    assert "valid_loss" not in reg.history[-1]
+    assert not [w for w in recwarn if "R^2" in str(w.message)]
 
 
 def test_extreme_and_misshapen_targets_get_clear_errors_or_work():
