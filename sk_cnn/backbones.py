@@ -7,7 +7,6 @@ looked up in the local torch hub cache, and a path is read with ``weights_only=T
 from __future__ import annotations
 
 import os
-import pickle
 import warnings
 from pathlib import Path
 
@@ -163,7 +162,7 @@ def load_weights(weights, name: str | None = None):
         raise FileNotFoundError(f"Weights file {path} does not exist.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # torch.load fails in many ways (KeyError for some text files)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise ValueError(
             f"{path} could not be read as a PyTorch state dict ({type(exc).__name__}: "

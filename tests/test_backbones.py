@@ -195,7 +195,7 @@ def test_save_weights_then_reuse_for_another_task(tmp_path):
                       weights=plain_path).fit(X, Y)
 
 
-@pytest.mark.parametrize("content", [b"", b"not a torch file", "module"])
+@pytest.mark.parametrize("content", [b"", b"not a torch file", b"hello world", "module"])
 def test_unreadable_weights_files_get_a_clear_error(tmp_path, content):
     path = tmp_path / "weights.pth"
     if content == "module":  # a pickled module, not a state dict: refused by weights_only
