@@ -72,19 +72,33 @@ def _curves(history: History, metric: str, subsets=("train", "valid")):
     suffix = _METRIC_SUFFIX.get(metric, metric)
     found = [(subset, f"{subset}_{suffix}") for subset in subsets
              if f"{subset}_{suffix}" in keys]
-    if not found:  # a key of its own, e.g. "dur", or "lr" (recorded as "event_lr")
+    # A key of its own, e.g. "dur", or "lr" (recorded as "event_lr", per epoch or, for the
+    # schedules stepped every batch, per batch).
+    keys |= {key for row in history for batch in row.get("batches", ()) for key in batch}
+    if not found:
         found = [(None, key) for key in (metric, f"event_{metric}") if key in keys][:1]
     if not found:
+        hint = (" The learning rate is recorded when lr_schedule is set." if metric == "lr"
+                else "")
         raise ValueError(
             f"The history has no values for metric {metric!r}. Use 'loss', 'accuracy' or one "
-            f"of the recorded keys: {sorted(keys)}.")
+            f"of the recorded keys: {sorted(keys)}.{hint}")
     return found
 
 
 def _column(history: History, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs and values of ``key``; a key recorded per batch gives one point per batch, at
+    fractional epochs (the end of batch j of n in epoch e is at ``e - 1 + j / n``)."""
     epochs = np.array([row.get("epoch", i + 1) for i, row in enumerate(history)])
-    values = np.array([row.get(key, np.nan) for row in history], dtype=float)
-    return epochs, values
+    if any(key in row for row in history):
+        return epochs, np.array([row.get(key, np.nan) for row in history], dtype=float)
+    points = []
+    for epoch, row in zip(epochs, history):
+        batches = [batch for batch in row.get("batches", ()) if key in batch]
+        points += [(epoch - 1 + (j + 1) / len(batches), batch[key])
+                   for j, batch in enumerate(batches)]
+    steps, values = zip(*points)
+    return np.array(steps), np.array(values, dtype=float)
 
 
 def _default_metrics(histories: dict) -> tuple[str, ...]:
@@ -136,7 +150,9 @@ def plot_history(clf_or_history, metrics: Sequence[str] | str | None = None, *,
         classifier, ("loss", "r2") for a :class:`~sk_cnn.CNNRegressor`. "loss" plots
         ``train_loss`` and ``valid_loss``, "accuracy" plots ``train_acc`` and
         ``valid_acc``; any other name plots ``train_<name>`` and ``valid_<name>``, or the
-        history key of that name (e.g. "dur"; "lr" plots the learning rate, ``event_lr``).
+        history key of that name (e.g. "dur"; "lr" plots the learning rate, ``event_lr``,
+        per batch for the schedules stepped every batch; it is recorded when
+        ``lr_schedule`` is set).
     figsize : tuple of float or None, default=None
         Figure size in inches; None gives 4.8 x 3.6 per panel.
 

@@ -81,6 +81,21 @@ def test_plot_history_of_a_history_pipeline_and_other_metrics(rgb_clf, flat_pipe
         plotting.plot_history(clf, metrics=())
 
 
+@pytest.mark.parametrize("schedule", ["onecycle", "warmup_linear"])
+def test_plot_history_draws_a_learning_rate_stepped_every_batch(schedule):
+    X, y = _rgb_data(48)  # 43 training images: 6 batches per epoch
+    clf = CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=8, lr_schedule=schedule,
+                        verbose=0, random_state=0).fit(X, y)
+    line = plotting.plot_history(clf, metrics="lr").axes[0].get_lines()[0]
+    batches = [b["event_lr"] for row in clf.history for b in row["batches"] if "event_lr" in b]
+    assert len(batches) == 12
+    np.testing.assert_allclose(line.get_xdata(), np.arange(1, 13) / 6)
+    np.testing.assert_allclose(line.get_ydata(), batches)
+    no_schedule = CNNClassifier(conv_filters=(4,), max_epochs=1, lr_schedule=None, verbose=0)
+    with pytest.raises(ValueError, match="recorded when lr_schedule is set"):
+        plotting.plot_history(no_schedule.fit(X, y), metrics="lr")
+
+
 def test_plot_history_without_validation_split_draws_training_only():
     X, y = _rgb_data(24)
     clf = CNNClassifier(conv_filters=(4,), max_epochs=2, validation_fraction=0, verbose=0,
