@@ -30,6 +30,7 @@ from .classifier import CNNClassifier
 from .data import BatchIterator, ImageDataset
 from .image_loader import ImageLoader
 from .regressor import CNNRegressor
+from .skorch_compat import record_build_params
 from .transformers import ImageNormalizer, ImageReshaper
 
 FORMAT = "sk_cnn"
@@ -289,6 +290,7 @@ def _build_cnn(config, tensors):
         setattr(clf, name, value)
     clf.initialize()
     clf.weights = params.get("weights")
+    record_build_params(clf)  # as built from ``weights``: the file holds their trained values
     prefix = config["weights"]
     weights = {key[len(prefix):]: tensor for key, tensor in tensors.items()
                if key.startswith(prefix)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from sklearn.base import BaseEstimator
 
@@ -43,6 +45,49 @@ _CALLBACK_PARAMS = frozenset({"lr_schedule", "max_epochs", "weight_averaging", "
 _OPTIMIZER_PARAMS = frozenset({"lr", "optimizer", "momentum", "nesterov", "weight_decay",
                                "backbone_lr_factor"})
 _COMPONENT_NAMES = frozenset({"optimizer", "dataset", "iterator_train", "iterator_valid"})
+# The parameters the network, the loss and the target encoding are built from at fit; a
+# partial_fit or warm_start fit keeps what they built (see warn_if_built_with_other_values).
+_BUILD_PARAMS = ("module", "architecture", "backbone", "weights", "input_size", "freeze",
+                 "conv_filters", "kernel_size", "stride", "padding", "pooling", "activation",
+                 "batch_norm", "global_pool", "dense_units", "dropout", "conv_dropout",
+                 "criterion", "class_weight", "label_smoothing", "scale_target", "classes",
+                 "channels", "input_type")
+
+
+def _same(a, b) -> bool:
+    a, b = (tuple(v) if isinstance(v, list) else v for v in (a, b))
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. arrays of several values
+        return a is b
+
+
+def record_build_params(net) -> None:
+    """Remember the values of the parameters the network and loss are built from."""
+    params = net.get_params(deep=False)
+    net._built_with = {name: params[name] for name in _BUILD_PARAMS if name in params}
+
+
+def warn_if_built_with_other_values(net, stacklevel: int = 2) -> None:
+    """Warn that partial_fit / warm_start keep the network built with earlier values.
+
+    Parameters
+    ----------
+    net : CNNClassifier or CNNRegressor
+        A fitted estimator about to train more.
+    stacklevel : int, default=2
+        Passed to ``warnings.warn`` (1 names this function, 2 its caller, ...): the frame of
+        the user's call.
+    """
+    built = getattr(net, "_built_with", {})
+    changed = [name for name, value in built.items() if not _same(getattr(net, name), value)]
+    if changed:
+        now = ", ".join(f"{name}={getattr(net, name)!r}" for name in changed)
+        then = ", ".join(f"{name}={built[name]!r}" for name in changed)
+        warnings.warn(
+            f"{now}: changed since fit built the network, the loss and the target encoding; "
+            f"partial_fit and warm_start keep training what was built with {then}. Fit with "
+            f"warm_start=False to rebuild.", UserWarning, stacklevel=stacklevel)
 
 
 class SkorchConventionsMixin:

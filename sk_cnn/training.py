@@ -40,7 +40,11 @@ from .network import build_network
 from .optim import build_optimizer
 from .parameters import CNNParametersMixin
 from .precision import autocast
-from .skorch_compat import SkorchConventionsMixin
+from .skorch_compat import (
+    SkorchConventionsMixin,
+    record_build_params,
+    warn_if_built_with_other_values,
+)
 from .tta import tta_logits
 
 
@@ -196,6 +200,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         self._validate_hyperparameters()
         _check_fit_params(self, fit_params)
         if self.warm_start and self.__sklearn_is_fitted__():
+            warn_if_built_with_other_values(self, stacklevel=3)
             return self._continue_training(X, y, resume=True, **fit_params)
         # Until training starts, an error leaves the estimator as it was (a fitted one keeps
         # predicting with its network, not with half of the new fit's attributes).
@@ -237,6 +242,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             return self.fit(X, y, **fit_params)
         self._validate_hyperparameters()
         _check_fit_params(self, fit_params)
+        warn_if_built_with_other_values(self, stacklevel=4)  # user -> partial_fit -> here -> warn
         return self._continue_training(X, y, **fit_params)
 
     def _continue_training(self, X, y, resume=False, **fit_params):
@@ -330,6 +336,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
 
     def initialize_module(self):
         """Build sk_cnn's network (see :func:`sk_cnn.network.build_network`) or skorch's."""
+        record_build_params(self)
         if self.module is not None:
             return super().initialize_module()
         self.module_ = build_network(self)

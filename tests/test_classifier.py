@@ -447,6 +447,27 @@ def test_set_params_on_a_fitted_classifier_reaches_the_next_partial_fit(tiny_ima
     assert len(clf.history) == 10
 
 
+def test_continued_training_warns_when_what_fit_built_changed(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=1, conv_filters=[4, 8]).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # training settings, and equal values, are no change
+        clf.set_params(lr=0.01, max_epochs=2, conv_filters=(4, 8)).partial_fit(X, y)
+    clf.set_params(dropout=0.2, label_smoothing=0.1)
+    message = (r"dropout=0.2, label_smoothing=0.1: changed since fit built .* built with "
+               r"dropout=0.5, label_smoothing=0.0\. Fit with warm_start=False")
+    with pytest.warns(UserWarning, match=message) as record:
+        clf.partial_fit(X, y)
+    assert record[0].filename == __file__  # points at the caller's line
+    assert clf.criterion_.label_smoothing == 0.0  # as the warning says
+    with pytest.warns(UserWarning, match=message):
+        clf.set_params(warm_start=True).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(warm_start=False).fit(X, y)  # rebuilt with the new values
+    assert clf.criterion_.label_smoothing == 0.1
+
+
 def test_copied_deep_params_do_not_pin_the_schedule_length(tiny_images, tiny_classifier):
     # get_params(deep=True) lists the default callbacks; set back, a cosine T_max fixed at
     # construction survived clone and ignored a later max_epochs.

@@ -249,3 +249,15 @@ def test_class_weight_dict_and_feature_names_round_trip(tmp_path, tiny_classifie
         np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     with pytest.raises(ValueError, match="feature names"):
         loaded.predict(X[X.columns[::-1]])
+
+
+def test_loaded_model_trained_from_a_weights_file_continues_without_warning(
+        tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    weights = sk_cnn.save_weights(tiny_classifier().fit(X, y), tmp_path / "w.pt")
+    clf = tiny_classifier(weights=weights).fit(X, y)
+    loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
+    assert loaded.weights == weights
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # e.g. "weights=... changed since fit built ..."
+        loaded.partial_fit(X, y)
