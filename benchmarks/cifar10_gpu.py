@@ -7,9 +7,9 @@ augmented and trained there. The classifier is ``CNNClassifier(**airbench_params
 the recipe's GPU settings: airbench94's block widths 64/256/256 and batches of 1024 (lr scaled
 linearly), 10 epochs, ``mixed_precision="auto"`` (bfloat16 on NVIDIA Ampere or newer), the
 filters trained with Muon at a learning rate of 0.12 (the CPU recipe's 0.05 is tuned for
-batches of 256; on an H100, 0.12 reached 0.9098 against 0.9084 for airbench94_muon's 0.24 and
-0.9049 for SGD everywhere, ``--optimizer sgd``, the optimizer of the earlier GPU rows in
-benchmarks/README.md). The options of ``cifar10.py`` change any of it.
+batches of 256; on an H100, 0.12 reached 0.9098 against 0.9078 for airbench94_muon's 0.24 and
+0.9053 for SGD everywhere (means of three seeds), ``--optimizer sgd``, the optimizer of the
+earlier GPU rows in benchmarks/README.md). The options of ``cifar10.py`` change any of it.
 
 Each run is a whole ``pipe.fit`` on the 50,000 training images, timed from the call to its
 return (``torch.cuda.synchronize`` before and after; normalization on the CPU included), then

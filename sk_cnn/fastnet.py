@@ -61,14 +61,15 @@ def airbench_params(max_epochs: int | None = None, device: str = "cpu") -> dict:
     block widths 48/192/192 (airbench94: 64/256/256) and batches of 256 (airbench94: 1024):
     measured side by side on two cores, batches of 512 train 1.24x faster per image than 1024
     and batches of 256 1.25x faster than 512 (at 256 the training step computes about as many
-    floating-point operations a second as a large matrix product does on the same cores), with
-    a quarter of the activation memory of 1024. With other batch sizes scale ``lr`` linearly
+    floating-point operations a second as a large matrix product does on the same cores).
+    With other batch sizes scale ``lr`` linearly
     with the batch size and keep ``weight_decay``.
 
     The convolution filters train with Muon (``optimizer="muon"``, :class:`sk_cnn.optim.Muon`,
     from airbench94_muon), at its default filter learning rate of 0.05; the BatchNorm shifts,
     the whitening bias and the output layer keep the SGD settings above.
-    Measured on the full CIFAR-10, 16 epochs on two cores (benchmarks/README.md): 0.8994
+    Measured on the full CIFAR-10, 16 epochs on two cores, with the recipe of that day
+    (widths 32/128/128, float32; benchmarks/README.md): 0.8994
     (filter lr 0.05) and 0.8985 (0.08) test accuracy with flip + translate TTA, against
     0.8946-0.8951 with SGD for every parameter and 0.8874 with airbench94_muon's 0.24.
 
