@@ -19,9 +19,28 @@ from torchvision.models import get_model, get_model_weights, list_models
 MIN_INPUT_SIZE = 32
 
 
+# torchvision families sk_cnn does not adapt: squeezenet's head is a convolution, swin's and
+# vit's is ``head``/``heads``, googlenet and inception return auxiliary outputs while training,
+# alexnet, inception, maxvit and vit need inputs far above 32 pixels.
+UNSUPPORTED_FAMILIES = ("alexnet", "googlenet", "inception", "maxvit", "squeezenet", "swin",
+                        "vit")
+
+
 def available_backbones() -> list[str]:
-    """Names of torchvision's classification models, valid for ``backbone=``."""
-    return sorted(list_models(module=__import__("torchvision").models))
+    """Names of the torchvision classification models valid for ``backbone=``.
+
+    All of torchvision's but the families in ``UNSUPPORTED_FAMILIES``: those whose output
+    layer is the last ``nn.Linear`` under ``fc`` or ``classifier`` and that run from 32-pixel
+    inputs (resnet, resnext, wide_resnet, mobilenet, efficientnet, convnext, densenet, mnasnet,
+    regnet, shufflenet, vgg).
+
+    Returns
+    -------
+    names : list of str
+        Sorted model names.
+    """
+    return sorted(name for name in list_models(module=__import__("torchvision").models)
+                  if not name.startswith(UNSUPPORTED_FAMILIES))
 
 
 class BackboneNet(nn.Module):
@@ -128,8 +147,13 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
         The network.
     """
     if name not in available_backbones():
-        raise ValueError(f"Unknown backbone {name!r}. Use a torchvision classification model "
-                         f"such as 'resnet18', 'mobilenet_v3_small' or 'efficientnet_b0'.")
+        known = name in list_models(module=__import__("torchvision").models)
+        raise ValueError(
+            (f"backbone={name!r} is a torchvision model sk_cnn does not adapt (its head or "
+             f"input size differs; see sk_cnn.backbones.UNSUPPORTED_FAMILIES)." if known else
+             f"Unknown backbone {name!r}.") + " Use one of sk_cnn.backbones."
+            "available_backbones(), such as 'resnet18', 'mobilenet_v3_small' or "
+            "'efficientnet_b0'.")
     model = get_model(name, weights=None)
     head = "fc" if hasattr(model, "fc") else "classifier"
     state = load_weights(weights, name)

@@ -123,7 +123,8 @@ def _train(args) -> int:
     backbone = None if args.backbone.lower() == "none" else args.backbone
     if backbone is not None and backbone not in available_backbones():
         raise CLIError(f"unknown --backbone {args.backbone!r}: use 'none' (sk_cnn's CNN) or a "
-                       f"torchvision classification model such as resnet18 or mobilenet_v3_small.")
+                       f"name of sk_cnn.backbones.available_backbones(), such as resnet18 or "
+                       f"mobilenet_v3_small.")
     if args.weights is not None and backbone is None:
         raise CLIError("--weights needs --backbone NAME.")
     out = _check_output(args.out, "the model")

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,11 @@ def load(path):
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         # A step class, parameter or layer this version does not know.
         written = metadata.get("sk_cnn_version", "0.1.0 (or a development version)")
+        if written == __version__:
+            raise ValueError(
+                f"{path} was written by this sk_cnn version ({__version__}), which cannot "
+                f"rebuild it ({type(exc).__name__}: {exc}): a bug of sk_cnn; please report it. "
+                f"joblib.dump/joblib.load keep such models meanwhile.") from exc
         raise ValueError(
             f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} cannot rebuild "
             f"it ({type(exc).__name__}: {exc}). Load it with the sk_cnn version that wrote "
@@ -292,8 +298,10 @@ def _build_cnn(config, tensors):
     clf.weights = params.get("weights")
     record_build_params(clf)  # as built from ``weights``: the file holds their trained values
     prefix = config["weights"]
-    weights = {key[len(prefix):]: tensor for key, tensor in tensors.items()
-               if key.startswith(prefix)}
+    weights = OrderedDict((key[len(prefix):], tensor) for key, tensor in tensors.items()
+                          if key.startswith(prefix))
+    # The layers' state-dict versions, which some loaders read (torchvision's MNASNet).
+    weights._metadata = getattr(clf.module_.state_dict(), "_metadata", None)
     clf.module_.load_state_dict(weights)
     clf.history = History(json.loads(config["history"]))
     return clf

@@ -14,7 +14,8 @@ import sk_cnn
 from sk_cnn import CNNClassifier, ImageNormalizer
 
 BACKBONES = ["resnet18", "resnet34", "resnet50", "mobilenet_v2", "mobilenet_v3_small",
-             "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny"]
+             "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny", "mnasnet0_5",
+             "shufflenet_v2_x0_5", "regnet_x_400mf"]
 RNG = np.random.default_rng(0)
 X = RNG.integers(0, 256, (8, 20, 20, 3), dtype=np.uint8)  # smaller than 32: resized on the fly
 Y = np.repeat(["cat", "dog"], 4)
@@ -232,6 +233,10 @@ def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
 
 @pytest.mark.parametrize("params, message", [
     (dict(backbone="resnet9000"), "Unknown backbone"),
+    # torchvision models whose head (a convolution, `heads`) or input size sk_cnn does not adapt
+    (dict(backbone="squeezenet1_0"), "sk_cnn does not adapt"),
+    (dict(backbone="vit_b_16"), "sk_cnn does not adapt"),
+    (dict(backbone="googlenet"), "sk_cnn does not adapt"),
     (dict(backbone=None, freeze="backbone"), "need a backbone"),
     (dict(freeze="everything"), "'freeze' parameter"),
     (dict(freeze=99), "stages"),
@@ -239,6 +244,21 @@ def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
 def test_bad_backbone_parameters(params, message):
     with pytest.raises(ValueError, match=message):
         backbone_clf(**params).fit(X, Y)
+
+
+def test_unsupported_families_are_not_listed():
+    from sk_cnn.backbones import UNSUPPORTED_FAMILIES, available_backbones
+
+    names = available_backbones()
+    assert "resnet18" in names and "mnasnet0_5" in names
+    assert not [name for name in names if name.startswith(UNSUPPORTED_FAMILIES)]
+
+
+def test_mnasnet_round_trips_through_save(tmp_path):
+    # MNASNet's loader reads the state dict's layer versions, which safetensors drops.
+    clf = backbone_clf(backbone="mnasnet0_5").fit(X, Y)
+    loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "m.safetensors"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_backbone_refuses_signals():
