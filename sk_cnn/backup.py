@@ -106,7 +106,9 @@ class TrainingBackup(Callback):
         parameters."""
         params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
                   if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
-        return json.dumps([list(net.input_shape_), [str(c) for c in net.classes_],
+        classes = getattr(net, "classes_", None)  # None for a regressor
+        return json.dumps([list(net.input_shape_),
+                           None if classes is None else [str(c) for c in classes],
                            self.data_digest_, params])
 
     def discard(self):

@@ -209,3 +209,12 @@ def test_extreme_and_misshapen_targets_get_clear_errors_or_work():
         reg.partial_fit(SIGNALS, TARGETS.reshape(-1, 1, 1))
     with pytest.raises(TypeError, match=r"Weighting samples is not supported\.$"):
         reg.fit(SIGNALS, TARGETS, sample_weight=np.ones(30))
+
+
+def test_checkpoint_dir_backs_up_and_resumes_a_regressor(tmp_path):
+    # The backup's fingerprint read classes_, which a regressor has not.
+    reg = _regressor(conv_filters=(4,), max_epochs=2, checkpoint_dir=tmp_path)
+    reg.fit(SIGNALS, TARGETS)
+    assert len(reg.history) == 2 and not any(tmp_path.iterdir())  # discarded when done
+    again = _regressor(conv_filters=(4,), max_epochs=2).fit(SIGNALS, TARGETS)
+    np.testing.assert_allclose(reg.predict(SIGNALS), again.predict(SIGNALS), rtol=1e-5)
