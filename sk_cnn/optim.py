@@ -231,6 +231,12 @@ def build_optimizer(net) -> torch.optim.Optimizer:
     """
     args, kwargs = net.get_params_for_optimizer("optimizer", net.get_all_learnable_params())
     optimizer, default_lr, taken = _entry(net)
+    if (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS)
+            and any(p.ndim == 4 for p in net.module_.parameters())):
+        raise ValueError(
+            "optimizer=torch.optim.LBFGS cannot train sk_cnn's image networks: their "
+            "convolution weights are stored channels_last, which LBFGS's flat views of the "
+            "parameters do not support. Use optimizer='adam', 'sgd' or another optimizer.")
     if kwargs.get("lr") is None:
         kwargs["lr"] = default_lr
     if net.weight_decay:

@@ -382,7 +382,7 @@ CNN_PARAMETER_CONSTRAINTS = {
     "channels": [StrOptions(set(CHANNEL_OPTIONS))],
     "input_type": [StrOptions(set(INPUT_TYPES))],
     "random_state": ["random_state"],
-    "device": [StrOptions({"auto"}), str, torch.device, None],
+    "device": [StrOptions({"auto"}), str, torch.device],
     "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS)), None],
     "verbose": ["verbose"],
 }

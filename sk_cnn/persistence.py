@@ -263,6 +263,8 @@ def _encode(value, key, tensors):
         return {"augmentation_spec": dataclasses.asdict(value)}
     if isinstance(value, os.PathLike):
         return {"path": os.fspath(value)}
+    if isinstance(value, torch.device):
+        return {"torch_device": str(value)}
     if isinstance(value, np.dtype) and value.kind in "biufUO":
         return {"numpy_dtype": value.str}
     if isinstance(value, type):
@@ -330,6 +332,8 @@ def _decode(value, tensors):
         return AugmentationSpec(**value["augmentation_spec"])
     if "path" in value:
         return Path(value["path"])
+    if "torch_device" in value:
+        return torch.device(value["torch_device"])
     if "numpy_dtype" in value:
         return np.dtype(value["numpy_dtype"])
     if "class" in value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
@@ -55,10 +56,14 @@ _BUILD_PARAMS = ("module", "architecture", "backbone", "weights", "input_size", 
 
 
 def _same(a, b) -> bool:
-    a, b = (tuple(v) if isinstance(v, list) else v for v in (a, b))
+    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
+        try:  # (8, 16), [8, 16] and np.array([8, 16]) are the same conv_filters
+            return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+        except ValueError:  # ragged
+            return a is b
     try:
         return bool(a == b)
-    except (TypeError, ValueError):  # e.g. arrays of several values
+    except (TypeError, ValueError):
         return a is b
 
 

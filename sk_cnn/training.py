@@ -96,9 +96,15 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         if self.module is None and not len(self.conv_filters):
             raise ValueError("conv_filters must name at least one convolution block, e.g. (32,).")
         if self.backbone is None and (self.freeze is not None or self.unfreeze_at_epoch
-                                      or self.backbone_lr_factor != 1.0):
-            raise ValueError("freeze, unfreeze_at_epoch and backbone_lr_factor need a "
-                             "backbone, e.g. backbone='resnet18'.")
+                                      or self.backbone_lr_factor != 1.0
+                                      or self.input_size is not None):
+            raise ValueError("freeze, unfreeze_at_epoch, backbone_lr_factor and input_size "
+                             "need a backbone, e.g. backbone='resnet18'.")
+        if isinstance(self.input_size, (tuple, list)) and not (
+                len(self.input_size) == 2
+                and all(isinstance(v, Integral) and v >= 1 for v in self.input_size)):
+            raise ValueError(f"input_size must be a positive int or a pair (height, width) of "
+                             f"positive ints, got {self.input_size!r}.")
         if self.architecture != "plain" and self.backbone is not None:
             raise ValueError(f"architecture={self.architecture!r} builds its own network; "
                              f"leave backbone=None (got {self.backbone!r}).")

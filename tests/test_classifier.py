@@ -452,7 +452,7 @@ def test_continued_training_warns_when_what_fit_built_changed(tiny_images, tiny_
     clf = tiny_classifier(max_epochs=1, conv_filters=[4, 8]).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # training settings, and equal values, are no change
-        clf.set_params(lr=0.01, max_epochs=2, conv_filters=(4, 8)).partial_fit(X, y)
+        clf.set_params(lr=0.01, max_epochs=2, conv_filters=np.array([4, 8])).partial_fit(X, y)
     clf.set_params(dropout=0.2, label_smoothing=0.1)
     message = (r"dropout=0.2, label_smoothing=0.1: changed since fit built .* built with "
                r"dropout=0.5, label_smoothing=0.0\. Fit with warm_start=False")

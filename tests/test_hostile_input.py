@@ -6,6 +6,7 @@ import hashlib
 import numpy as np
 import pytest
 import scipy.sparse
+import torch
 from sklearn.exceptions import NotFittedError
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
@@ -100,6 +101,16 @@ CASES = {
         (IMAGES[:1, :1, :1], LABELS[:1]),
         lambda X, y: clf(channels="last").fit(IMAGES[:, :1, :1], LABELS).partial_fit(X, y),
         ValueError, "cannot train batch normalization"),
+    "input_size without backbone": ((IMAGES, LABELS), lambda X, y: clf(input_size=32).fit(X, y),
+                                    ValueError, "input_size need a backbone"),
+    "input_size triple": ((IMAGES, LABELS),
+                          lambda X, y: clf(backbone="resnet18", input_size=(32, 32, 3)).fit(X, y),
+                          ValueError, "a pair (height, width) of positive ints"),
+    "device None": ((IMAGES, LABELS), lambda X, y: clf(device=None).fit(X, y),
+                    ValueError, "'device' parameter"),
+    "LBFGS on images": ((IMAGES, LABELS),
+                        lambda X, y: clf(optimizer=torch.optim.LBFGS).fit(X, y),
+                        ValueError, "LBFGS cannot train sk_cnn's image networks"),
     "max_epochs 0": ((IMAGES, LABELS), lambda X, y: clf(max_epochs=0).fit(X, y),
                      ValueError, "'max_epochs' parameter"),
     "unknown optimizer": ((IMAGES, LABELS), lambda X, y: clf(optimizer="adma").fit(X, y),

@@ -240,9 +240,10 @@ def test_class_weight_dict_and_feature_names_round_trip(tmp_path, tiny_classifie
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.random((24, 16)), columns=[f"px{i}" for i in range(16)])
     y = np.repeat([0, 1], 12)
-    clf = tiny_classifier(class_weight={0: 1.0, 1: 3.0}).fit(X, y)
+    clf = tiny_classifier(class_weight={0: 1.0, 1: 3.0}, device=torch.device("cpu")).fit(X, y)
     loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
     assert loaded.class_weight == {0: 1.0, 1: 3.0}
+    assert loaded.get_params()["device"] == torch.device("cpu")
     np.testing.assert_array_equal(loaded.feature_names_in_, X.columns)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "X has feature names, but ..." warning
