@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from numbers import Integral
 from pathlib import Path
 
 import torch
@@ -41,6 +42,30 @@ def available_backbones() -> list[str]:
     """
     return sorted(name for name in list_models(module=__import__("torchvision").models)
                   if not name.startswith(UNSUPPORTED_FAMILIES))
+
+
+def check_backbone_name(name: str) -> None:
+    """Raise a ValueError unless ``name`` is in :func:`available_backbones`.
+
+    Parameters
+    ----------
+    name : str
+        The ``backbone`` parameter.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem (an unknown name, or a torchvision family sk_cnn does not adapt)
+        and names to use instead.
+    """
+    if name in available_backbones():
+        return
+    known = name in list_models(module=__import__("torchvision").models)
+    raise ValueError(
+        (f"backbone={name!r} is a torchvision model sk_cnn does not adapt (its head or input "
+         f"size differs; see sk_cnn.backbones.UNSUPPORTED_FAMILIES)." if known else
+         f"Unknown backbone {name!r}.") + " Use one of sk_cnn.backbones.available_backbones(), "
+        "such as 'resnet18', 'mobilenet_v3_small' or 'efficientnet_b0'.")
 
 
 class BackboneNet(nn.Module):
@@ -146,14 +171,7 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
     module : BackboneNet
         The network.
     """
-    if name not in available_backbones():
-        known = name in list_models(module=__import__("torchvision").models)
-        raise ValueError(
-            (f"backbone={name!r} is a torchvision model sk_cnn does not adapt (its head or "
-             f"input size differs; see sk_cnn.backbones.UNSUPPORTED_FAMILIES)." if known else
-             f"Unknown backbone {name!r}.") + " Use one of sk_cnn.backbones."
-            "available_backbones(), such as 'resnet18', 'mobilenet_v3_small' or "
-            "'efficientnet_b0'.")
+    check_backbone_name(name)
     model = get_model(name, weights=None)
     head = "fc" if hasattr(model, "fc") else "classifier"
     state = load_weights(weights, name)
@@ -170,9 +188,9 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
         _warn_left_out(left_out, len(state), weights, f"{head}.")
     if input_size is None:
         input_size = tuple(max(s, MIN_INPUT_SIZE) for s in image_size)
-    elif isinstance(input_size, int):
-        input_size = (input_size, input_size)
-    return BackboneNet(model, head, input_size)
+    elif isinstance(input_size, Integral):
+        input_size = (int(input_size),) * 2
+    return BackboneNet(model, head, tuple(int(s) for s in input_size))
 
 
 def load_weights(weights, name: str | None = None):

@@ -23,7 +23,7 @@ from sklearn.pipeline import Pipeline
 
 from . import __version__
 from .augmenter import ImageAugmenter
-from .backbones import available_backbones
+from .backbones import check_backbone_name
 from .classifier import CNNClassifier
 from .datasets import IMAGE_EXTENSIONS, find_images, load_digits_images, load_image_folder
 from .image_loader import ImageLoader, _check_size
@@ -121,10 +121,12 @@ def _decode(loader, paths):
 
 def _train(args) -> int:
     backbone = None if args.backbone.lower() == "none" else args.backbone
-    if backbone is not None and backbone not in available_backbones():
-        raise CLIError(f"unknown --backbone {args.backbone!r}: use 'none' (sk_cnn's CNN) or a "
-                       f"name of sk_cnn.backbones.available_backbones(), such as resnet18 or "
-                       f"mobilenet_v3_small.")
+    if backbone is not None:
+        try:
+            check_backbone_name(backbone)
+        except ValueError as exc:
+            raise CLIError(f"--backbone {args.backbone!r}: {exc} Or 'none' for sk_cnn's "
+                           f"CNN.") from exc
     if args.weights is not None and backbone is None:
         raise CLIError("--weights needs --backbone NAME.")
     out = _check_output(args.out, "the model")

@@ -232,7 +232,7 @@ def build_optimizer(net) -> torch.optim.Optimizer:
     args, kwargs = net.get_params_for_optimizer("optimizer", net.get_all_learnable_params())
     optimizer, default_lr, taken = _entry(net)
     if (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.LBFGS)
-            and any(p.ndim == 4 for p in net.module_.parameters())):
+            and net.module is None and any(p.ndim == 4 for p in net.module_.parameters())):
         raise ValueError(
             "optimizer=torch.optim.LBFGS cannot train sk_cnn's image networks: their "
             "convolution weights are stored channels_last, which LBFGS's flat views of the "

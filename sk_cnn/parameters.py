@@ -60,8 +60,9 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
         Channel dropout after every convolution block's activation.
     backbone : str or None, default=None
         None trains the plain CNN above. The name of a torchvision classification model
-        ("resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0",
-        "convnext_tiny", ...) builds that network instead, with a new output layer
+        among :func:`sk_cnn.backbones.available_backbones` ("resnet18", "resnet50",
+        "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "convnext_tiny", ...) builds
+        that network instead, with a new output layer
         (``dropout`` before it). Inputs with 1 or more than 3 channels are
         adapted at the first convolution (pretrained RGB kernels summed, or repeated and
         rescaled). Needs images, not 1-D signals.

@@ -140,9 +140,9 @@ def load(path):
         written = metadata.get("sk_cnn_version", "0.1.0 (or a development version)")
         if written == __version__:
             raise ValueError(
-                f"{path} was written by this sk_cnn version ({__version__}), which cannot "
-                f"rebuild it ({type(exc).__name__}: {exc}): a bug of sk_cnn; please report it. "
-                f"joblib.dump/joblib.load keep such models meanwhile.") from exc
+                f"{path} was written by sk_cnn {__version__} (this version, or a development "
+                f"build of it), which cannot rebuild it ({type(exc).__name__}: {exc}). Fit and "
+                f"save the model again (joblib.dump keeps any fitted model).") from exc
         raise ValueError(
             f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} cannot rebuild "
             f"it ({type(exc).__name__}: {exc}). Load it with the sk_cnn version that wrote "

@@ -152,7 +152,8 @@ def plot_history(clf_or_history, metrics: Sequence[str] | str | None = None, *,
         ``valid_acc``; any other name plots ``train_<name>`` and ``valid_<name>``, or the
         history key of that name (e.g. "dur"; "lr" plots the learning rate, ``event_lr``,
         per batch for the schedules stepped every batch; it is recorded when
-        ``lr_schedule`` is set).
+        ``lr_schedule`` is set, for the optimizer's first parameter group: the backbone's with
+        ``backbone_lr_factor``, the BatchNorm shifts' (64 ``lr``) in the airbench recipe).
     figsize : tuple of float or None, default=None
         Figure size in inches; None gives 4.8 x 3.6 per panel.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import os
 import warnings
 
 import numpy as np
@@ -56,6 +58,7 @@ _BUILD_PARAMS = ("module", "architecture", "backbone", "weights", "input_size", 
 
 
 def _same(a, b) -> bool:
+    a, b = (os.fspath(v) if isinstance(v, os.PathLike) else v for v in (a, b))
     if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
         try:  # (8, 16), [8, 16] and np.array([8, 16]) are the same conv_filters
             return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
@@ -70,7 +73,9 @@ def _same(a, b) -> bool:
 def record_build_params(net) -> None:
     """Remember the values of the parameters the network and loss are built from."""
     params = net.get_params(deep=False)
-    net._built_with = {name: params[name] for name in _BUILD_PARAMS if name in params}
+    # Copies: a list or dict changed in place afterwards is a change too.
+    net._built_with = {name: copy.copy(value) if isinstance(value, (list, dict, np.ndarray))
+                       else value for name, value in params.items() if name in _BUILD_PARAMS}
 
 
 def warn_if_built_with_other_values(net, stacklevel: int = 2) -> None:

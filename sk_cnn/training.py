@@ -358,11 +358,27 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         return default_callbacks(self, self._scoring_callbacks())
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given)."""
+        """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given);
+        refuse splits that early stopping or the training batches cannot work with."""
         if self.train_split is not None:
-            return super().get_split_datasets(X, y, **fit_params)
-        return validation_split(self.get_dataset(X, y), y, self.validation_fraction,
-                                getattr(self, "validation_seed_", None), is_classifier(self))
+            train, valid = super().get_split_datasets(X, y, **fit_params)
+        else:
+            train, valid = validation_split(
+                self.get_dataset(X, y), y, self.validation_fraction,
+                getattr(self, "validation_seed_", None), is_classifier(self))
+        if valid is None and self.early_stopping is not None:
+            raise ValueError(
+                f"early_stopping needs a validation split, and {len(train)} samples leave none "
+                f"(a classifier keeps 1 for training, a regressor 2 on each side). Give more "
+                f"samples or set early_stopping=None.")
+        params = self.get_params_for("iterator_train")
+        batch_size = params.get("batch_size", self.batch_size)
+        if params.get("drop_last") and batch_size != -1 and len(train) < batch_size:
+            raise ValueError(
+                f"The training split of {len(train)} samples gives no batch (batch_size="
+                f"{batch_size}, iterator_train__drop_last=True). Use a smaller batch_size or "
+                f"iterator_train__drop_last=False.")
+        return train, valid
 
     def get_iterator(self, dataset, training=False):
         """skorch's iterator, shuffled for training unless ``iterator_train__shuffle`` says no."""
@@ -379,13 +395,6 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         positions of the current batch from it; callbacks may create other iterators)."""
         if training:
             self._train_iterator_ = iterator
-            if hasattr(iterator, "__len__") and len(iterator) == 0:
-                params = self.get_params_for("iterator_train")
-                raise ValueError(
-                    f"The training split of {len(iterator.dataset)} samples gives no batch "
-                    f"(batch_size={params.get('batch_size', self.batch_size)}, "
-                    f"iterator_train__drop_last={params.get('drop_last', False)}). Use a "
-                    "smaller batch_size or iterator_train__drop_last=False.")
         super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
 
     def infer(self, x, **fit_params):
@@ -409,11 +418,13 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         except ValueError as exc:
             if "Expected more than 1 value per channel" not in str(exc):
                 raise
+            plain = self.module is None and self.backbone is None and (
+                self.architecture == "plain")
             raise ValueError(
                 f"A training batch of {len(Xi)} sample cannot train batch normalization here: "
                 "the network's feature maps shrink to one value per channel. Train on batches "
-                "of at least 2 samples (batch_size >= 2, partial_fit with 2 or more samples), "
-                "or set batch_norm=False.") from exc
+                "of at least 2 samples (batch_size >= 2, partial_fit with 2 or more samples)"
+                + (", or set batch_norm=False." if plain else ".")) from exc
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
         # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.

@@ -1,7 +1,7 @@
 """Test-time augmentation: logits averaged over mirrored (and shifted) copies of a batch.
 
-``CNNClassifier(tta="flip")`` / ``tta="flip_translate"`` uses it in ``predict_proba``,
-``predict`` and ``score``; training is unaffected.
+The estimators' ``tta="flip"`` / ``tta="flip_translate"`` uses it in ``predict``,
+``predict_proba`` and ``score`` (images only); training is unaffected.
 """
 
 from __future__ import annotations

@@ -466,6 +466,11 @@ def test_continued_training_warns_when_what_fit_built_changed(tiny_images, tiny_
         warnings.simplefilter("error")
         clf.set_params(warm_start=False).fit(X, y)  # rebuilt with the new values
     assert clf.criterion_.label_smoothing == 0.1
+    filters = [4, 8]
+    clf.set_params(conv_filters=filters).fit(X, y)
+    filters.append(16)  # a list changed in place is a change too
+    with pytest.warns(UserWarning, match=r"conv_filters=\[4, 8, 16\]: changed"):
+        clf.partial_fit(X, y)
 
 
 def test_copied_deep_params_do_not_pin_the_schedule_length(tiny_images, tiny_classifier):

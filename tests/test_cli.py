@@ -145,7 +145,7 @@ def test_train_errors(tmp_path, capsys):
     assert status == 1 and "not a directory" in err
     _write_tree(tmp_path / "data", 4)
     status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet9000")
-    assert status == 1 and "unknown --backbone" in err
+    assert status == 1 and "Unknown backbone 'resnet9000'" in err
     status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet18",
                            "--weights", tmp_path / "missing.pth", "--out", tmp_path / "m.joblib")
     assert status == 1 and "missing.pth" in err

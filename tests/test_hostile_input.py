@@ -97,6 +97,11 @@ CASES = {
         (IMAGES, LABELS),
         lambda X, y: clf(batch_size=32, iterator_train__drop_last=True).fit(X, y),
         ValueError, "gives no batch"),
+    "drop_last leaves no batch, per-batch schedule": (
+        (IMAGES, LABELS),
+        lambda X, y: clf(batch_size=32, iterator_train__drop_last=True,
+                         lr_schedule="onecycle").fit(X, y),
+        ValueError, "gives no batch"),
     "one-sample batch, 1x1 maps": (
         (IMAGES[:1, :1, :1], LABELS[:1]),
         lambda X, y: clf(channels="last").fit(IMAGES[:, :1, :1], LABELS).partial_fit(X, y),

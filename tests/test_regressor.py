@@ -11,6 +11,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
 
 import sk_cnn
 from sk_cnn import CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer
@@ -199,6 +200,11 @@ def test_small_data_keeps_two_validation_samples_for_r2(recwarn):
     assert not [w for w in recwarn if "R^2" in str(w.message)]
 
 
+def test_early_stopping_without_room_for_a_split_is_refused():
+    with pytest.raises(ValueError, match="early_stopping needs a validation split, and 3"):
+        _regressor(conv_filters=(4,), early_stopping=2).fit(SIGNALS[:3], TARGETS[:3])
+
+
 def test_extreme_and_misshapen_targets_get_clear_errors_or_work():
     big = _regressor(conv_filters=(4,), max_epochs=1).fit(SIGNALS, TARGETS * 1e154)
     assert np.isfinite(big.target_scale_).all() and np.isfinite(big.predict(SIGNALS)).all()
@@ -211,10 +217,16 @@ def test_extreme_and_misshapen_targets_get_clear_errors_or_work():
         reg.fit(SIGNALS, TARGETS, sample_weight=np.ones(30))
 
 
-def test_checkpoint_dir_backs_up_and_resumes_a_regressor(tmp_path):
+def test_checkpoint_dir_backs_up_a_regressor(tmp_path):
     # The backup's fingerprint read classes_, which a regressor has not.
-    reg = _regressor(conv_filters=(4,), max_epochs=2, checkpoint_dir=tmp_path)
+    class BackupSeen(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            net.history.record("backup_files", len(list(tmp_path.iterdir())))
+
+    reg = _regressor(conv_filters=(4,), max_epochs=2, checkpoint_dir=tmp_path,
+                     callbacks=[("seen", BackupSeen())])
     reg.fit(SIGNALS, TARGETS)
-    assert len(reg.history) == 2 and not any(tmp_path.iterdir())  # discarded when done
+    assert reg.history[:, "backup_files"] == [1, 1]  # written after every epoch
+    assert not any(tmp_path.iterdir())  # and discarded when training completes
     again = _regressor(conv_filters=(4,), max_epochs=2).fit(SIGNALS, TARGETS)
     np.testing.assert_allclose(reg.predict(SIGNALS), again.predict(SIGNALS), rtol=1e-5)
