@@ -17,10 +17,15 @@
    training steps interleaved, three timings each: the airbench network at batch 256 (the
    recipe's) and the default plain CNN (conv 32-64-128, batch norm, ReLU, max pooling) at
    batch 128, both channels_last. Prints whether torch sees AVX512_BF16 and AMX on this CPU.
+6. channels_last against PyTorch's default (contiguous NCHW) memory layout, the same two bare
+   training steps interleaved, three timings each (why sk_cnn keeps images and networks in
+   channels_last).
+7. ImageLoader decoding large JPEG photos to a small ``size`` with Pillow's draft mode (what
+   it does) and without (draft disabled), interleaved, three timings each.
 
 Run: ``cd benchmarks && PYTHONPATH=.. python cpu_checks.py [CHECK ...]``, checks among cores,
-step, compile, flops, bfloat16 (no argument: all five; about five minutes; compiling takes
-about 30 s a network).
+step, compile, flops, bfloat16, layout, jpeg (no argument: all seven; about six minutes;
+compiling takes about 30 s a network).
 """
 
 from __future__ import annotations
@@ -57,34 +62,37 @@ def _run_workloads(n: int) -> list[float]:
 
 
 def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False,
-                  bfloat16: bool = False):
+                  bfloat16: bool = False, channels_last: bool = True):
     """A function running one bare SGD step of the airbench network on random data."""
     from sk_cnn.fastnet import build_airbench
 
     torch.manual_seed(0)
     net = build_airbench(in_channels=3, n_outputs=10, input_size=(32, 32),
                          conv_filters=(32, 128, 128), activation=activation)
-    return training_step(net, batch_size, compile, bfloat16)
+    return training_step(net, batch_size, compile, bfloat16, channels_last)
 
 
-def plain_cnn_step(batch_size: int = 128, bfloat16: bool = False):
+def plain_cnn_step(batch_size: int = 128, bfloat16: bool = False, channels_last: bool = True):
     """A function running one bare SGD step of the default plain CNN on random data."""
     from sk_cnn.modules import build_cnn
 
     torch.manual_seed(0)
     net = build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32))
-    return training_step(net, batch_size, bfloat16=bfloat16)
+    return training_step(net, batch_size, bfloat16=bfloat16, channels_last=channels_last)
 
 
-def training_step(net, batch_size: int, compile: bool = False, bfloat16: bool = False):
-    """One channels_last SGD step of ``net`` on a random CIFAR-sized batch, warmed up.
+def training_step(net, batch_size: int, compile: bool = False, bfloat16: bool = False,
+                  channels_last: bool = True):
+    """One SGD step of ``net`` on a random CIFAR-sized batch, warmed up; channels_last
+    network and batch unless ``channels_last=False`` (PyTorch's default layout).
 
     With ``bfloat16`` the forward pass runs under ``torch.autocast`` in bfloat16 and the loss
     in float32, as the classifiers' ``mixed_precision="bfloat16"`` does.
     """
-    net = net.to(memory_format=torch.channels_last)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=layout)
     forward = torch.compile(net) if compile else net
-    x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    x = torch.randn(batch_size, 3, 32, 32).contiguous(memory_format=layout)
     y = torch.randint(0, 10, (batch_size,))
     optimizer = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=0.1,
                                 momentum=0.85, nesterov=True)
@@ -169,6 +177,22 @@ def check_compile():
               f"{', '.join(f'{v:.0f}' for v in r)}")
 
 
+def compare_steps(steps: dict, names: dict) -> None:
+    """Time bare training steps keyed ``(network, batch size, option on)`` interleaved, three
+    timings each, and print images/s and the on/off ratio of the medians per network."""
+    rates = {key: [] for key in steps}
+    for _ in range(3):
+        for key, step in steps.items():
+            rates[key].append(key[1] / seconds_per_step(step, 5))
+    for (name, batch_size, on), r in rates.items():
+        print(f"{name} bare SGD step, batch {batch_size}, {names[on]}: images/s "
+              f"{', '.join(f'{v:.0f}' for v in r)}")
+    for name, batch_size in sorted({(n, b) for n, b, _ in steps}):
+        ratio = (statistics.median(rates[name, batch_size, True])
+                 / statistics.median(rates[name, batch_size, False]))
+        print(f"{name}: {names[True]} / {names[False]} images/s (medians) {ratio:.2f}")
+
+
 def check_bfloat16():
     cpu = torch.cpu
     print(f"AVX512_BF16 {cpu._is_avx512_bf16_supported()}, AMX {cpu._is_amx_tile_supported()}")
@@ -176,22 +200,60 @@ def check_bfloat16():
     for bfloat16 in (False, True):
         steps["airbench", 256, bfloat16] = airbench_step("gelu", 256, bfloat16=bfloat16)
         steps["plain CNN", 128, bfloat16] = plain_cnn_step(128, bfloat16=bfloat16)
-    rates = {key: [] for key in steps}
-    for _ in range(3):
-        for (name, batch_size, bfloat16), step in steps.items():
-            rates[name, batch_size, bfloat16].append(batch_size / seconds_per_step(step, 5))
-    for (name, batch_size, bfloat16), r in rates.items():
-        print(f"{name} bare SGD step, batch {batch_size}, "
-              f"{'bfloat16 autocast' if bfloat16 else 'float32'}: images/s "
-              f"{', '.join(f'{v:.0f}' for v in r)}")
-    for name, batch_size in {(n, b) for n, b, _ in steps}:
-        ratio = (statistics.median(rates[name, batch_size, True])
-                 / statistics.median(rates[name, batch_size, False]))
-        print(f"{name}: bfloat16 / float32 images/s (medians) {ratio:.2f}")
+    compare_steps(steps, {True: "bfloat16 autocast", False: "float32"})
+
+
+def check_layout():
+    steps = {}
+    for channels_last in (False, True):
+        steps["airbench", 256, channels_last] = airbench_step("gelu", 256,
+                                                              channels_last=channels_last)
+        steps["plain CNN", 128, channels_last] = plain_cnn_step(128, channels_last=channels_last)
+    compare_steps(steps, {True: "channels_last", False: "contiguous (NCHW)"})
+
+
+def check_jpeg(n_files: int = 16, size=(64, 64)):
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image, JpegImagePlugin
+
+    from sk_cnn import ImageLoader
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = []
+        for i in range(n_files):  # smooth 3000 x 2000 "photos" with some texture
+            small = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+            photo = Image.fromarray(small).resize((3000, 2000), Image.Resampling.BICUBIC)
+            noise = rng.integers(-12, 13, (2000, 3000, 3))
+            photo = Image.fromarray(np.clip(np.asarray(photo) + noise, 0, 255).astype(np.uint8))
+            paths.append(str(Path(folder) / f"photo{i}.jpg"))
+            photo.save(paths[-1], quality=90)
+        draft = JpegImagePlugin.JpegImageFile.draft
+        seconds = {True: [], False: []}
+        for _ in range(3):
+            for use_draft in (True, False):
+                if not use_draft:  # decode every pixel, then resize
+                    JpegImagePlugin.JpegImageFile.draft = lambda self, mode, size: None
+                try:
+                    start = time.perf_counter()
+                    ImageLoader(size=size).fit_transform(paths)
+                    seconds[use_draft].append(time.perf_counter() - start)
+                finally:
+                    JpegImagePlugin.JpegImageFile.draft = draft
+    for use_draft, s in seconds.items():
+        print(f"ImageLoader(size={size}) on {n_files} JPEGs of 3000 x 2000, "
+              f"{'draft mode' if use_draft else 'draft disabled'}: s "
+              f"{', '.join(f'{v:.2f}' for v in s)}")
+    print(f"draft mode speed-up (medians): "
+          f"{statistics.median(seconds[False]) / statistics.median(seconds[True]):.1f}x")
 
 
 CHECKS = {"cores": check_cores, "step": check_step, "compile": check_compile,
-          "flops": check_flops, "bfloat16": check_bfloat16}
+          "flops": check_flops, "bfloat16": check_bfloat16, "layout": check_layout,
+          "jpeg": check_jpeg}
 
 
 def main():

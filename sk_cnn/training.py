@@ -11,9 +11,6 @@ import numpy as np
 import torch
 from sklearn.base import is_classifier
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import (
-    validate_parameter_constraints,
-)
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
@@ -24,7 +21,6 @@ from .augment import (
     check_spec_fits,
     split_augmentation,
 )
-from .backup import check_backup_directory
 from .callbacks import default_callbacks
 from .data import (
     BatchIterator,
@@ -82,48 +78,6 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
     ``_fit_targets(y)`` (learn and encode the targets in fit), ``_encode_targets(y)`` (encode
     them later), ``_n_outputs()`` (units of the output layer) and ``_scoring_callbacks()``.
     """
-
-    def _validate_hyperparameters(self):
-        validate_parameter_constraints(
-            self._parameter_constraints, self.get_params(deep=False),
-            caller_name=type(self).__name__)
-        for name in ("conv_filters", "dense_units"):
-            values = getattr(self, name)
-            values = (values,) if isinstance(values, Integral) else tuple(values)
-            if not all(isinstance(v, Integral) and v >= 1 for v in values):
-                raise ValueError(
-                    f"{name} must be a tuple of positive integers, got {getattr(self, name)!r}.")
-        if self.module is None and not len(self.conv_filters):
-            raise ValueError("conv_filters must name at least one convolution block, e.g. (32,).")
-        if self.backbone is None and (self.freeze is not None or self.unfreeze_at_epoch
-                                      or self.backbone_lr_factor != 1.0
-                                      or self.input_size is not None):
-            raise ValueError("freeze, unfreeze_at_epoch, backbone_lr_factor and input_size "
-                             "need a backbone, e.g. backbone='resnet18'.")
-        if isinstance(self.input_size, (tuple, list)) and not (
-                len(self.input_size) == 2
-                and all(isinstance(v, Integral) and v >= 1 for v in self.input_size)):
-            raise ValueError(f"input_size must be a positive int or a pair (height, width) of "
-                             f"positive ints, got {self.input_size!r}.")
-        if self.architecture != "plain" and self.backbone is not None:
-            raise ValueError(f"architecture={self.architecture!r} builds its own network; "
-                             f"leave backbone=None (got {self.backbone!r}).")
-        if self.early_stopping is not None and not self._uses_validation():
-            raise ValueError(
-                "early_stopping needs a validation split: set validation_fraction > 0 (for "
-                "example 0.1) or pass train_split.")
-        if self.checkpoint_dir is not None:
-            check_backup_directory(self.checkpoint_dir)
-        try:
-            torch.empty(0, device=self.device)
-        except (RuntimeError, AssertionError, NotImplementedError) as error:
-            setting = self.get_params(deep=False)["device"]
-            raise ValueError(
-                f"device={setting!r} is not usable here ({str(error).splitlines()[0]}). Use "
-                f"device='auto' (a GPU when torch sees one, else the CPU) or 'cpu'.") from error
-
-    def _uses_validation(self):
-        return bool(self.train_split) or bool(self.validation_fraction)
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
