@@ -27,24 +27,25 @@ from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
 # Every candidate names all the parameters it varies, so the table stays valid when a default
 # changes.
 CANDIDATES = {
-    "lesson plain: no BN, adam 1e-3": dict(batch_norm=False, lr=1e-3, lr_schedule=None),
-    "BN, adam 1e-3": dict(batch_norm=True, lr=1e-3, lr_schedule=None),
-    "BN, adam 2e-3": dict(batch_norm=True, lr=2e-3, lr_schedule=None),
-    "BN, adam 5e-3": dict(batch_norm=True, lr=5e-3, lr_schedule=None),
+    "lesson plain: no BN, adam 1e-3": dict(batch_norm=False, lr=1e-3, lr_schedule=None,
+                                           dropout=0.5),
+    "BN, adam 1e-3": dict(batch_norm=True, lr=1e-3, lr_schedule=None, dropout=0.5),
+    "BN, adam 2e-3": dict(batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.5),
+    "BN, adam 5e-3": dict(batch_norm=True, lr=5e-3, lr_schedule=None, dropout=0.5),
     "BN, adam 2e-3, dropout 0.2": dict(batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.2),
     "BN, sgd 0.05 momentum 0.9": dict(batch_norm=True, optimizer="sgd", lr=0.05,
-                                      lr_schedule=None),
-    "BN, adam 2e-3, cosine (default)": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
-                                            mixed_precision=None),
+                                      lr_schedule=None, dropout=0.5),
+    "BN, adam 2e-3, cosine, dropout 0.5": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
+                                               mixed_precision=None, dropout=0.5),
     "BN, adam 2e-3, cosine, bfloat16": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
-                                            mixed_precision="bfloat16"),
+                                            mixed_precision="bfloat16", dropout=0.5),
 }
-# One change each from the default (BN, adam 2e-3, cosine, dropout 0.5, batch 128, conv
-# 32-64-128 3x3, relu, no weight decay or label smoothing): what each other default rests on.
-_DEFAULT = dict(batch_norm=True, optimizer="adam", lr=2e-3, lr_schedule="cosine", dropout=0.5,
-                batch_size=128, conv_filters=(32, 64, 128), kernel_size=3, activation="relu",
-                weight_decay=0.0, label_smoothing=0.0, mixed_precision=None)
-CANDIDATES.update({f"cosine, {name}": {**_DEFAULT, **change} for name, change in {
+# One change each from BN, adam 2e-3, cosine, dropout 0.5 (the defaults until 2026-11-26), batch
+# 128, conv 32-64-128 3x3, relu, no weight decay or label smoothing: what each default rests on.
+_BASE = dict(batch_norm=True, optimizer="adam", lr=2e-3, lr_schedule="cosine", dropout=0.5,
+             batch_size=128, conv_filters=(32, 64, 128), kernel_size=3, activation="relu",
+             weight_decay=0.0, label_smoothing=0.0, mixed_precision=None)
+CANDIDATES.update({f"cosine, {name}": {**_BASE, **change} for name, change in {
     "adam 1e-3": dict(lr=1e-3),
     "adam 5e-3": dict(lr=5e-3),
     "dropout 0.2": dict(dropout=0.2),
@@ -60,6 +61,8 @@ CANDIDATES.update({f"cosine, {name}": {**_DEFAULT, **change} for name, change in
     "sgd 0.05 momentum 0.9": dict(optimizer="sgd", lr=0.05),
     "adamw 2e-3 decay 0.01": dict(optimizer="adamw", lr=2e-3, weight_decay=0.01),
     "rmsprop 1e-3": dict(optimizer="rmsprop", lr=1e-3),
+    "dropout 0, conv 32-64-128-256 (the default)": dict(dropout=0.0,
+                                                        conv_filters=(32, 64, 128, 256)),
 }.items()})
 
 

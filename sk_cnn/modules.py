@@ -48,7 +48,7 @@ def build_cnn(
     in_channels: int,
     n_outputs: int,
     input_size: Sequence[int],
-    conv_filters: Sequence[int] = (32, 64, 128),
+    conv_filters: Sequence[int] = (32, 64, 128, 256),
     kernel_size: int = 3,
     stride: int = 1,
     padding="same",
@@ -57,7 +57,7 @@ def build_cnn(
     batch_norm: bool = True,
     global_pool: str = "avg",
     dense_units: Sequence[int] = (),
-    dropout: float = 0.5,
+    dropout: float = 0.0,
     conv_dropout: float = 0.0,
 ) -> nn.Sequential:
     """Build the plain CNN as an ``nn.Sequential`` of ``features``, ``global_pool`` and ``head``.
@@ -71,7 +71,7 @@ def build_cnn(
     input_size : sequence of int
         Spatial size of one input, ``(H, W)`` for images or ``(L,)`` for signals; it picks 2-D or
         1-D layers and is used to check that the network's downsampling fits the input.
-    conv_filters : sequence of int, default=(32, 64, 128)
+    conv_filters : sequence of int, default=(32, 64, 128, 256)
         Output channels of each convolution block; one block per entry.
     kernel_size : int, default=3
         Side of the convolution kernels.
@@ -89,7 +89,7 @@ def build_cnn(
         How the last feature map becomes one vector.
     dense_units : sequence of int, default=()
         Hidden dense layers of the head, before the output layer.
-    dropout : float, default=0.5
+    dropout : float, default=0.0
         Dropout before each dense layer of the head, the output layer included.
     conv_dropout : float, default=0.0
         Channel dropout after every convolution block's activation.

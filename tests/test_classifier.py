@@ -455,7 +455,7 @@ def test_continued_training_warns_when_what_fit_built_changed(tiny_images, tiny_
         clf.set_params(lr=0.01, max_epochs=2, conv_filters=np.array([4, 8])).partial_fit(X, y)
     clf.set_params(dropout=0.2, label_smoothing=0.1)
     message = (r"dropout=0.2, label_smoothing=0.1: changed since fit built .* built with "
-               r"dropout=0.5, label_smoothing=0.0\. Fit with warm_start=False")
+               r"dropout=0.0, label_smoothing=0.0\. Fit with warm_start=False")
     with pytest.warns(UserWarning, match=message) as record:
         clf.partial_fit(X, y)
     assert record[0].filename == __file__  # points at the caller's line

@@ -198,6 +198,7 @@ def test_verbose_2_with_one_batch_per_epoch(tiny_images, capsys):
 
 
 def _rows(block1, block2, pooled, *, pool="MaxPool2d", act="ReLU", bn=True, dropout=False,
+          head_dropout=False,
           global_pool=(("global_pool.0", "AdaptiveAvgPool2d", (1, 8, 1, 1)),
                        ("global_pool.1", "Flatten", (1, 8)))):
     """The expected (name, type, output shape) rows of a (4, 8)-filter network on 12x12 RGB
@@ -216,13 +217,15 @@ def _rows(block1, block2, pooled, *, pool="MaxPool2d", act="ReLU", bn=True, drop
             rows.append((f"{block}.pool", pool, (1, width, after, after)))
     rows += list(global_pool)
     features = global_pool[-1][2]
-    return rows + [("head.dropout", "Dropout", features), ("head.output", "Linear", (1, 3))]
+    head = [("head.dropout", "Dropout", features)] if head_dropout else []
+    return rows + head + [("head.output", "Linear", (1, 3))]
 
 
 ARCHITECTURES = [
     ({}, _rows(12, 6, (6, 3))),
     ({"stride": 2}, _rows(6, 2, (3, 1))),  # 12 -conv-> 6 -pool-> 3 -conv-> 2 -pool-> 1
     ({"conv_dropout": 0.2}, _rows(12, 6, (6, 3), dropout=True)),
+    ({"dropout": 0.5}, _rows(12, 6, (6, 3), head_dropout=True)),
     ({"pooling": "avg"}, _rows(12, 6, (6, 3), pool="AvgPool2d")),
     ({"pooling": None}, _rows(6, 3, (None, None))),  # strided convolutions instead
     ({"activation": "relu"}, _rows(12, 6, (6, 3), act="ReLU")),
@@ -259,3 +262,5 @@ def test_architecture_parameters_shape_the_network(tiny_images, tiny_classifier,
     assert (module.features.block1.conv.bias is None) == params.get("batch_norm", True)
     conv_dropout = [m.p for m in module.features.modules() if isinstance(m, torch.nn.Dropout2d)]
     assert conv_dropout == ([0.2, 0.2] if "conv_dropout" in params else [])
+    head_dropout = [m.p for m in module.head.modules() if isinstance(m, torch.nn.Dropout)]
+    assert head_dropout == ([0.5] if "dropout" in params else [])  # none by default
