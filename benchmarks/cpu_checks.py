@@ -15,8 +15,9 @@
 
 5. float32 against ``torch.autocast`` in bfloat16 (the classifiers' ``mixed_precision``), bare
    training steps interleaved, three timings each: the airbench network at batch 256 (the
-   recipe's) and the default plain CNN (conv 32-64-128, batch norm, ReLU, max pooling) at
-   batch 128, both channels_last. Prints whether torch sees AVX512_BF16 and AMX on this CPU.
+   recipe's) and the plain CNN of the defaults until 2026-11-26 (conv 32-64-128, batch norm,
+   ReLU, max pooling) at batch 128, both channels_last. Prints whether torch sees AVX512_BF16
+   and AMX on this CPU.
 6. channels_last against PyTorch's default (contiguous NCHW) memory layout, the same two bare
    training steps interleaved, three timings each (why sk_cnn keeps images and networks in
    channels_last).
@@ -73,11 +74,11 @@ def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False
 
 
 def plain_cnn_step(batch_size: int = 128, bfloat16: bool = False, channels_last: bool = True):
-    """A function running one bare SGD step of the default plain CNN on random data."""
+    """A function running one bare SGD step of the plain CNN (conv 32-64-128) on random data."""
     from sk_cnn.modules import build_cnn
 
     torch.manual_seed(0)
-    net = build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32))
+    net = build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32), conv_filters=(32, 64, 128))
     return training_step(net, batch_size, bfloat16=bfloat16, channels_last=channels_last)
 
 
