@@ -16,8 +16,9 @@ the pictures in the online gallery are of digits.
 # %%
 # The data and the network
 # ------------------------
-# sk_cnn's default CNN (Conv -> BatchNorm -> ReLU -> max-pool blocks, global average pooling,
-# dropout), a little narrower so the example runs in about a minute on a laptop CPU.
+# sk_cnn's default CNN (Conv -> BatchNorm -> ReLU -> max-pool blocks, global average pooling),
+# narrower (three blocks of 16-32-64) so the example runs in seconds on a CPU (14 s on
+# CIFAR-10 on two cores, data loading included).
 import time
 
 from example_data import load_example_data, output_dir

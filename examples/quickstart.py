@@ -5,7 +5,7 @@ Quickstart: a CNN on sklearn's digits in a scikit-learn Pipeline
 Flat 8x8 digit rows are reshaped into images, normalized with statistics learned on the
 training data, augmented (random 1-pixel shifts, training batches only) and classified by a
 small CNN. The fitted pipeline, normalization statistics included, is saved with joblib.
-Runs offline in seconds on a laptop CPU.
+Runs offline in seconds on a 2-core CPU.
 """
 
 # %%
