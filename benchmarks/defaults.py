@@ -26,22 +26,28 @@ from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
 
 # Every candidate names all the parameters it varies, so the table stays valid when a default
 # changes.
+# The network and batch of the defaults until 2026-11-26, which the first rows ran.
+_OLD = dict(conv_filters=(32, 64, 128), batch_size=128)
 CANDIDATES = {
-    "lesson plain: no BN, adam 1e-3": dict(batch_norm=False, lr=1e-3, lr_schedule=None,
+    "lesson plain: no BN, adam 1e-3": dict(**_OLD, batch_norm=False, lr=1e-3, lr_schedule=None,
                                            dropout=0.5),
-    "BN, adam 1e-3": dict(batch_norm=True, lr=1e-3, lr_schedule=None, dropout=0.5),
-    "BN, adam 2e-3": dict(batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.5),
-    "BN, adam 5e-3": dict(batch_norm=True, lr=5e-3, lr_schedule=None, dropout=0.5),
-    "BN, adam 2e-3, dropout 0.2": dict(batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.2),
-    "BN, sgd 0.05 momentum 0.9": dict(batch_norm=True, optimizer="sgd", lr=0.05,
+    "BN, adam 1e-3": dict(**_OLD, batch_norm=True, lr=1e-3, lr_schedule=None, dropout=0.5),
+    "BN, adam 2e-3": dict(**_OLD, batch_norm=True, lr=2e-3, lr_schedule=None, dropout=0.5),
+    "BN, adam 5e-3": dict(**_OLD, batch_norm=True, lr=5e-3, lr_schedule=None, dropout=0.5),
+    "BN, adam 2e-3, dropout 0.2": dict(**_OLD, batch_norm=True, lr=2e-3, lr_schedule=None,
+                                       dropout=0.2),
+    "BN, sgd 0.05 momentum 0.9": dict(**_OLD, batch_norm=True, optimizer="sgd", lr=0.05,
                                       lr_schedule=None, dropout=0.5),
-    "BN, adam 2e-3, cosine, dropout 0.5": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
-                                               mixed_precision=None, dropout=0.5),
-    "BN, adam 2e-3, cosine, bfloat16": dict(batch_norm=True, lr=2e-3, lr_schedule="cosine",
-                                            mixed_precision="bfloat16", dropout=0.5),
+    "BN, adam 2e-3, cosine, dropout 0.5": dict(**_OLD, batch_norm=True, lr=2e-3,
+                                               lr_schedule="cosine", mixed_precision=None,
+                                               dropout=0.5),
+    "BN, adam 2e-3, cosine, bfloat16": dict(**_OLD, batch_norm=True, lr=2e-3,
+                                            lr_schedule="cosine", mixed_precision="bfloat16",
+                                            dropout=0.5),
 }
-# One change each from BN, adam 2e-3, cosine, dropout 0.5 (the defaults until 2026-11-26), batch
-# 128, conv 32-64-128 3x3, relu, no weight decay or label smoothing: what each default rests on.
+# One change each from BN, adam 2e-3, cosine, dropout 0.5, batch 128 (the defaults until
+# 2026-11-26), conv 32-64-128 3x3, relu, no weight decay or label smoothing: what each
+# default rests on.
 _BASE = dict(batch_norm=True, optimizer="adam", lr=2e-3, lr_schedule="cosine", dropout=0.5,
              batch_size=128, conv_filters=(32, 64, 128), kernel_size=3, activation="relu",
              weight_decay=0.0, label_smoothing=0.0, mixed_precision=None)
@@ -61,8 +67,14 @@ CANDIDATES.update({f"cosine, {name}": {**_BASE, **change} for name, change in {
     "sgd 0.05 momentum 0.9": dict(optimizer="sgd", lr=0.05),
     "adamw 2e-3 decay 0.01": dict(optimizer="adamw", lr=2e-3, weight_decay=0.01),
     "rmsprop 1e-3": dict(optimizer="rmsprop", lr=1e-3),
-    "dropout 0, conv 32-64-128-256 (the default)": dict(dropout=0.0,
-                                                        conv_filters=(32, 64, 128, 256)),
+    "dropout 0, conv 32-64-128-256": dict(dropout=0.0, conv_filters=(32, 64, 128, 256)),
+}.items()})
+# The second round: one change each from the first round's winner.
+_SECOND = {**_BASE, "dropout": 0.0, "conv_filters": (32, 64, 128, 256)}
+CANDIDATES.update({f"cosine, dropout 0, conv 32-64-128-256, {name}": {**_SECOND, **change}
+                   for name, change in {
+    "batch 64 (the default)": dict(batch_size=64),
+    "kernel 5": dict(kernel_size=5),
 }.items()})
 
 

@@ -117,8 +117,11 @@ default="adam"
         Nesterov momentum for SGD (also the SGD part of "muon").
     weight_decay : float, default=0.0
         L2 penalty on the weights, passed to the optimizer (decoupled for "adamw").
-    batch_size : int, default=128
-        Samples per training batch (-1: the whole training set).
+    batch_size : int, default=64
+        Samples per training batch (-1: the whole training set). 64 by measurement
+        (benchmarks/defaults.py, with the default network): 2.1 points above 128 on a
+        5,000-image CIFAR-10 subset (0.646 against 0.625, 10 epochs) and 0.3 on digits (20
+        epochs), in no more fit time.
     max_epochs : int, default=20
         Passes over the training data.
     lr_schedule : {"cosine", "onecycle", "step", "warmup_linear"} or None, default="cosine"
@@ -253,7 +256,7 @@ class CNNParametersMixin:
         momentum=0.9,
         nesterov=False,
         weight_decay=0.0,
-        batch_size=128,
+        batch_size=64,
         max_epochs=20,
         lr_schedule="cosine",
         weight_averaging=None,

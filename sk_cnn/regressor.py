@@ -47,7 +47,7 @@ class CNNRegressor(CNNTrainingMixin, NeuralNetRegressor):
     dropout : float in [0, 1), default=0.0
         Dropout before each dense layer of the head. Off by default, as for the classifier:
         in benchmarks/regressor_defaults.py dropout 0.5 changed the held-out R^2 by -0.001 on
-        the digits task and +0.009 on the signal task (table in the user guide).
+        the digits task and +0.013 on the signal task (table in the user guide).
     criterion : {"mse", "huber", "l1"} or torch loss class, default="mse"
         The loss: mean squared error, Huber loss (quadratic below ``criterion__delta``,
         default 1, linear above: robust to outliers) or mean absolute error. With
