@@ -18,7 +18,7 @@ the pictures in the online gallery are of digits.
 # ------------------------
 # sk_cnn's default CNN (Conv -> BatchNorm -> ReLU -> max-pool blocks, global average pooling),
 # narrower (three blocks of 16-32-64) so the example runs in seconds on a CPU (14 s on
-# CIFAR-10 on two cores, data loading included).
+# CIFAR-10 on two cores, data loading included: benchmarks/example_times.py).
 import time
 
 from example_data import load_example_data, output_dir
