@@ -135,7 +135,7 @@ def test_program_normalizes_either_channel_layout(layout, tmp_path):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_exported_normalization_equals_transform_bit_for_bit(dtype):
-    from sk_cnn.export import _Normalize
+    from sk_cnn.serving import _Normalize
 
     X, _ = _colour_images()
     norm = ImageNormalizer(dtype=dtype).fit(X)
