@@ -1,0 +1,21 @@
+"""Pictures of a CNNClassifier: training curves, first-layer filters, predictions, confusions.
+
+matplotlib is an optional extra: ``pip install "sk_cnn[plot]"``. Every function takes a fitted
+:class:`~sk_cnn.CNNClassifier` or a fitted ``Pipeline`` ending in one (all but
+:func:`plot_predictions` and :func:`plot_confusion_matrix` also take a
+:class:`~sk_cnn.CNNRegressor`), and returns the ``matplotlib.figure.Figure`` it drew (made
+with pyplot, so notebooks and sphinx-gallery show it; ``fig.savefig(path)`` saves it).
+"""
+
+try:
+    import matplotlib.pyplot  # noqa: F401
+except ImportError as exc:  # tests/test_plotting.py hides matplotlib to check the message
+    raise ImportError(
+        'sk_cnn.plotting needs matplotlib, an optional extra of sk_cnn: pip install '
+        '"sk_cnn[plot]" (or pip install matplotlib).') from exc
+
+from ._history import compare_histories, plot_history  # noqa: E402
+from ._images import plot_confusion_matrix, plot_filters, plot_predictions  # noqa: E402
+
+__all__ = ["compare_histories", "plot_confusion_matrix", "plot_filters", "plot_history",
+           "plot_predictions"]
