@@ -9,334 +9,23 @@ CNNClassifier on a class-per-folder tree and saves the pipeline with joblib; ``p
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
 import sys
-import time
-from collections import Counter
-from pathlib import Path
-
-import joblib
-import numpy as np
-from sklearn.pipeline import Pipeline
 
 from . import __version__
-from .augmenter import ImageAugmenter
-from .backbones import check_backbone_name
 from .classifier import CNNClassifier
-from .datasets import IMAGE_EXTENSIONS, find_images, load_digits_images, load_image_folder
-from .image_loader import ImageLoader, _check_size
-from .transformers import ImageNormalizer
+from .cli_commands import (
+    TRUST_NOTE,
+    CLIError,
+    load_model,
+    log,
+    run_demo,
+    run_evaluate,
+    run_export,
+    run_predict,
+    run_train,
+)
 
-TRUST_NOTE = "The model file is unpickled: load only files you trust."
-
-
-class CLIError(Exception):
-    """An error reported as one line on stderr, with exit status 1."""
-
-
-def _log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------- models
-def load_model(path) -> Pipeline:
-    """Load a pipeline saved by ``sk-cnn train`` and check that it is one.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The joblib file. It is unpickled, which runs code: load only files you trust.
-
-    Returns
-    -------
-    pipeline : sklearn.pipeline.Pipeline
-        A fitted pipeline whose first step is an :class:`ImageLoader` and whose last step is a
-        fitted classifier with ``classes_``.
-
-    Raises
-    ------
-    CLIError
-        When the file is missing, is not a joblib file, or holds something else.
-    """
-    if not Path(path).is_file():
-        raise CLIError(f"model file not found: '{path}'.")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling can fail in many ways; all mean "not a model file"
-        raise CLIError(
-            f"'{path}' is not a model saved by 'sk-cnn train' (joblib could not read it: "
-            f"{type(exc).__name__}: {exc}).") from exc
-    if not (isinstance(model, Pipeline) and isinstance(model.steps[0][1], ImageLoader)
-            and hasattr(model.steps[-1][1], "classes_")):
-        raise CLIError(
-            f"'{path}' holds a {type(model).__name__}, not an sk_cnn pipeline that starts with "
-            f"ImageLoader and ends with a fitted classifier. Save one with 'sk-cnn train' or "
-            f"joblib.dump(Pipeline([('load', ImageLoader()), ..., ('cnn', CNNClassifier())])).")
-    return model
-
-
-def _check_output(path, what) -> Path:
-    """``path`` as a Path, after checking that ``what`` can be written there (not a folder, in
-    an existing folder), so that a bad path fails before the work rather than after it."""
-    path = Path(path)
-    if path.is_dir():
-        raise CLIError(f"cannot save {what} to '{path}': it is a folder; name a file in it, "
-                       f"e.g. '{path / 'name'}'.")
-    if not path.parent.is_dir():
-        raise CLIError(f"cannot save {what} to '{path}': folder '{path.parent}' does not exist.")
-    return path
-
-
-def _image_folder(root):
-    try:
-        return load_image_folder(root)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CLIError(str(exc)) from exc
-
-
-def _class_summary(labels):
-    counts = Counter(labels.tolist())
-    return ", ".join(f"{name}: {count}" for name, count in sorted(counts.items()))
-
-
-# ---------------------------------------------------------------------------------- train
-def _decode(loader, paths):
-    print(f"Decoding {len(paths)} images...", flush=True)
-    start = time.perf_counter()
-    try:
-        X = loader.fit_transform(paths)
-    except ValueError as exc:
-        if loader.size is None and "different sizes" in str(exc):
-            raise CLIError(f"{exc} With sk-cnn: pass --image-size HEIGHT WIDTH.") from exc
-        raise CLIError(str(exc)) from exc
-    except OSError as exc:
-        raise CLIError(str(exc)) from exc
-    seconds = time.perf_counter() - start
-    print(f"Decoded {len(X)} images of {X.shape[1]}x{X.shape[2]} pixels in {seconds:.1f} s "
-          f"({len(X) / max(seconds, 1e-9):.0f} images/s)", flush=True)
-    return X
-
-
-def _train(args) -> int:
-    backbone = None if args.backbone.lower() == "none" else args.backbone
-    if backbone is not None:
-        try:
-            check_backbone_name(backbone)
-        except ValueError as exc:
-            raise CLIError(f"--backbone {args.backbone!r}: {exc} Or 'none' for sk_cnn's "
-                           f"CNN.") from exc
-    if args.weights is not None and backbone is None:
-        raise CLIError("--weights needs --backbone NAME.")
-    out = _check_output(args.out, "the model")
-    paths, labels = _image_folder(args.data_dir)
-    if len(set(labels.tolist())) < 2:
-        raise CLIError(f"'{args.data_dir}' has one class folder; training needs at least two.")
-    print(f"Found {len(paths)} images of {len(set(labels.tolist()))} classes in "
-          f"'{args.data_dir}' ({_class_summary(labels)})", flush=True)
-    loader = ImageLoader(size=None if args.image_size is None else tuple(args.image_size),
-                         mode="L" if args.grayscale else "RGB")
-    X = _decode(loader, paths)
-    # The saved model resizes new images to the training size.
-    loader.set_params(size=tuple(int(s) for s in X.shape[1:3]))
-    # ImageNet weights expect ImageNet's statistics.
-    steps = [("norm", ImageNormalizer(mean="imagenet" if args.weights and X.ndim == 4 else None))]
-    if args.augment:
-        padding = max(1, round(min(X.shape[1:3]) / 8))
-        steps.append(("aug", ImageAugmenter(horizontal_flip=True, crop_padding=padding)))
-    cnn = CNNClassifier(backbone=backbone, weights=args.weights,
-                        max_epochs=args.epochs, batch_size=args.batch_size,
-                        validation_fraction=args.validation_fraction, random_state=args.seed,
-                        verbose=1)
-    steps.append(("cnn", cnn))
-    start = time.perf_counter()
-    try:
-        Pipeline(steps).fit(X, labels)
-    except (ValueError, FileNotFoundError) as exc:
-        raise CLIError(str(exc)) from exc
-    # skorch swallows a KeyboardInterrupt during fit: the network is then half trained.
-    if not cnn._training_completed(0, args.epochs):
-        done = sum("train_loss" in epoch for epoch in cnn.history)  # the last may be cut short
-        _log(f"sk-cnn train: interrupted after {done} of {args.epochs} epochs; nothing saved.")
-        return 130
-    print(f"Trained {len(cnn.history)} epoch(s) in {time.perf_counter() - start:.1f} s",
-          flush=True)
-    if args.validation_fraction and "valid_acc" in cnn.history[-1]:
-        n_valid = int(np.ceil(args.validation_fraction * len(X)))
-        print(f"validation accuracy: {cnn.history[-1, 'valid_acc']:.4f} "
-              f"({n_valid} held-out images)")
-    else:
-        print("validation accuracy: not measured (--validation-fraction 0)")
-    model = Pipeline([("load", loader)] + steps)
-    joblib.dump(model, out)
-    print(f"saved the pipeline to '{out}' (sk-cnn predict {out} IMAGES)")
-    return 0
-
-
-# ---------------------------------------------------------------------------------- predict
-def _collect_images(inputs):
-    paths = []
-    for item in inputs:
-        if os.path.isdir(item):
-            found = find_images(item)
-            if not found:
-                raise CLIError(f"folder '{item}' holds no image file "
-                               f"({' '.join(IMAGE_EXTENSIONS)}).")
-            paths.extend(found)
-        elif os.path.isfile(item):
-            paths.append(item)
-        else:
-            raise CLIError(f"no such file or folder: '{item}'.")
-    return paths
-
-
-def _python(values):
-    return np.asarray(values).tolist()
-
-
-def _predict(args) -> int:
-    model = load_model(args.model)
-    paths = _collect_images(args.images)
-    classes = _python(model.classes_)
-    try:
-        proba = model.predict_proba(paths)
-    except (ValueError, OSError) as exc:
-        raise CLIError(str(exc)) from exc
-    labels = [classes[i] for i in proba.argmax(axis=1)]
-    if args.format == "json":
-        rows = []
-        for path, label, p in zip(paths, labels, proba.tolist()):
-            row = {"path": path, "label": label}
-            if args.proba:
-                row["probabilities"] = {str(c): round(v, 6) for c, v in zip(classes, p)}
-            rows.append(row)
-        json.dump(rows, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(["path", "label"] + ([f"proba_{c}" for c in classes] if args.proba
-                                             else []))
-        for path, label, p in zip(paths, labels, proba.tolist()):
-            writer.writerow([path, label] + ([f"{v:.6f}" for v in p] if args.proba else []))
-    _log(f"predicted {len(paths)} image(s)")
-    return 0
-
-
-# ---------------------------------------------------------------------------------- export
-def _export(args) -> int:
-    from .export import export_onnx, export_program
-
-    model = load_model(args.model)
-    out = _check_output(args.out, "the exported model")
-    exporters = {".onnx": export_onnx, ".pt2": export_program}
-    if out.suffix not in exporters:
-        raise CLIError(f"cannot tell the format of '{out}': name it *.onnx (ONNX) or *.pt2 "
-                       f"(torch.export program).")
-    # ImageLoader(size=None) keeps the files' size, which must be the training size.
-    size = _check_size(model["load"].size) or model.steps[-1][1].input_shape_[:2]
-    height, width = size
-    # Decoding files stays outside the exported model: it takes the decoded images.
-    images = Pipeline(model.steps[1:])
-    # Written beside OUT and renamed at the end, so that a failed export leaves no partial file.
-    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
-    try:
-        exporters[out.suffix](images, partial)
-        os.replace(partial, out)
-    except (ImportError, ValueError, TypeError, RuntimeError, OSError) as exc:
-        raise CLIError(str(exc)) from exc
-    finally:
-        partial.unlink(missing_ok=True)
-    layout = f"{height}, {width}, 3" if model["load"].mode == "RGB" else f"{height}, {width}"
-    print(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode and "
-          f"resize files as the model's ImageLoader does) and returns the probabilities of "
-          f"the classes {_python(model.classes_)}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------- evaluate
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise CLIError(
-            "evaluate saves the confusion matrix as a PNG with matplotlib, which is not "
-            "installed. Install it with: pip install 'sk_cnn[plot]' (or pass --no-plot).") from exc
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _check_figure_path(path):
-    """Check, before predicting, that matplotlib can save the confusion matrix to ``path``."""
-    from matplotlib.figure import Figure
-
-    path = _check_output(path, "the confusion matrix")
-    formats = sorted(Figure().canvas.get_supported_filetypes())
-    if path.suffix.lower().lstrip(".") not in formats:
-        raise CLIError(f"cannot tell the image format of '{path}': end the name with one of "
-                       f"{', '.join('.' + f for f in formats)} (e.g. confusion_matrix.png).")
-
-
-def _evaluate(args) -> int:
-    from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
-
-    plt = None if args.no_plot else _pyplot()
-    if plt is not None:
-        _check_figure_path(args.confusion_matrix)
-    model = load_model(args.model)
-    paths, y_true = _image_folder(args.data_dir)
-    try:
-        y_pred = model.predict(paths)
-    except (ValueError, OSError) as exc:
-        raise CLIError(str(exc)) from exc
-    # Folder names are str; compare as str so that models trained on int labels work too.
-    y_pred = np.asarray(y_pred).astype(str)
-    known = set(np.asarray(model.classes_).astype(str).tolist())
-    unknown = sorted(set(y_true.tolist()) - known)
-    if unknown:
-        _log(f"warning: class folder(s) {unknown} are not classes of the model; their images "
-             f"count as errors.")
-    print(f"accuracy: {accuracy_score(y_true, y_pred):.4f} on {len(paths)} images")
-    print(classification_report(y_true, y_pred, zero_division=0))
-    if plt is not None:
-        labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
-        size = max(4.0, 0.6 * len(labels) + 2)
-        fig, ax = plt.subplots(figsize=(size, size))
-        ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=labels, ax=ax,
-                                                xticks_rotation="vertical", colorbar=False)
-        ax.set_title(f"{Path(args.data_dir).name or args.data_dir}: accuracy "
-                     f"{accuracy_score(y_true, y_pred):.3f}")
-        fig.savefig(args.confusion_matrix, dpi=100, bbox_inches="tight")
-        plt.close(fig)
-        print(f"confusion matrix saved to '{args.confusion_matrix}'")
-    return 0
-
-
-# ---------------------------------------------------------------------------------- demo
-def _demo(args) -> int:
-    from sklearn.model_selection import train_test_split
-
-    if args.out:
-        _check_output(args.out, "the model")
-    X, y = load_digits_images()
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.25, stratify=y, random_state=0)
-    print(f"sklearn digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels")
-    pipe = Pipeline([
-        ("norm", ImageNormalizer()),
-        ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
-        ("cnn", CNNClassifier(max_epochs=args.epochs, random_state=args.seed, verbose=1)),
-    ])
-    start = time.perf_counter()
-    pipe.fit(X_train, y_train)
-    print(f"Trained in {time.perf_counter() - start:.1f} s")
-    print(f"test accuracy: {pipe.score(X_test, y_test):.4f}")
-    if args.out:
-        joblib.dump(pipe, args.out)
-        print(f"saved the pipeline (input: uint8 8x8 arrays) to '{args.out}'")
-    return 0
+__all__ = ["CLIError", "build_parser", "load_model", "main"]
 
 
 # ---------------------------------------------------------------------------------- parser
@@ -384,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N",
                        help=f"images per training batch (default: {defaults.batch_size})")
     train.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=run_train)
 
     predict = commands.add_parser(
         "predict", help="predict the class of image files", description="Predict the class "
@@ -395,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true", help="add the class probabilities")
     predict.add_argument("--format", choices=("csv", "json"), default="csv",
                          help="output format on stdout (default: csv)")
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=run_predict)
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, classification report and confusion matrix on DATA_DIR",
@@ -409,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "confusion_matrix.png; needs matplotlib: pip install 'sk_cnn[plot]')")
     evaluate.add_argument("--no-plot", action="store_true",
                           help="do not save the confusion matrix")
-    evaluate.set_defaults(run=_evaluate)
+    evaluate.set_defaults(run=run_evaluate)
 
     export = commands.add_parser(
         "export", help="export a saved pipeline to ONNX (*.onnx) or torch.export (*.pt2)",
@@ -419,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"'sk_cnn[onnx]'. {TRUST_NOTE}")
     export.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
     export.add_argument("out", metavar="OUT", help="destination: *.onnx or *.pt2")
-    export.set_defaults(run=_export)
+    export.set_defaults(run=run_export)
 
     demo = commands.add_parser(
         "demo", help="train on sklearn's digits (offline, seconds)",
@@ -429,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"passes over the training data (default: {defaults.max_epochs})")
     demo.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     demo.add_argument("--out", metavar="FILE", help="also save the fitted pipeline to this file")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=run_demo)
     return parser
 
 
@@ -457,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except CLIError as exc:
-        _log(f"sk-cnn {args.command}: error: {exc}")
+        log(f"sk-cnn {args.command}: error: {exc}")
         return 1
     except KeyboardInterrupt:
-        _log("interrupted")
+        log("interrupted")
         return 130
 
 

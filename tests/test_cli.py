@@ -15,7 +15,7 @@ from PIL import Image
 from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
-from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer, cli
+from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer, cli_commands
 from sk_cnn.cli import main
 from sk_cnn.datasets import find_images, load_image_folder
 
@@ -254,7 +254,7 @@ class _Interrupt(Callback):
 def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_path, capsys,
                                                        monkeypatch):
     _write_tree(tmp_path / "data", 4)
-    monkeypatch.setattr(cli, "CNNClassifier", lambda **kwargs: CNNClassifier(
+    monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
         callbacks=[("interrupt", _Interrupt(mid_epoch))], **kwargs))
     status, out, err = _main(capsys, "train", tmp_path / "data", "--epochs", str(epochs),
                              "--out", tmp_path / "m.joblib")
