@@ -78,7 +78,7 @@ class RestartingSchedule(LRScheduler):
         # value copied from get_params(deep=True) would otherwise pin an old max_epochs).
         name = getattr(self.policy_, "__name__", "")
         lengths = ({"T_max": net.max_epochs} if name == "CosineAnnealingLR" else
-                   {"step_size": max(1, net.max_epochs // 3)} if name == "StepLR" else {})
+                   {"milestones": _thirds(net.max_epochs)} if name == "MultiStepLR" else {})
         return self._get_scheduler(net, self.policy_, last_epoch=-1,
                                    **{**lengths, **self.kwargs})
 
@@ -142,8 +142,9 @@ class UnfreezeBackbone(Callback):
         self.epoch = epoch
 
     def on_epoch_begin(self, net, **kwargs):
-        """Unfreeze at the chosen epoch."""
-        if len(net.history) == self.epoch:
+        """Unfreeze from the chosen epoch on (also when a resumed or continued fit starts
+        after it: the network is built frozen)."""
+        if len(net.history) >= self.epoch and net.module_.frozen:
             net.module_.unfreeze()
 
 
@@ -268,6 +269,11 @@ class Lookahead(Callback):
         self.update(net, 1.0)
 
 
+def _thirds(epochs: int) -> list[int]:
+    """The epochs (0-based) at which a step schedule decays: a third and two thirds in."""
+    return sorted({max(1, round(epochs * k / 3)) for k in (1, 2)} - {epochs})
+
+
 def lr_schedule_callback(net) -> LRScheduler | None:
     """The callback of ``net.lr_schedule`` (None for no schedule).
 
@@ -288,7 +294,7 @@ def lr_schedule_callback(net) -> LRScheduler | None:
     if schedule == "cosine":  # over max_epochs, read when training starts
         return RestartingSchedule(policy="CosineAnnealingLR")
     if schedule == "step":  # a tenth at each third of max_epochs
-        return RestartingSchedule(policy="StepLR", gamma=0.1)
+        return RestartingSchedule(policy="MultiStepLR", gamma=0.1)
     if schedule == "onecycle":
         return OneCycleSchedule()
     if schedule == "warmup_linear":

@@ -146,6 +146,10 @@ class Muon(torch.optim.SGD):
                          weight_decay=weight_decay)
         self.ns_steps = ns_steps
 
+    def __getstate__(self):
+        # torch's Optimizer pickles only defaults, state and param_groups.
+        return {**super().__getstate__(), "ns_steps": self.ns_steps}
+
     @torch.no_grad()
     def step(self, closure=None):
         """One step for every parameter with a gradient; returns the closure's loss, if any."""
@@ -187,6 +191,13 @@ OPTIMIZERS = {
     "muon": (Muon, 5e-2, ("momentum", "nesterov")),
     "rmsprop": (torch.optim.RMSprop, 1e-3, ("momentum",)),
 }
+
+
+def _takes_weight_decay(optimizer) -> bool:
+    try:
+        return "weight_decay" in inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _entry(net):
@@ -239,7 +250,8 @@ def build_optimizer(net) -> torch.optim.Optimizer:
             "parameters do not support. Use optimizer='adam', 'sgd' or another optimizer.")
     if kwargs.get("lr") is None:
         kwargs["lr"] = default_lr
-    if net.weight_decay:
+    if net.weight_decay or _takes_weight_decay(optimizer):
+        # 0.0 too: AdamW's own default is 0.01.
         kwargs.setdefault("weight_decay", net.weight_decay)
     for name in taken:
         kwargs.setdefault(name, getattr(net, name))

@@ -90,7 +90,8 @@ default="adam"
     nesterov : bool, default=False
         Nesterov momentum for SGD (also the SGD part of "muon").
     weight_decay : float, default=0.0
-        L2 penalty on the weights, passed to the optimizer (decoupled for "adamw").
+        L2 penalty on every parameter (biases and BatchNorm scales included), passed to the
+        optimizer (decoupled for "adamw"; 0.0 too, where AdamW's own default is 0.01).
     batch_size : int, default=64
         Samples per training batch (-1: the whole training set). 64 by measurement
         (benchmarks/defaults.py, with the default network): 2.1 points above 128 on a
@@ -101,10 +102,11 @@ default="adam"
     lr_schedule : {"cosine", "onecycle", "step", "warmup_linear"} or None, default="cosine"
         Learning-rate schedule over ``max_epochs``: cosine annealing to 0 (measured against
         a constant rate in benchmarks/defaults.py), one-cycle (warm-up then annealing,
-        stepped every batch), a step decay by 10 at each third of training, airbench's linear
-        warm-up from 0.2 ``lr`` over 23% of the steps then linear decay to 0.07 ``lr``
-        (stepped every batch), or None for a constant learning rate. Each ``partial_fit``
-        call (and each ``warm_start`` fit) runs the whole schedule again over its own epochs.
+        stepped every batch), a step decay by 10 after a third and after two thirds of
+        ``max_epochs``, airbench's linear warm-up from 0.2 ``lr`` over 23% of the steps then
+        linear decay to 0.07 ``lr`` (stepped every batch), or None for a constant learning
+        rate. Each ``partial_fit`` call (and each ``warm_start`` fit) runs the whole schedule
+        again over its own epochs.
     weight_averaging : {"lookahead"} or None, default=None
         "lookahead": every 5 steps move an average of the weights toward the network's and
         continue from the average, with a decay rising to 0.77 over training; the fitted

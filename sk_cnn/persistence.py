@@ -49,7 +49,9 @@ _CLASSES = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in (
 # The CNN estimators, and the attributes that make up their fitted state besides the weights.
 _COMMON_STATE = ("input_shape_", "layout_", "n_features_in_", "validation_seed_")
 # Saved when present (estimators fitted by earlier sk_cnn versions lack it).
-_OPTIONAL_STATE = ("input_dtype_", "feature_names_in_")
+# _first_epoch_flips: the alternating flips' first epoch (ImageAugmenter(horizontal_flip=
+# "alternate")), which a continued fit goes on from.
+_OPTIONAL_STATE = ("input_dtype_", "feature_names_in_", "_first_epoch_flips")
 _CNN_ESTIMATORS = {
     "CNNClassifier": (CNNClassifier, _COMMON_STATE + ("classes_inferred_", "class_weight_")),
     "CNNRegressor": (CNNRegressor, _COMMON_STATE + ("n_outputs_", "target_mean_",
@@ -57,7 +59,7 @@ _CNN_ESTIMATORS = {
 }
 
 
-def save(estimator, path) -> Path:
+def save(estimator, path, *, include_optimizer: bool = True) -> Path:
     """Write a fitted sk_cnn estimator or pipeline to a pickle-free file.
 
     Parameters
@@ -68,6 +70,12 @@ def save(estimator, path) -> Path:
         RobustScaler or PCA.
     path : str or Path
         Destination, conventionally ``*.safetensors``.
+    include_optimizer : bool, default=True
+        Also write the optimizer's state (Adam's moment estimates, SGD's momentum buffers), so
+        that ``partial_fit`` or a ``warm_start`` fit of the loaded estimator trains exactly as
+        the saved one would have. False writes a smaller file (Adam's state is twice the
+        weights' size) whose estimator predicts the same but continues training with a fresh
+        optimizer state.
 
     Returns
     -------
@@ -80,7 +88,7 @@ def save(estimator, path) -> Path:
         For a step or a value that cannot be stored without pickle (the message names it).
     """
     tensors: dict[str, torch.Tensor] = {}
-    config = _describe(estimator, "model", tensors)
+    config = _describe(estimator, "model", tensors, include_optimizer)
     from . import __version__
 
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
@@ -102,7 +110,8 @@ def load(path):
     Returns
     -------
     estimator : estimator or Pipeline
-        The fitted estimator, predicting exactly as the saved one.
+        The fitted estimator, predicting exactly as the saved one (and, when saved with its
+        optimizer state, continuing to train as the saved one would).
 
     Raises
     ------
@@ -186,15 +195,16 @@ def _digest(config: str, tensors: dict) -> str:
 
 
 # ------------------------------------------------------------------------------ describe
-def _describe(estimator, key, tensors):
+def _describe(estimator, key, tensors, include_optimizer):
     if isinstance(estimator, Pipeline):
         if estimator.memory is not None:
             raise TypeError("Pipelines with memory= cannot be saved; set memory=None.")
-        return {"pipeline": [[name, _describe(step, f"{key}.{name}", tensors)]
+        return {"pipeline": [[name, _describe(step, f"{key}.{name}", tensors,
+                                              include_optimizer)]
                              for name, step in estimator.steps],
                 "verbose": bool(estimator.verbose)}
     if type(estimator).__name__ in _CNN_ESTIMATORS:
-        return _describe_cnn(estimator, key, tensors)
+        return _describe_cnn(estimator, key, tensors, include_optimizer)
     cls = _ESTIMATORS.get(type(estimator).__name__)
     if cls is not type(estimator):
         raise TypeError(
@@ -208,7 +218,7 @@ def _describe(estimator, key, tensors):
             "state": _encode(state, f"{key}.state", tensors)}
 
 
-def _describe_cnn(clf, key, tensors):
+def _describe_cnn(clf, key, tensors, include_optimizer):
     name = type(clf).__name__
     cls, state_names = _CNN_ESTIMATORS[name]
     if type(clf) is not cls:
@@ -225,11 +235,14 @@ def _describe_cnn(clf, key, tensors):
     state = {attribute: getattr(clf, attribute) for attribute in state_names}
     state.update({attribute: getattr(clf, attribute) for attribute in _OPTIONAL_STATE
                   if hasattr(clf, attribute)})
-    return {"cnn": name,
-            "params": _encode(params, f"{key}.params", tensors),
-            "state": _encode(state, f"{key}.state", tensors),
-            "history": json.dumps(clf.history.to_list(), default=float),
-            "weights": f"{key}.module."}
+    config = {"cnn": name,
+              "params": _encode(params, f"{key}.params", tensors),
+              "state": _encode(state, f"{key}.state", tensors),
+              "history": json.dumps(clf.history.to_list(), default=float),
+              "weights": f"{key}.module."}
+    if include_optimizer:
+        config["optimizer"] = _encode(clf.optimizer_.state_dict(), f"{key}.optimizer", tensors)
+    return config
 
 
 def _encode(value, key, tensors):
@@ -238,6 +251,9 @@ def _encode(value, key, tensors):
         return value
     if isinstance(value, (np.bool_, np.integer, np.floating)):
         return {"scalar": value.item(), "dtype": value.dtype.str}
+    if isinstance(value, torch.Tensor):
+        tensors[key] = value.detach().cpu().contiguous()
+        return {"tensor": key}
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "biuf":
             # Keep Fortran order (e.g. PCA's components_): it changes float rounding in matmul.
@@ -305,6 +321,8 @@ def _build_cnn(config, tensors):
     # The layers' state-dict versions, which some loaders read (torchvision's MNASNet).
     weights._metadata = getattr(clf.module_.state_dict(), "_metadata", None)
     clf.module_.load_state_dict(weights)
+    if "optimizer" in config:
+        clf.optimizer_.load_state_dict(_decode(config["optimizer"], tensors))
     clf.history = History(json.loads(config["history"]))
     return clf
 
@@ -314,6 +332,8 @@ def _decode(value, tensors):
         return [_decode(v, tensors) for v in value]
     if not isinstance(value, dict):
         return value
+    if "tensor" in value:
+        return tensors[value["tensor"]]
     if "ndarray" in value:
         array = tensors[value["ndarray"]].numpy()
         return array.T if value["fortran"] else array

@@ -264,3 +264,14 @@ def test_mnasnet_round_trips_through_save(tmp_path):
 def test_backbone_refuses_signals():
     with pytest.raises(ValueError, match="needs images"):
         backbone_clf().fit(RNG.random((8, 30)), Y)
+
+
+def test_a_continued_fit_after_the_unfreeze_epoch_trains_the_backbone(tmp_path):
+    # A loaded (or resumed) network is built frozen; the unfreezing epoch lies behind it.
+    clf = backbone_clf(freeze="backbone", unfreeze_at_epoch=2, max_epochs=2).fit(X, Y)
+    loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
+    before = _cpu_state(loaded.module_.model)["conv1.weight"]
+    loaded.partial_fit(X, Y)
+    assert loaded.module_.frozen == []
+    assert not torch.equal(_cpu_state(loaded.module_.model)["conv1.weight"], before)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.partial_fit(X, Y).predict_proba(X))

@@ -239,6 +239,24 @@ def test_lr_schedules_change_the_learning_rate(tiny_images, tiny_classifier, sch
     assert _recorded_lrs(clf.history)[-1] < 2e-3 * 0.5
 
 
+@pytest.mark.parametrize("epochs, factors", [
+    (6, [1, 1, 0.1, 0.1, 0.01, 0.01]), (10, [1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01, 0.01]),
+    (4, [1, 0.1, 0.1, 0.01]), (2, [1, 0.1]), (1, [1])])
+def test_step_schedule_divides_by_ten_at_a_third_and_two_thirds(tiny_images, tiny_classifier,
+                                                                epochs, factors):
+    X, y = tiny_images
+    clf = tiny_classifier(lr_schedule="step", max_epochs=epochs, lr=1e-3).fit(X, y)
+    assert _recorded_lrs(clf.history) == pytest.approx([1e-3 * f for f in factors])
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", torch.optim.AdamW])
+def test_weight_decay_zero_reaches_the_optimizer(tiny_images, tiny_classifier, optimizer):
+    X, y = tiny_images
+    clf = tiny_classifier(optimizer=optimizer, max_epochs=1).fit(X, y)
+    assert clf.weight_decay == 0.0
+    assert {g["weight_decay"] for g in clf.optimizer_.param_groups} == {0.0}  # AdamW's is 0.01
+
+
 class RecordWeights(Callback):
     """Keeps a copy of the network's weights at the end of every epoch."""
 

@@ -262,3 +262,42 @@ def test_loaded_model_trained_from_a_weights_file_continues_without_warning(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. "weights=... changed since fit built ..."
         loaded.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("optimizer, params", [
+    ("adam", {}), ("sgd", {}), ("muon", {}),
+    # 8 steps per call: lookahead averages after the 5th (with fewer, partial_fit's result
+    # would be the average of the weights it started from, whatever the optimizer state).
+    ("adam", {"lr_schedule": "cosine", "weight_averaging": "lookahead", "max_epochs": 2})])
+def test_loaded_model_continues_training_as_the_saved_one(tmp_path, tiny_images,
+                                                          tiny_classifier, optimizer, params):
+    X, y = tiny_images
+    clf = tiny_classifier(optimizer=optimizer, **{"max_epochs": 1, **params}).fit(X, y)
+    loaded = sk_cnn.load(sk_cnn.save(clf, tmp_path / "clf.safetensors"))
+    unpickled = joblib.load(joblib.dump(clf, tmp_path / "clf.joblib")[0])
+    expected = clf.partial_fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(unpickled.partial_fit(X, y).predict_proba(X), expected)
+    np.testing.assert_array_equal(loaded.partial_fit(X, y).predict_proba(X), expected)
+
+
+def test_save_without_the_optimizer_state(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=1).fit(X, y)
+    full = sk_cnn.save(clf, tmp_path / "full.safetensors")
+    small = sk_cnn.save(clf, tmp_path / "small.safetensors", include_optimizer=False)
+    assert os.path.getsize(small) < 0.5 * os.path.getsize(full)  # Adam: 2 moments per weight
+    loaded = sk_cnn.load(small)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert loaded.optimizer_.state_dict()["state"] == {}
+    assert len(sk_cnn.load(full).optimizer_.state_dict()["state"]) == len(
+        clf.optimizer_.state_dict()["state"])
+
+
+def test_alternating_flips_go_on_after_load(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    pipe = Pipeline([("aug", ImageAugmenter(horizontal_flip="alternate", random_state=0)),
+                     ("cnn", tiny_classifier(max_epochs=1, warm_start=True))]).fit(X, y)
+    loaded = sk_cnn.load(sk_cnn.save(pipe, tmp_path / "pipe.safetensors"))
+    torch.testing.assert_close(loaded[-1]._first_epoch_flips, pipe[-1]._first_epoch_flips)
+    expected = pipe.fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(loaded.fit(X, y).predict_proba(X), expected)
