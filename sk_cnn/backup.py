@@ -18,9 +18,14 @@ class TrainingBackup(Callback):
 
     Like Keras' ``BackupAndRestore``: a fit interrupted by a crash or a kill resumes from the
     last completed epoch when it is started again with the same ``checkpoint_dir``; the backup
-    is deleted once training completes. The state (weights, optimizer, history, random number
-    generators) is written to a temporary file, then renamed, so a kill during the write
-    leaves the previous backup intact. It is read back with ``torch.load(weights_only=True)``.
+    is deleted once training completes. The state (weights, optimizer, history, the state of
+    the schedule, early stopping and weight averaging, random number generators) is written to
+    a temporary file, then renamed, so a kill during the write leaves the previous backup
+    intact. It is read back with ``torch.load(weights_only=True)``.
+
+    Each fit has a file of its own, named by a digest of what must match for a backup to
+    belong to it (input shape, classes, training data, parameters): the fits of a grid search
+    or a cross-validation can share a directory, and each resumes from its own backup.
 
     Parameters
     ----------
@@ -28,39 +33,45 @@ class TrainingBackup(Callback):
         Where the backup lives.
     """
 
-    FILENAME = "sk_cnn_backup.pt"
+    PREFIX = "sk_cnn_backup_"
 
     def __init__(self, directory):
         self.directory = directory
 
-    @property
-    def path(self) -> Path:
-        """The backup file."""
-        return Path(self.directory) / self.FILENAME
-
     def start(self, net, X, y):
-        """Note where this training call starts, and a digest of its data (X, y tensors)."""
+        """Note where this training call starts and name its backup file (``path_``) after a
+        digest of the data (X, y tensors), the classes and the parameters."""
         self.call_start_ = len(net.history)
         self.data_digest_ = _data_digest(X, y)
+        name = hashlib.blake2b(self._fingerprint(net).encode(), digest_size=8).hexdigest()
+        self.path_ = Path(self.directory) / f"{self.PREFIX}{name}.pt"
 
     def restore(self, net) -> int:
         """Load the backup into an initialized net; return the number of epochs the
         interrupted call completed (after :meth:`start`)."""
-        if not self.path.is_file():
+        if not self.path_.is_file():
             return 0
-        state = torch.load(self.path, map_location=net.device, weights_only=True)
-        if state["fingerprint"] != self._fingerprint(net):
+        try:
+            state = torch.load(self.path_, map_location=net.device, weights_only=True)
+        except Exception as exc:  # truncated, empty, not a torch file: all mean damaged
             raise ValueError(
-                f"The training backup {self.path} was written for another model or other data "
-                f"(input shape, classes or parameters differ). Delete it, or use another "
-                f"checkpoint_dir.")
+                f"The training backup {self.path_} cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Delete it to "
+                f"train from the start.") from None
+        if state["fingerprint"] != self._fingerprint(net):  # a digest collision
+            raise ValueError(
+                f"The training backup {self.path_} was written for another model or other "
+                f"data. Delete it, or use another checkpoint_dir.")
         net.module_.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(json.loads(state["history"]))
         net.validation_seed_ = int(state["validation_seed"])
-        torch.set_rng_state(state["rng"].cpu())
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        if net.random_state is not None:
+            # Inside the fit's own random state (forked): an unseeded fit uses the caller's
+            # global generators, which a backup must not reset.
+            torch.set_rng_state(state["rng"].cpu())
+            if state.get("cuda_rng") is not None and _on_cuda(net):
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
         generator = net.augmentation_[1] if net.augmentation_ is not None else None
         if generator is not None and state.get("augmentation_rng") is not None:
             generator.set_state(state["augmentation_rng"].cpu())
@@ -73,7 +84,13 @@ class TrainingBackup(Callback):
         """After a restore, put the learning-rate schedule back where the backup left it."""
         state = getattr(self, "restored_", None)
         self.restored_ = None
-        if state is None or state["scheduler"] is None:
+        if state is None:
+            return
+        callbacks = dict(net.callbacks_)
+        for name, values in state.get("callbacks", {}).items():
+            if name in callbacks:  # set after their on_train_begin reset them
+                vars(callbacks[name]).update(values)
+        if state["scheduler"] is None:
             return
         scheduler = _lr_scheduler(net)
         if scheduler is not None:
@@ -91,15 +108,16 @@ class TrainingBackup(Callback):
             "history": json.dumps(net.history.to_list(), default=float),
             "validation_seed": net.validation_seed_,
             "rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "cuda_rng": torch.cuda.get_rng_state_all() if _on_cuda(net) else None,
+            "callbacks": _callback_states(net),
             "augmentation_rng": generator.get_state() if generator is not None else None,
             "scheduler": (_lr_scheduler(net).state_dict() if _lr_scheduler(net) is not None
                           else None),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
+        self.path_.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path_.with_suffix(".tmp")
         torch.save(state, temporary)
-        os.replace(temporary, self.path)
+        os.replace(temporary, self.path_)
 
     def _fingerprint(self, net) -> str:
         """What must match for a backup to belong to this fit: the data, its classes, the
@@ -113,7 +131,34 @@ class TrainingBackup(Callback):
 
     def discard(self):
         """Delete the backup (training completed)."""
-        self.path.unlink(missing_ok=True)
+        self.path_.unlink(missing_ok=True)
+
+
+# What early stopping (skorch's) and weight averaging (sk_cnn's Lookahead) carry from one
+# epoch to the next; the other callbacks start each epoch afresh or follow the history.
+_CALLBACK_STATE = {
+    "EarlyStopping": ("misses_", "dynamic_threshold_", "best_epoch_", "best_model_weights_"),
+    "Lookahead": ("average_", "step_", "total_steps_"),
+}
+
+
+def _callback_states(net) -> dict:
+    """``{callback name: {attribute: value}}`` of the callbacks in :data:`_CALLBACK_STATE`, as
+    values ``torch.load(weights_only=True)`` reads (numpy scalars as Python numbers)."""
+    states = {}
+    for name, callback in net.callbacks_:
+        attributes = _CALLBACK_STATE.get(type(callback).__name__, ())
+        states[name] = {a: _plain(getattr(callback, a, None)) for a in attributes}
+    return {name: state for name, state in states.items() if state}
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _on_cuda(net) -> bool:
+    """Whether the net trains on a GPU (asking torch.cuda for its state initializes CUDA)."""
+    return torch.device(net.device).type == "cuda" and torch.cuda.is_available()
 
 
 def _lr_scheduler(net):

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from safetensors.torch import save_file
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from skorch.exceptions import DeviceWarning
 from skorch.history import History
 from torch.utils.data import DataLoader
 
@@ -312,7 +314,16 @@ def _build_cnn(config, tensors):
     clf = cls(**{**params, "weights": None})
     for name, value in _decode(config["state"], tensors).items():
         setattr(clf, name, value)
-    clf.initialize()
+    if torch.device(clf.device).type == "cuda" and not torch.cuda.is_available():
+        # As skorch does when unpickling: a model trained on a GPU predicts on the CPU.
+        warnings.warn(f"{cls.__name__} was saved with device={clf.get_params()['device']!r}, but "
+                      f"CUDA is not available here: it is loaded with device='cpu'.",
+                      DeviceWarning, stacklevel=4)  # the caller of load
+        clf.set_params(device="cpu")
+    # The initial weights are drawn (then overwritten) without touching the caller's global
+    # random generator.
+    with torch.random.fork_rng(devices=[]):
+        clf.initialize()
     clf.weights = params.get("weights")
     record_build_params(clf)  # as built from ``weights``: the file holds their trained values
     prefix = config["weights"]

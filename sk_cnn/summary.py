@@ -166,9 +166,11 @@ def summarize_module(module: torch.nn.Module, network_input_shape: tuple[int, ..
     # batch-norm layers in eval mode inside a training network) as they were.
     modes = [(layer, layer.training) for layer in module.modules()]
     try:
-        stats = torchinfo.summary(module, input_size=tuple(network_input_shape), device=device,
-                                  mode="eval", verbose=0, depth=100,
-                                  col_names=("output_size", "num_params", "trainable"))
+        # torchinfo draws its sample from torch's global generator: leave the caller's alone.
+        with torch.random.fork_rng(devices=[]):
+            stats = torchinfo.summary(module, input_size=tuple(network_input_shape),
+                                      device=device, mode="eval", verbose=0, depth=100,
+                                      col_names=("output_size", "num_params", "trainable"))
     finally:
         for layer, training in modes:
             layer.training = training
@@ -258,7 +260,8 @@ def model_summary(estimator, input_shape: tuple[int, ...] | None = None, *,
 
 
 def _unfitted_network(clf, shape, n_classes, n_outputs):
-    """A clone of clf holding the network it would build for samples of this shape."""
+    """A clone of clf holding the network it would build for samples of this shape (its
+    random initialization drawn without touching the caller's global generator)."""
     network = clone(clf)
     if is_classifier(clf):
         if n_classes is None:
@@ -279,6 +282,6 @@ def _unfitted_network(clf, shape, n_classes, n_outputs):
     network._validate_hyperparameters()  # the errors fit would raise
     network.layout_ = resolve_channels((1, *shape), clf.channels, clf.input_type)
     network.input_shape_ = shape
-    with network._current_init_context("module"):  # skorch's guard for setting module_
+    with torch.random.fork_rng(devices=[]), network._current_init_context("module"):
         network.initialize_module()  # on the CPU: nothing is trained
     return network

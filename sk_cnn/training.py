@@ -5,6 +5,8 @@ included, come from :mod:`sk_cnn.callbacks`)."""
 from __future__ import annotations
 
 import contextlib
+import copy
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -125,7 +127,11 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         seed = (int(self.random_state) if isinstance(self.random_state, Integral)
                 else int(check_random_state(self.random_state).randint(2**31)))
         seed = _call_seed(seed, epochs_done)
-        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+        # Only the training GPU's generator: asking for the others' would initialize CUDA on
+        # every GPU, even for a fit on the CPU.
+        device = torch.device(self.device)
+        devices = ([device.index if device.index is not None else torch.cuda.current_device()]
+                   if device.type == "cuda" and torch.cuda.is_available() else [])
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             yield
@@ -162,8 +168,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         if self.warm_start and self.__sklearn_is_fitted__():
             warn_if_built_with_other_values(self, stacklevel=3)
             return self._continue_training(X, y, resume=True, **fit_params)
-        # Until training starts, an error leaves the estimator as it was (a fitted one keeps
-        # predicting with its network, not with half of the new fit's attributes).
+        # An error leaves the estimator as it was: a fitted one keeps predicting with its
+        # network, not with half of the new fit's attributes or a diverged network. (A
+        # KeyboardInterrupt that skorch does not swallow keeps what was trained, as skorch does.)
         before, training = dict(self.__dict__), False
         try:
             (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
@@ -177,11 +184,12 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             with self._seeded():
                 # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
                 self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
+                self.history_ = None  # a new History: skorch would clear the old one in place
                 self.initialize()
                 training = True
                 self._train(as_tensor(view), y_encoded, spec, resume=True, **fit_params)
-        except BaseException:
-            if not training:
+        except BaseException as error:
+            if not (training and isinstance(error, KeyboardInterrupt)):
                 self.__dict__.clear()
                 self.__dict__.update(before)
             raise
@@ -210,8 +218,19 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         _, spec = split_augmentation(X)
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
-        with self._seeded(epochs_done=len(self.history)):
-            self._train(X_tensor, self._encode_targets(y), spec, resume=resume, **fit_params)
+        y_encoded = self._encode_targets(y)
+        # The network trains in place: keep its state to put back if training fails.
+        module, optimizer = (copy.deepcopy(self.module_.state_dict()),
+                             copy.deepcopy(self.optimizer_.state_dict()))
+        epochs = len(self.history)
+        try:
+            with self._seeded(epochs_done=epochs):
+                self._train(X_tensor, y_encoded, spec, resume=resume, **fit_params)
+        except Exception:
+            self.module_.load_state_dict(module)
+            self.optimizer_.load_state_dict(optimizer)
+            del self.history[epochs:]
+            raise
         return self
 
     def _augmentation(self, X, spec):
@@ -277,7 +296,15 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             epochs = self.max_epochs - done
             if epochs > 0:
                 NeuralNet.partial_fit(self, X, y, epochs=epochs, **fit_params)
-            if backup is not None and self._training_completed(start, epochs):
+            if not self._training_completed(start, epochs):
+                done = sum("train_loss" in row for row in list(self.history)[start:])
+                warnings.warn(
+                    f"Training was interrupted (KeyboardInterrupt) after {done} of {epochs} "
+                    f"epochs; {type(self).__name__} keeps the network trained so far. Scores "
+                    f"of this fit (in a grid search or cross-validation, which go on with the "
+                    f"next fit) are those of a partly trained network.", UserWarning,
+                    stacklevel=3)  # the caller of fit
+            elif backup is not None:
                 backup.discard()
         finally:
             self.augmentation_ = self._train_iterator_ = None

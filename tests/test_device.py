@@ -119,3 +119,17 @@ def test_gpu_trained_model_predicts_the_same_on_the_cpu(tiny_images, tiny_classi
     loaded.module_.to("cpu")
     loaded.set_params(device="cpu")
     np.testing.assert_allclose(loaded.predict_proba(X), on_gpu, atol=1e-4)
+
+
+def test_seeded_cpu_fit_leaves_the_gpus_alone(tiny_images, tiny_classifier, monkeypatch):
+    # Asking torch.cuda for a generator's state initializes CUDA on that GPU; a fit on the CPU
+    # must not, even where GPUs are visible (simulated here).
+    touched = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device="cuda": touched.append(device))
+    monkeypatch.setattr(torch.cuda, "set_rng_state",
+                        lambda state, device="cuda": touched.append(device))
+    X, y = tiny_images
+    tiny_classifier(device="cpu", optimizer="sgd", max_epochs=1, random_state=0).fit(X, y)
+    assert touched == []

@@ -136,6 +136,38 @@ def test_nan_loss_stops_with_a_clear_error(tiny_images, tiny_classifier):
             X.astype(np.float32) * 1e30, y)
 
 
+@pytest.mark.parametrize("how", ["fit", "partial_fit", "warm_start"])
+def test_training_that_fails_leaves_the_fitted_model_as_it_was(tiny_images, tiny_classifier,
+                                                               how):
+    X, y = tiny_images
+    X = X.astype(np.float32) / 255
+    clf = tiny_classifier(optimizer="sgd", batch_norm=False).fit(X, y)
+    proba, epochs = clf.predict_proba(X), len(clf.history)
+    clf.set_params(lr=1e30, warm_start=how == "warm_start")
+    with pytest.raises(FloatingPointError):  # diverges in its first epoch
+        getattr(clf, "partial_fit" if how == "partial_fit" else "fit")(X * 1e30, y)
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+    assert len(clf.history) == epochs
+    clf.set_params(lr=None, warm_start=False).fit(X, y)  # and it trains normally again
+    assert len(clf.history) == 2
+
+
+class _Interrupt(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C would, which skorch swallows
+
+
+def test_interrupted_training_warns_that_the_network_is_partly_trained(tiny_images,
+                                                                       tiny_classifier):
+    X, y = tiny_images
+    with pytest.warns(UserWarning, match=r"interrupted \(KeyboardInterrupt\) after 1 of 2"):
+        clf = tiny_classifier(callbacks=[("interrupt", _Interrupt())]).fit(X, y)
+    assert len(clf.history) == 1  # kept, as skorch does
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.set_params(callbacks=[]).fit(X, y)  # a complete fit: no warning
+
+
 FIT_SCRIPT = """
 import sys, time
 import numpy as np
@@ -160,14 +192,14 @@ def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
     script = FIT_SCRIPT.format(repo=os.getcwd(), data=str(tmp_path / "data.npz"),
                                directory=str(directory))
     process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
-    backup = directory / "sk_cnn_backup.pt"
     deadline = time.time() + 120
-    while not backup.exists() and time.time() < deadline and process.poll() is None:
+    while not _backups(directory) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
     time.sleep(0.9)  # one or two more epochs
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert backup.exists(), "the killed fit left no backup"
+    assert _backups(directory), "the killed fit left no backup"
+    (backup,) = directory.glob("sk_cnn_backup_*.pt")
     saved = torch.load(backup, weights_only=True)
     done = len(json.loads(saved["history"])) - int(saved.get("call_start", 0))
     assert 0 < done < 8, f"the backup should hold some, not all, epochs (it holds {done})"
@@ -195,26 +227,94 @@ def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_backup_of_another_model_is_refused(tmp_path, tiny_images, tiny_classifier):
+class _Crash(Callback):
+    """Raises (as a kill would stop the fit) at the end of epoch ``at``; the backup is written."""
+
+    def __init__(self, at, error=RuntimeError):
+        self.at, self.error = at, error
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.at:
+            raise self.error("crash")
+
+
+def _backups(directory):
+    return sorted(p.name for p in directory.glob("sk_cnn_backup_*.pt"))
+
+
+def test_fits_sharing_a_checkpoint_dir_each_resume_their_own_backup(tmp_path, tiny_images,
+                                                                    tiny_classifier):
+    # As in a grid search or a cross-validation: a failed fit's backup does not stand in the
+    # way of the other fits, and running the failed one again resumes it.
     X, y = tiny_images
-    from sk_cnn.backup import TrainingBackup
-    clf = tiny_classifier(checkpoint_dir=tmp_path).fit(X, y)
-
-    def leave_backup():
-        backup = TrainingBackup(tmp_path)
-        backup.start(clf, torch.as_tensor(X), torch.as_tensor(y))
-        backup.on_epoch_end(clf)
-
-    leave_backup()
-    with pytest.raises(ValueError, match="another model"):
-        tiny_classifier(checkpoint_dir=tmp_path, conv_filters=(4, 4)).fit(X, y)
-    leave_backup()  # other images of the same shape and classes: not resumed either
-    with pytest.raises(ValueError, match="other data"):
-        tiny_classifier(checkpoint_dir=tmp_path).fit(X[::-1].copy(), y)
+    crashing = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path,
+                               callbacks=[("crash", _Crash(2))])
+    with pytest.raises(RuntimeError, match="crash"):
+        crashing.fit(X, y)
+    assert len(_backups(tmp_path)) == 1
+    other_data = tiny_classifier(checkpoint_dir=tmp_path).fit(X[::-1].copy(), y)
+    other_model = tiny_classifier(checkpoint_dir=tmp_path, conv_filters=(4, 4)).fit(X, y)
+    assert len(other_data.history) == len(other_model.history) == 2  # not resumed: their own
+    assert len(_backups(tmp_path)) == 1  # theirs deleted once complete, the crashed one kept
+    resumed = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path).fit(X, y)
+    uninterrupted = tiny_classifier(max_epochs=4).fit(X, y)
+    np.testing.assert_allclose(resumed.history[:, "train_loss"],
+                               uninterrupted.history[:, "train_loss"], rtol=1e-6)
+    assert _backups(tmp_path) == []
     # A folder that cannot be created is refused before any training.
     (tmp_path / "file").write_text("")
     with pytest.raises(ValueError, match="cannot be created"):
         tiny_classifier(checkpoint_dir=tmp_path / "file" / "sub").fit(X, y)
+
+
+@pytest.mark.parametrize("params", [
+    {"early_stopping": 1, "lr": 0.05, "validation_fraction": 0.25, "max_epochs": 30},
+    {"weight_averaging": "lookahead", "max_epochs": 6}])
+def test_resume_restores_early_stopping_and_weight_averaging(tmp_path, tiny_images,
+                                                             tiny_classifier, params):
+    X, y = tiny_images
+    uninterrupted = tiny_classifier(**params).fit(X, y)
+    at = min(3, len(uninterrupted.history) - 1)
+    with pytest.raises(RuntimeError):
+        tiny_classifier(checkpoint_dir=tmp_path, callbacks=[("crash", _Crash(at))],
+                        **params).fit(X, y)
+    resumed = tiny_classifier(checkpoint_dir=tmp_path, **params).fit(X, y)
+    assert len(resumed.history) == len(uninterrupted.history)
+    np.testing.assert_allclose(resumed.predict_proba(X), uninterrupted.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", "truncated"])
+def test_damaged_backup_gets_a_clear_error(tmp_path, tiny_images, tiny_classifier, content):
+    X, y = tiny_images
+    with pytest.raises(RuntimeError):
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path,
+                        callbacks=[("crash", _Crash(1))]).fit(X, y)
+    (path,) = tmp_path.glob("sk_cnn_backup_*.pt")
+    path.write_bytes(path.read_bytes()[:100] if content == "truncated" else content)
+    with pytest.raises(ValueError, match=rf"{path.name} cannot be read .*Delete it"):
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
+
+
+def test_resuming_an_unseeded_fit_leaves_the_global_generator_alone(tmp_path, tiny_images,
+                                                                    tiny_classifier):
+    # An unseeded fit draws from the caller's generator; its resumption must not reset that
+    # generator to the state the crashed process had saved.
+    X, y = tiny_images
+    with pytest.raises(RuntimeError):
+        tiny_classifier(random_state=None, max_epochs=3, checkpoint_dir=tmp_path,
+                        callbacks=[("crash", _Crash(1))]).fit(X, y)
+    (path,) = tmp_path.glob("sk_cnn_backup_*.pt")
+    backup = path.read_bytes()
+    after = []
+    for caller_seed in (1234, 999):  # the same backup resumed twice
+        path.write_bytes(backup)
+        torch.manual_seed(caller_seed)
+        resumed = tiny_classifier(random_state=None, max_epochs=3,
+                                  checkpoint_dir=tmp_path).fit(X, y)
+        assert len(resumed.history) == 3 and not path.exists()  # it did resume
+        after.append(torch.rand(3))
+    assert not torch.equal(*after)
 
 
 def test_interrupted_warm_start_fit_resumes_its_own_remaining_epochs(tmp_path, tiny_images,
@@ -229,10 +329,10 @@ def test_interrupted_warm_start_fit_resumes_its_own_remaining_epochs(tmp_path, t
     clf = tiny_classifier(max_epochs=3, warm_start=True, checkpoint_dir=tmp_path,
                           callbacks=[("interrupt", Interrupt())]).fit(X, y)
     clf.fit(X, y)  # epochs 4 and 5 done, then interrupted
-    assert len(clf.history) == 5 and (tmp_path / "sk_cnn_backup.pt").exists()
+    assert len(clf.history) == 5 and len(_backups(tmp_path)) == 1
     clf.set_params(callbacks=[]).fit(X, y)  # the same call again: its last epoch is left
     assert clf.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
-    assert not (tmp_path / "sk_cnn_backup.pt").exists()
+    assert _backups(tmp_path) == []
 
 
 def test_class_weight_dict_and_feature_names_round_trip(tmp_path, tiny_classifier):
@@ -301,3 +401,27 @@ def test_alternating_flips_go_on_after_load(tmp_path, tiny_images, tiny_classifi
     torch.testing.assert_close(loaded[-1]._first_epoch_flips, pipe[-1]._first_epoch_flips)
     expected = pipe.fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(loaded.fit(X, y).predict_proba(X), expected)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the fallback without CUDA")
+def test_model_saved_on_a_gpu_loads_on_the_cpu(tmp_path, tiny_images, tiny_classifier):
+    from skorch.exceptions import DeviceWarning
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=1).fit(X, y)
+    proba = clf.predict_proba(X)
+    clf.set_params(device="cuda")  # the parameter a fit on a GPU leaves
+    path = sk_cnn.save(clf, tmp_path / "gpu.safetensors")
+    with pytest.warns(DeviceWarning, match="loaded with device='cpu'"):
+        loaded = sk_cnn.load(path)
+    assert loaded.get_params()["device"] == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+
+
+def test_load_leaves_the_global_random_generator_alone(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    path = sk_cnn.save(tiny_classifier(max_epochs=1).fit(X, y), tmp_path / "m.safetensors")
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    sk_cnn.load(path)  # builds the network (random weights, then the saved ones)
+    assert torch.equal(torch.rand(3), expected)

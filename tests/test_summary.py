@@ -97,6 +97,17 @@ def test_summary_leaves_the_network_as_it_was(fitted):
     np.testing.assert_array_equal(clf.predict_proba(X), before)
 
 
+def test_summary_leaves_the_global_random_generator_alone(fitted):
+    clf, _ = fitted
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    for summarize in (clf.summary, lambda: CNNClassifier().summary(input_shape=(8, 8),
+                                                                     n_classes=3)):
+        torch.manual_seed(0)
+        summarize()  # torchinfo draws a sample; before fit a network is initialized
+        assert torch.equal(torch.rand(3), expected)
+
+
 def test_summary_before_fit_needs_the_input_shape():
     clf = CNNClassifier(conv_filters=(4, 8), dense_units=(16,))
     with pytest.raises(NotFittedError, match="input_shape"):
