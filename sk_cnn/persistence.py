@@ -69,7 +69,7 @@ def save(estimator, path, *, include_optimizer: bool = True) -> Path:
     estimator : estimator or Pipeline
         A fitted :class:`CNNClassifier`, :class:`CNNRegressor`, sk_cnn transformer, or a
         Pipeline of those and of scikit-learn's StandardScaler, MinMaxScaler, MaxAbsScaler,
-        RobustScaler or PCA.
+        RobustScaler or PCA (steps left out as "passthrough" or None included).
     path : str or Path
         Destination, conventionally ``*.safetensors``.
     include_optimizer : bool, default=True
@@ -205,6 +205,8 @@ def _describe(estimator, key, tensors, include_optimizer):
                                               include_optimizer)]
                              for name, step in estimator.steps],
                 "verbose": bool(estimator.verbose)}
+    if estimator is None or estimator == "passthrough":  # a pipeline step left out
+        return {"passthrough": estimator}
     if type(estimator).__name__ in _CNN_ESTIMATORS:
         return _describe_cnn(estimator, key, tensors, include_optimizer)
     cls = _ESTIMATORS.get(type(estimator).__name__)
@@ -297,6 +299,8 @@ def _build(config, tensors):
     if "pipeline" in config:
         steps = [(name, _build(step, tensors)) for name, step in config["pipeline"]]
         return Pipeline(steps, verbose=config["verbose"])
+    if "passthrough" in config:
+        return config["passthrough"]
     if "cnn" in config or "classifier" in config:  # "classifier": files of sk_cnn 0.1.0
         return _build_cnn(config, tensors)
     cls = _ESTIMATORS[config["estimator"]]

@@ -425,3 +425,13 @@ def test_load_leaves_the_global_random_generator_alone(tmp_path, tiny_images, ti
     torch.manual_seed(0)
     sk_cnn.load(path)  # builds the network (random weights, then the saved ones)
     assert torch.equal(torch.rand(3), expected)
+
+
+@pytest.mark.parametrize("left_out", ["passthrough", None])
+def test_pipeline_steps_left_out_round_trip(tmp_path, tiny_images, tiny_classifier, left_out):
+    X, y = tiny_images
+    pipe = Pipeline([("norm", ImageNormalizer()), ("aug", left_out),
+                     ("cnn", tiny_classifier(max_epochs=1))]).fit(X, y)
+    loaded = sk_cnn.load(sk_cnn.save(pipe, tmp_path / "pipe.safetensors"))
+    assert loaded.steps[1] == ("aug", left_out)
+    np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
