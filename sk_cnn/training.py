@@ -85,8 +85,10 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         check_is_fitted(self)
         X, _ = split_augmentation(X)
         given = getattr(X, "shape", ())[1:]
-        if len(given) >= 2 and tuple(given) != self.input_shape_:
-            # Images of the wrong size: say so before validate_data's "n features" message.
+        images = max(len(given), len(self.input_shape_)) >= 2
+        if given and tuple(given) != self.input_shape_ and images:
+            # Images of another shape (or flat rows after images): say so in their terms
+            # before validate_data's "expecting n features" message (kept for flat rows).
             self._raise_shape_mismatch(given)
         X, _ = validate_images(self, X, reset=False)
         if X.shape[1:] != self.input_shape_:

@@ -191,6 +191,8 @@ def test_predict_on_other_image_shape_names_both_shapes(tiny_images, tiny_classi
         clf.predict(X[:, :10, :10])
     with pytest.raises(ValueError, match=r"\(12, 12, 3\).*\(12, 12, 1\)"):
         clf.predict(X[..., :1])
+    with pytest.raises(ValueError, match=r"\(12, 12, 3\).*\(432,\).*reshape the rows"):
+        clf.predict(X.reshape(len(X), -1))  # flat rows (sklearn said "expecting 12 features")
 
 
 def test_ambiguous_layout_asks_for_channels(tiny_classifier):

@@ -165,7 +165,7 @@ CASES = {
                                   ValueError, "(8, 8, 3)"),
     "predict NaN": ((with_value(IMAGES, 3, np.nan),), lambda X: fitted().predict(X),
                     ValueError, "NaN"),
-    "predict flat rows": ((ROWS,), lambda X: fitted().predict(X), ValueError, "features"),
+    "predict flat rows": ((ROWS,), lambda X: fitted().predict(X), ValueError, "reshape the rows"),
     "predict beyond float32": ((with_value(IMAGES, 5, 1e39),), lambda X: fitted().predict(X),
                                ValueError, "beyond float32's range"),
     "fit beyond float32": ((with_value(IMAGES, 5, -1e39), LABELS), lambda X, y: clf().fit(X, y),
