@@ -228,8 +228,9 @@ def run_export(args) -> int:
     if out.suffix not in exporters:
         raise CLIError(f"cannot tell the format of '{out}': name it *.onnx (ONNX) or *.pt2 "
                        f"(torch.export program).")
+    loader = model.steps[0][1]  # an ImageLoader (load_model checks), whatever its step's name
     # ImageLoader(size=None) keeps the files' size, which must be the training size.
-    size = _check_size(model["load"].size) or model.steps[-1][1].input_shape_[:2]
+    size = _check_size(loader.size) or model.steps[-1][1].input_shape_[:2]
     height, width = size
     # Decoding files stays outside the exported model: it takes the decoded images.
     images = Pipeline(model.steps[1:])
@@ -242,7 +243,7 @@ def run_export(args) -> int:
         raise CLIError(str(exc)) from exc
     finally:
         partial.unlink(missing_ok=True)
-    layout = f"{height}, {width}, 3" if model["load"].mode == "RGB" else f"{height}, {width}"
+    layout = f"{height}, {width}, 3" if loader.mode == "RGB" else f"{height}, {width}"
     print(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode and "
           f"resize files as the model's ImageLoader does) and returns the probabilities of "
           f"the classes {_python(model.classes_)}")

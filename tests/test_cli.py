@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer, cli_commands
@@ -318,3 +318,15 @@ def test_bad_output_paths_fail_before_the_work(trained, tmp_path, capsys):
                                  "--confusion-matrix", figure)
         assert status == 1 and message in err and "accuracy" not in out, err
     assert not (tmp_path / "cm.xyz").exists()
+
+
+def test_export_takes_the_loader_whatever_its_step_name(tmp_path, capsys):
+    # make_pipeline names the loader's step "imageloader", not "load"; load_model accepts it.
+    paths, labels = load_image_folder(_write_tree(tmp_path / "data", 4))
+    model = make_pipeline(ImageLoader(size=6), ImageNormalizer(),
+                          CNNClassifier(max_epochs=1, verbose=0)).fit(paths, labels)
+    joblib.dump(model, tmp_path / "model.joblib")
+    status, out, err = _main(capsys, "export", tmp_path / "model.joblib", tmp_path / "m.pt2")
+    assert status == 0, err
+    assert "uint8 images of shape (N, 6, 6, 3)" in out
+
