@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections import Counter
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import joblib
@@ -73,15 +74,63 @@ def load_model(path) -> Pipeline:
 
 
 def _check_output(path, what) -> Path:
-    """``path`` as a Path, after checking that ``what`` can be written there (not a folder, in
-    an existing folder), so that a bad path fails before the work rather than after it."""
+    """``path`` as a Path, after checking that ``what`` can be saved there: not a folder, in an
+    existing folder where this process can create files, with a name the file system accepts.
+    A bad path thus fails before the work (decoding, training) rather than after it."""
     path = Path(path)
-    if path.is_dir():
-        raise CLIError(f"cannot save {what} to '{path}': it is a folder; name a file in it, "
-                       f"e.g. '{path / 'name'}'.")
-    if not path.parent.is_dir():
-        raise CLIError(f"cannot save {what} to '{path}': folder '{path.parent}' does not exist.")
+    try:
+        if path.is_dir():
+            raise CLIError(f"cannot save {what} to '{path}': it is a folder; name a file in it, "
+                           f"e.g. '{path / 'name'}'.")
+        if not path.parent.is_dir():
+            raise CLIError(f"cannot save {what} to '{path}': folder '{path.parent}' does not "
+                           f"exist.")
+        # Creating the files for real is the only check that root (whom permission bits do not
+        # stop), read-only file systems and limits on name length all answer truthfully.
+        _create_and_remove(_partial_path(path))
+        if not os.path.lexists(path):
+            _create_and_remove(path)
+    except OSError as exc:
+        raise CLIError(f"cannot save {what} to '{path}': cannot create a file there "
+                       f"({_reason(exc)}). Choose another name or folder.") from exc
     return path
+
+
+def _create_and_remove(path):
+    with open(path, "xb"):
+        pass
+    os.unlink(path)
+
+
+def _reason(exc: OSError) -> str:
+    # strerror ("Permission denied") without the file name, which may be the temporary file's.
+    return exc.strerror or str(exc)
+
+
+def _partial_path(out: Path) -> Path:
+    """The temporary file that :func:`_saving` writes before renaming it to ``out``."""
+    # A short name of its own rather than out's name plus a suffix: every name that fits the file
+    # system works for out. The extension stays, as matplotlib reads the image format from it.
+    return out.with_name(f".sk-cnn-{os.getpid()}.partial{out.suffix}")
+
+
+@contextmanager
+def _saving(out: Path, what):
+    """Give a temporary path beside ``out`` to write ``what`` to, then rename it to ``out``.
+
+    A failed write thus leaves neither a partial file nor a damaged earlier ``out``, and its
+    OSError (a full disk, a folder made read-only since :func:`_check_output`) becomes a
+    :class:`CLIError`.
+    """
+    partial = _partial_path(out)
+    try:
+        yield partial
+        os.replace(partial, out)
+    except OSError as exc:
+        raise CLIError(f"cannot save {what} to '{out}': {_reason(exc)}.") from exc
+    finally:
+        with suppress(OSError):  # the error above, if any, is the one to report
+            partial.unlink(missing_ok=True)
 
 
 def _image_folder(root):
@@ -164,7 +213,8 @@ def run_train(args) -> int:
     else:
         print("validation accuracy: not measured (--validation-fraction 0)")
     model = Pipeline([("load", loader)] + steps)
-    joblib.dump(model, out)
+    with _saving(out, "the model") as partial:
+        joblib.dump(model, partial)
     print(f"saved the pipeline to '{out}' (sk-cnn predict {out} IMAGES)")
     return 0
 
@@ -222,27 +272,23 @@ def run_predict(args) -> int:
 def run_export(args) -> int:
     from .export import export_onnx, export_program
 
-    model = load_model(args.model)
     out = _check_output(args.out, "the exported model")
     exporters = {".onnx": export_onnx, ".pt2": export_program}
     if out.suffix not in exporters:
         raise CLIError(f"cannot tell the format of '{out}': name it *.onnx (ONNX) or *.pt2 "
                        f"(torch.export program).")
+    model = load_model(args.model)
     loader = model.steps[0][1]  # an ImageLoader (load_model checks), whatever its step's name
     # ImageLoader(size=None) keeps the files' size, which must be the training size.
     size = _check_size(loader.size) or model.steps[-1][1].input_shape_[:2]
     height, width = size
     # Decoding files stays outside the exported model: it takes the decoded images.
     images = Pipeline(model.steps[1:])
-    # Written beside OUT and renamed at the end, so that a failed export leaves no partial file.
-    partial = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")
     try:
-        exporters[out.suffix](images, partial)
-        os.replace(partial, out)
-    except (ImportError, ValueError, TypeError, RuntimeError, OSError) as exc:
+        with _saving(out, "the exported model") as partial:
+            exporters[out.suffix](images, partial)
+    except (ImportError, ValueError, TypeError, RuntimeError) as exc:
         raise CLIError(str(exc)) from exc
-    finally:
-        partial.unlink(missing_ok=True)
     layout = f"{height}, {width}, 3" if loader.mode == "RGB" else f"{height}, {width}"
     print(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode and "
           f"resize files as the model's ImageLoader does) and returns the probabilities of "
@@ -304,8 +350,11 @@ def run_evaluate(args) -> int:
                                                 xticks_rotation="vertical", colorbar=False)
         ax.set_title(f"{Path(args.data_dir).name or args.data_dir}: accuracy "
                      f"{accuracy_score(y_true, y_pred):.3f}")
-        fig.savefig(args.confusion_matrix, dpi=100, bbox_inches="tight")
-        plt.close(fig)
+        try:
+            with _saving(Path(args.confusion_matrix), "the confusion matrix") as partial:
+                fig.savefig(partial, dpi=100, bbox_inches="tight")
+        finally:
+            plt.close(fig)
         print(f"confusion matrix saved to '{args.confusion_matrix}'")
     return 0
 
@@ -314,8 +363,7 @@ def run_evaluate(args) -> int:
 def run_demo(args) -> int:
     from sklearn.model_selection import train_test_split
 
-    if args.out:
-        _check_output(args.out, "the model")
+    out = _check_output(args.out, "the model") if args.out else None
     X, y = load_digits_images()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0)
@@ -329,7 +377,8 @@ def run_demo(args) -> int:
     pipe.fit(X_train, y_train)
     print(f"Trained in {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {pipe.score(X_test, y_test):.4f}")
-    if args.out:
-        joblib.dump(pipe, args.out)
-        print(f"saved the pipeline (input: uint8 8x8 arrays) to '{args.out}'")
+    if out is not None:
+        with _saving(out, "the model") as partial:
+            joblib.dump(pipe, partial)
+        print(f"saved the pipeline (input: uint8 8x8 arrays) to '{out}'")
     return 0

@@ -1,6 +1,7 @@
 """The sk-cnn command line, end to end in subprocesses and in-process, on tiny image trees."""
 
 import csv
+import errno
 import io
 import json
 import os
@@ -330,3 +331,62 @@ def test_export_takes_the_loader_whatever_its_step_name(tmp_path, capsys):
     assert status == 0, err
     assert "uint8 images of shape (N, 6, 6, 3)" in out
 
+
+def _unwritable_outputs(tmp_path):
+    """Output paths in existing folders where no file can be created, and the expected reason."""
+    outputs = [(tmp_path / ("x" * 300 + ".png"), "File name too long")]
+    if sys.platform.startswith("linux"):
+        outputs.append((Path("/proc/sk_cnn_test.png"), "cannot create a file there"))
+    if os.name == "posix" and os.geteuid() != 0:  # root writes whatever the permission bits say
+        (tmp_path / "read_only").mkdir(mode=0o555)
+        outputs.append((tmp_path / "read_only" / "m.png", "Permission denied"))
+    return outputs
+
+
+def test_unwritable_output_paths_fail_before_the_work(trained, tmp_path, capsys):
+    root, _ = trained
+    _write_tree(tmp_path / "data", 4)
+    before = sorted(os.listdir(tmp_path))
+    for path, reason in _unwritable_outputs(tmp_path):
+        for args in (["train", tmp_path / "data", "--out", path.with_suffix(".joblib")],
+                     ["demo", "--out", path.with_suffix(".joblib")],
+                     ["export", root / "model.joblib", path.with_suffix(".pt2")],
+                     ["evaluate", root / "model.joblib", root / "test",
+                      "--confusion-matrix", path]):
+            status, out, err = _main(capsys, *args)
+            assert status == 1 and reason in err, (args, err)
+            assert "cannot save" in err and len(err.splitlines()) == 1, err
+            assert not out, "the check comes before any work"
+    assert sorted(os.listdir(tmp_path)) == before  # the probe files are gone
+
+
+def test_a_failed_save_is_one_line_and_keeps_the_earlier_file(trained, tmp_path, capsys,
+                                                             monkeypatch):
+    root, _ = trained
+    _write_tree(tmp_path / "data", 4)
+    (tmp_path / "m.joblib").write_bytes(b"an earlier model")
+    (tmp_path / "cm.png").write_bytes(b"an earlier figure")
+    before = sorted(os.listdir(tmp_path))
+
+    def fill_the_disk(value, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a file")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(cli_commands.joblib, "dump", fill_the_disk)
+    status, out, err = _main(capsys, "train", tmp_path / "data", "--epochs", "1",
+                             "--out", tmp_path / "m.joblib")
+    assert status == 1 and "Trained" in out
+    assert err.splitlines()[-1] == (f"sk-cnn train: error: cannot save the model to "
+                                    f"'{tmp_path / 'm.joblib'}': No space left on device.")
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **kwargs: fill_the_disk(
+        figure, path))
+    status, out, err = _main(capsys, "evaluate", root / "model.joblib", root / "test",
+                             "--confusion-matrix", tmp_path / "cm.png")
+    assert status == 1 and "accuracy" in out
+    assert "cannot save the confusion matrix" in err and "No space left" in err
+    assert sorted(os.listdir(tmp_path)) == before  # no partial file
+    assert (tmp_path / "m.joblib").read_bytes() == b"an earlier model"
+    assert (tmp_path / "cm.png").read_bytes() == b"an earlier figure"
