@@ -61,9 +61,10 @@ def check_paths(X) -> list:
         For an empty collection or a 2-D input with more than one column.
     """
     if isinstance(X, (str, bytes, os.PathLike)):
+        shown = repr(_plain_path(X))
         raise TypeError(
-            f"ImageLoader expects a list of image paths, got a single path {X!r}. "
-            f"Wrap it in a list: [{X!r}].")
+            f"ImageLoader expects a list of image paths, got a single path {shown}. "
+            f"Wrap it in a list: [{shown}].")
     if not hasattr(X, "__len__") or not hasattr(X, "__iter__"):
         raise TypeError(
             f"ImageLoader expects a list, numpy array or pandas Series of image paths; got "
@@ -84,6 +85,16 @@ def check_paths(X) -> list:
                 f"ImageLoader expects image paths (str or pathlib.Path); entry {i} is "
                 f"{path!r} of type {type(path).__name__}.")
     return paths
+
+
+def _plain_path(path):
+    """``path`` as a plain str (bytes stay bytes).
+
+    numpy's ``str_`` (the entries of an array of paths, as ``load_image_folder`` returns) shows
+    as ``np.str_('...')`` where a message uses repr, as Pillow's and ``OSError``'s do.
+    """
+    path = os.fspath(path)
+    return str(path) if isinstance(path, str) else path
 
 
 def _to_uint8_mode(image, mode):
@@ -124,6 +135,7 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
     ValueError
         When the file is not a readable image (corrupt, truncated, unknown format).
     """
+    path = _plain_path(path)
     try:
         with Image.open(path) as image:
             if size is not None:
@@ -140,15 +152,14 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
             return np.asarray(image, dtype=np.uint8)
     except OSError as exc:
         if exc.errno is not None:  # the file could not be opened: not found, permission, ...
-            raise type(exc)(exc.errno, f"Cannot open image file: {exc.strerror}",
-                            os.fspath(path)) from exc
+            raise type(exc)(exc.errno, f"Cannot open image file: {exc.strerror}", path) from exc
         raise ValueError(_unreadable(path, exc)) from exc
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(_unreadable(path, exc)) from exc
 
 
 def _unreadable(path, exc):
-    return (f"Cannot decode image file '{os.fspath(path)}' ({type(exc).__name__}: {exc}). "
+    return (f"Cannot decode image file '{path}' ({type(exc).__name__}: {exc}). "
             f"Check that it is a complete, valid image, or remove it from the list.")
 
 
@@ -191,9 +202,9 @@ def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None
             if image.shape != first.shape:
                 stop.set()
                 raise ValueError(
-                    f"Images have different sizes: '{os.fspath(paths[0])}' is "
+                    f"Images have different sizes: '{_plain_path(paths[0])}' is "
                     f"{first.shape[0]}x{first.shape[1]} (height x width) but "
-                    f"'{os.fspath(paths[i])}' is {image.shape[0]}x{image.shape[1]}. Pass "
+                    f"'{_plain_path(paths[i])}' is {image.shape[0]}x{image.shape[1]}. Pass "
                     f"size=(height, width) to ImageLoader to resize every image, for example "
                     f"size={first.shape[:2]}.")
             out[i] = image

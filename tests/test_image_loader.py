@@ -312,3 +312,22 @@ def test_n_jobs_none_follows_scikit_learn():
     assert _n_threads(1) == 1
     with parallel_config(n_jobs=2):
         assert _n_threads(None) == 2
+
+
+def test_messages_show_plain_paths_not_numpy_reprs(tmp_path, rgb):
+    # load_image_folder returns numpy arrays of str, whose entries are np.str_.
+    good, bad = _save(tmp_path / "good.png", rgb), tmp_path / "bad.png"
+    bad.write_text("not an image")
+    _save(tmp_path / "small.png", rgb[:3])
+    calls = [
+        (np.array([str(good), str(tmp_path / "missing.png")]), FileNotFoundError,
+         f"No such file or directory: '{tmp_path / 'missing.png'}'"),
+        (np.array([str(good), str(bad)]), ValueError, f"cannot identify image file '{bad}'"),
+        (np.array([str(good), str(tmp_path / "small.png")]), ValueError,
+         f"'{tmp_path / 'small.png'}' is 3x7"),
+        (np.array([str(good)])[0], TypeError, f"Wrap it in a list: ['{good}']"),
+    ]
+    for X, error, expected in calls:
+        with pytest.raises(error) as info:
+            ImageLoader().fit_transform(X)
+        assert expected in str(info.value) and "np.str_" not in str(info.value), info.value
