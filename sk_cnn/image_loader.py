@@ -97,6 +97,13 @@ def _plain_path(path):
     return str(path) if isinstance(path, str) else path
 
 
+def _float_pixels(path):
+    return (f"Image file '{path}' has 32-bit floating-point pixels (Pillow mode 'F'), which "
+            f"ImageLoader cannot scale to 0-255 without knowing their range. Convert it to 8 or "
+            f"16 bits (values in [0, 1]: np.round(a * 255).astype(np.uint8)), or decode the "
+            f"files yourself and give the float arrays to the pipeline without ImageLoader.")
+
+
 def _to_uint8_mode(image, mode):
     """Convert a Pillow image to mode "RGB" or "L" (16-bit and palette images included)."""
     if image.mode == mode:
@@ -119,7 +126,8 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
         The image file (any format Pillow reads: JPEG, PNG, BMP, GIF, WebP, TIFF, ...).
     mode : {"RGB", "L"}, default="RGB"
         Color mode of the result. Alpha channels are dropped; palette, grayscale, 16-bit and
-        CMYK images are converted. EXIF orientation is applied.
+        CMYK images are converted. EXIF orientation is applied. 32-bit floating-point images
+        (Pillow mode "F") are refused: their range of values is unknown.
     size : tuple (height, width) or None, default=None
         Resize to this size (bilinear, antialiased; the aspect ratio is not kept).
 
@@ -133,29 +141,38 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
     FileNotFoundError, PermissionError, IsADirectoryError
         When the file cannot be opened (the message names it).
     ValueError
-        When the file is not a readable image (corrupt, truncated, unknown format).
+        When the file is not a readable image (corrupt, truncated, unknown format), or has
+        floating-point pixels (Pillow mode "F").
     """
     path = _plain_path(path)
     try:
         with Image.open(path) as image:
-            if size is not None:
-                # JPEG: decode at a reduced scale that is still >= size (2.6x faster for large
-                # photos: benchmarks/cpu_checks.py jpeg),
-                # in the file's own colours: asking for mode "L" here would switch to libjpeg's
-                # grayscale, up to 11 levels away from the conversion below.
-                image.draft(image.mode, (max(size), max(size)))
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)
-            image = _to_uint8_mode(image, mode)
-            if size is not None and image.size != (size[1], size[0]):
-                image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+            # Mode "F" is known from the header: refused (below) before decoding.
+            if image.mode != "F":
+                return _decode(image, mode, size)
     except OSError as exc:
         if exc.errno is not None:  # the file could not be opened: not found, permission, ...
             raise type(exc)(exc.errno, f"Cannot open image file: {exc.strerror}", path) from exc
         raise ValueError(_unreadable(path, exc)) from exc
     except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(_unreadable(path, exc)) from exc
+    raise ValueError(_float_pixels(path))
+
+
+def _decode(image, mode, size):
+    """The pixels of an opened Pillow image, in ``mode`` and resized to ``size``."""
+    if size is not None:
+        # JPEG: decode at a reduced scale that is still >= size (2.6x faster for large
+        # photos: benchmarks/cpu_checks.py jpeg),
+        # in the file's own colours: asking for mode "L" here would switch to libjpeg's
+        # grayscale, up to 11 levels away from the conversion below.
+        image.draft(image.mode, (max(size), max(size)))
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)
+    image = _to_uint8_mode(image, mode)
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
 
 
 def _unreadable(path, exc):
@@ -240,6 +257,10 @@ class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     mode : {"RGB", "L"}, default="RGB"
         "RGB" gives ``(N, H, W, 3)``, "L" (grayscale) gives ``(N, H, W)``. Images in other
         modes (grayscale, RGBA, palette, 16-bit, CMYK) are converted; alpha is dropped.
+        32-bit floating-point images (Pillow mode "F", e.g. scientific TIFFs) raise
+        ``ValueError``: their range of values is unknown (Pillow's conversion would truncate
+        values in [0, 1] to black). Convert them to 8 or 16 bits first, or decode them yourself
+        and give the arrays to the pipeline without ImageLoader.
     n_jobs : int or None, default=None
         Decoding threads, with scikit-learn's convention: None is 1 (the calling thread)
         unless a ``joblib.parallel_config`` sets another number, -1 means one per core.

@@ -331,3 +331,14 @@ def test_messages_show_plain_paths_not_numpy_reprs(tmp_path, rgb):
         with pytest.raises(error) as info:
             ImageLoader().fit_transform(X)
         assert expected in str(info.value) and "np.str_" not in str(info.value), info.value
+
+
+@pytest.mark.parametrize("mode, size", [("L", None), ("RGB", None), ("RGB", 8)])
+def test_floating_point_images_are_refused_not_truncated_to_black(tmp_path, rgb, mode, size):
+    # Pillow's own conversion of mode "F" truncates: values in [0, 1] became 0 (black) and 1.
+    path = tmp_path / "float.tif"
+    Image.fromarray(np.linspace(0, 1, 42, dtype=np.float32).reshape(6, 7)).save(path)
+    assert Image.open(path).mode == "F"
+    with pytest.raises(ValueError, match=r"'.*float\.tif' has 32-bit floating-point pixels "
+                                         r"\(Pillow mode 'F'\).*8 or 16 bits"):
+        ImageLoader(mode=mode, size=size).fit_transform([_save(tmp_path / "a.png", rgb), path])
