@@ -117,16 +117,37 @@ def canonical_view(X: np.ndarray, layout: str | None = None) -> np.ndarray:
 def as_tensor(X: np.ndarray) -> torch.Tensor:
     """Share X's memory with a torch tensor (no copy; strided views stay views).
 
-    torch warns about read-only arrays because a tensor could write into them; sk_cnn never writes
-    into input tensors, so the warning is silenced here.
+    A read-only X (a read-only memmap, as joblib hands large arrays to its worker processes)
+    is shared too: sk_cnn never writes into input tensors.
     """
     if X.dtype.byteorder not in ("=", "|"):
         X = X.astype(X.dtype.newbyteorder("="))
     if any(stride < 0 for stride in X.strides):  # e.g. X[:, ::-1]; torch has no negative strides
         X = np.ascontiguousarray(X)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
-        return torch.from_numpy(X)
+    if not X.flags.writeable:
+        X = _writeable_alias(X)
+    return torch.from_numpy(X)
+
+
+class _Memory:
+    """Another array's memory, described by numpy's array interface; keeps that array alive."""
+
+    def __init__(self, interface, owner):
+        self.__array_interface__ = interface
+        self.owner = owner
+
+
+def _writeable_alias(X: np.ndarray) -> np.ndarray:
+    """A writeable array over a read-only X's memory (no copy).
+
+    torch.from_numpy warns that a read-only array gives a writable tensor. Silencing that with
+    warnings.catch_warnings is not thread-safe before Python 3.14 (threads that fit or predict
+    at once could leave an "ignore" filter in the process-wide warnings.filters), and a copy
+    would double the memory of a large memmap. The tensor is as writable either way.
+    """
+    interface = dict(X.__array_interface__)
+    interface["data"] = (interface["data"][0], False)  # (address, read-only flag)
+    return np.asarray(_Memory(interface, X))
 
 
 def to_network_input(X: torch.Tensor, device) -> torch.Tensor:

@@ -16,7 +16,7 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier
-from sk_cnn.data import BatchIterator, ImageDataset
+from sk_cnn.data import BatchIterator, ImageDataset, as_tensor
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -356,6 +356,25 @@ def test_read_only_input(tiny_images, tiny_classifier):
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         tiny_classifier().fit(X, y).predict(X)
+
+
+def test_read_only_memmap_is_shared_and_warning_filters_are_left_alone(tmp_path, monkeypatch):
+    # Silencing torch's read-only warning with warnings.catch_warnings is not thread-safe before
+    # Python 3.14: threads that fit or predict at once could leave its "ignore" filter behind.
+    calls, from_numpy = [], torch.from_numpy
+
+    def spy(array):
+        calls.append((list(warnings.filters), array.flags.writeable))
+        return from_numpy(array)
+
+    monkeypatch.setattr(torch, "from_numpy", spy)
+    np.save(tmp_path / "X.npy", np.arange(48, dtype=np.uint8).reshape(2, 4, 6))
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")  # as joblib hands large arrays to workers
+    filters = list(warnings.filters)
+    tensor = as_tensor(X[:, ::2].transpose(0, 2, 1))
+    assert calls == [(filters, True)]  # a writeable alias: torch has nothing to warn about
+    assert np.shares_memory(tensor.numpy(), X)  # no copy
+    np.testing.assert_array_equal(tensor.numpy(), X[:, ::2].transpose(0, 2, 1))
 
 
 def test_partial_fit_continues_training(tiny_images, tiny_classifier):
