@@ -280,8 +280,8 @@ def validate_images(estimator, X, y="no_validation", *, reset: bool, **check_par
     estimator : estimator
         The caller; ``n_features_in_`` is set (``reset=True``) or checked on it.
     X : array-like of ndim 2, 3 or 4
-        Images, signals, or flat rows. NaN and infinity are refused; dtypes stay as given
-        (uint8 stays uint8) except object arrays, which become float64.
+        Images, signals, or flat rows. NaN, infinity and complex numbers are refused; dtypes
+        stay as given (uint8 stays uint8) except object arrays, which become float64.
     y : array-like, default="no_validation"
         Targets, validated together with X when given.
     reset : bool
@@ -298,11 +298,28 @@ def validate_images(estimator, X, y="no_validation", *, reset: bool, **check_par
     """
     X, spec = split_augmentation(X)
     check_params = {"allow_nd": True, "dtype": "numeric", **check_params}
-    out = validate_data(estimator, X, y, reset=reset, **check_params)
+    try:
+        out = validate_data(estimator, X, y, reset=reset, **check_params)
+    except ValueError as exc:
+        if not str(exc).startswith("Complex data not supported"):
+            raise
+        # scikit-learn's message goes on with the whole array (14 kB for 20 8x8 RGB images);
+        # "from None" keeps it out of the traceback too.
+        raise ValueError(_complex_data_message(estimator, X)) from None
     X_checked = out[0] if isinstance(out, tuple) else out
     if X_checked.ndim > 4:
         canonical_view(X_checked)  # raises the explanatory ValueError
     return out, spec
+
+
+def _complex_data_message(estimator, X) -> str:
+    # Starts as scikit-learn's message does, which its estimator checks look for.
+    name = type(estimator).__name__
+    if not np.iscomplexobj(X):
+        return f"Complex data not supported: y holds complex numbers; {name} takes real targets."
+    return (f"Complex data not supported: X holds complex numbers, and {name} takes real ones. "
+            f"Give the real part (X.real), the magnitude (np.abs(X)), or both parts as "
+            f"channels.")
 
 
 def check_network_input(estimator, X: np.ndarray, fitted_dtype=None) -> None:
