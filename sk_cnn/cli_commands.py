@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections import Counter
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -196,7 +197,10 @@ def run_train(args) -> int:
     steps.append(("cnn", cnn))
     start = time.perf_counter()
     try:
-        Pipeline(steps).fit(X, labels)
+        with warnings.catch_warnings():
+            # Reported below in the command's own words.
+            warnings.filterwarnings("ignore", message="Training was interrupted")
+            Pipeline(steps).fit(X, labels)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
     # skorch swallows a KeyboardInterrupt during fit: the network is then half trained.

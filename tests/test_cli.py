@@ -253,7 +253,7 @@ class _Interrupt(Callback):
 # Interrupted at the end of epoch 1, in epoch 2 of 3, in the last epoch (2 of 2).
 @pytest.mark.parametrize("mid_epoch, epochs", [(False, 3), (True, 3), (True, 2)])
 def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_path, capsys,
-                                                       monkeypatch):
+                                                       monkeypatch, recwarn):
     _write_tree(tmp_path / "data", 4)
     monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
         callbacks=[("interrupt", _Interrupt(mid_epoch))], **kwargs))
@@ -262,6 +262,8 @@ def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_pa
     assert status == 130
     assert f"interrupted after 1 of {epochs} epochs; nothing saved" in err
     assert "Trained" not in out and not (tmp_path / "m.joblib").exists()
+    # The library's warning about the interruption is not shown besides that line.
+    assert not [w for w in recwarn if "interrupted" in str(w.message)]
 
 
 def _save_pipeline(root, middle=None, size=None):
