@@ -22,25 +22,45 @@ ACTIVATIONS = {
 }
 
 _LAYERS = {
-    1: {"conv": nn.Conv1d, "bn": nn.BatchNorm1d, "drop": nn.Dropout1d, "max": nn.MaxPool1d,
-        "avg": nn.AvgPool1d, "gavg": nn.AdaptiveAvgPool1d, "gmax": nn.AdaptiveMaxPool1d},
-    2: {"conv": nn.Conv2d, "bn": nn.BatchNorm2d, "drop": nn.Dropout2d, "max": nn.MaxPool2d,
-        "avg": nn.AvgPool2d, "gavg": nn.AdaptiveAvgPool2d, "gmax": nn.AdaptiveMaxPool2d},
+    1: {"conv": nn.Conv1d, "pad": nn.ZeroPad1d, "bn": nn.BatchNorm1d, "drop": nn.Dropout1d,
+        "max": nn.MaxPool1d, "avg": nn.AvgPool1d, "gavg": nn.AdaptiveAvgPool1d,
+        "gmax": nn.AdaptiveMaxPool1d},
+    2: {"conv": nn.Conv2d, "pad": nn.ZeroPad2d, "bn": nn.BatchNorm2d, "drop": nn.Dropout2d,
+        "max": nn.MaxPool2d, "avg": nn.AvgPool2d, "gavg": nn.AdaptiveAvgPool2d,
+        "gmax": nn.AdaptiveMaxPool2d},
 }
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
-    """Length of one spatial axis after a convolution (PyTorch's formula, dilation 1)."""
-    return (size + 2 * padding - kernel_size) // stride + 1
+def conv_output_size(size: int, kernel_size: int, stride: int, padding) -> int:
+    """Length of one spatial axis after a convolution (PyTorch's formula, dilation 1).
+
+    ``padding`` is the zeros added on each side (int), or ``(before, after)``.
+    """
+    before, after = (padding, padding) if isinstance(padding, int) else padding
+    return (size + before + after - kernel_size) // stride + 1
 
 
-def _padding(padding, kernel_size: int) -> int:
+def same_padding(kernel_size: int) -> tuple[int, int]:
+    """Zeros before and after each spatial axis for ``padding="same"``.
+
+    ``kernel_size - 1`` zeros in all give ``ceil(size / stride)`` outputs for every size and
+    stride (``size`` itself at stride 1). An even kernel's odd total puts the extra zero after
+    (bottom/right). At stride 1 this is TensorFlow/Keras' and torch's ``padding="same"``; with
+    a stride the output size is Keras' too, but Keras pads only what the last window needs,
+    which depends on the size, so its windows may sit further right. A padding that depends
+    on the kernel only keeps odd kernels' padding what it always was (``kernel_size // 2`` on
+    each side), and the network valid for any input size.
+    """
+    total = kernel_size - 1
+    return total // 2, total - total // 2
+
+
+def _padding(padding, kernel_size: int) -> tuple[int, int]:
     if padding == "valid":
-        return 0
+        return 0, 0
     if padding == "same":
-        # Exact "same" for odd kernels at stride 1; ceil(size / stride) outputs when strided.
-        return kernel_size // 2
-    return int(padding)
+        return same_padding(kernel_size)
+    return int(padding), int(padding)
 
 
 def build_cnn(
@@ -78,7 +98,9 @@ def build_cnn(
     stride : int, default=1
         Stride of the convolutions; at least 2 is used when ``pooling=None``.
     padding : {"same", "valid"} or int, default="same"
-        Convolution padding; "same" pads ``kernel_size // 2``.
+        Convolution padding; "same" pads ``kernel_size - 1`` zeros per axis (the extra one of
+        an even kernel at the bottom/right), so each convolution outputs ``ceil(size /
+        stride)`` positions; an int pads that many on every side.
     pooling : {"max", "avg"} or None, default="max"
         2x2 pooling after every block; None downsamples with strided convolutions instead.
     activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}, default="relu"
@@ -108,7 +130,7 @@ def build_cnn(
     dims = len(input_size)
     layers = _LAYERS[dims]
     act = ACTIVATIONS[activation]
-    pad = _padding(padding, kernel_size)
+    before, after = _padding(padding, kernel_size)
     # Without pooling, strided convolutions do the downsampling.
     conv_stride = stride if pooling is not None else max(stride, 2)
 
@@ -116,7 +138,8 @@ def build_cnn(
     features = nn.Sequential()
     channels = in_channels
     for i, width in enumerate(conv_filters):
-        new_size = [conv_output_size(s, kernel_size, conv_stride, pad) for s in size]
+        new_size = [conv_output_size(s, kernel_size, conv_stride, (before, after))
+                    for s in size]
         if min(new_size) < 1:
             raise ValueError(
                 f"Inputs of spatial size {tuple(input_size)} are too small for this network: "
@@ -127,8 +150,13 @@ def build_cnn(
             )
         size = new_size
         block = nn.Sequential()
-        block.add_module("conv", layers["conv"](channels, width, kernel_size, stride=conv_stride,
-                                                padding=pad, bias=not batch_norm))
+        if before != after:
+            # Convolutions pad both sides alike, so uneven padding is a layer of its own. It
+            # holds no weights: the state dict's keys are those of symmetric padding.
+            block.add_module("pad", layers["pad"]((before, after) * dims))
+        block.add_module("conv", layers["conv"](
+            channels, width, kernel_size, stride=conv_stride,
+            padding=before if before == after else 0, bias=not batch_norm))
         if batch_norm:
             block.add_module("bn", layers["bn"](width))
         block.add_module("act", act())

@@ -25,7 +25,10 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
     stride : int, default=1
         Stride of the convolutions (2 or more when ``pooling=None``).
     padding : {"same", "valid"} or int, default="same"
-        Convolution padding; "same" keeps the spatial size before pooling.
+        Convolution padding; "same" keeps the spatial size before pooling (``ceil(size /
+        stride)`` with a stride), for even kernel sizes too: as in Keras, their extra zero
+        goes at the bottom/right (a layer ``pad`` before the convolution). "valid" pads
+        nothing; an int pads that many on every side.
     pooling : {"max", "avg"} or None, default="max"
         2x2 pooling after every block; None downsamples with stride-2 convolutions instead.
     activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}, default="relu"

@@ -290,3 +290,23 @@ def test_flip_test_time_augmentation_is_exported(exporter, tmp_path):
     np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL)
     pipe[-1].set_params(tta=None)
     assert not np.allclose(pipe.predict_proba(X), expected, atol=ATOL)
+
+
+@pytest.mark.parametrize("exporter", ["program", "onnx"])
+@pytest.mark.parametrize("input_type", ["image", "signal"])
+def test_even_kernel_same_padding_is_exported(exporter, input_type, tmp_path):
+    """Even kernels pad unevenly ("same"), through a padding layer of their own."""
+    X, y = _colour_images()
+    if input_type == "signal":
+        X = X[:, :, 0, 0].astype(np.float32)  # (N, 12) rows: Conv1d on one-channel signals
+    # Strided convolutions (pooling=None) and 2x2 kernels on odd and even feature map sizes.
+    clf = _small_cnn(max_epochs=1, kernel_size=2, pooling=None, conv_filters=(4, 8, 8)).fit(X, y)
+    assert isinstance(clf.module_.features.block1.pad,
+                      torch.nn.ZeroPad2d if input_type == "image" else torch.nn.ZeroPad1d)
+    path = _exporter(exporter)(clf, tmp_path / "m")
+    if exporter == "program":
+        got = torch.export.load(path).module()(torch.from_numpy(X)).numpy()
+    else:
+        onnxruntime = pytest.importorskip("onnxruntime")
+        got = onnxruntime.InferenceSession(str(path)).run(None, {"X": X})[0]
+    np.testing.assert_allclose(got, clf.predict_proba(X), rtol=0, atol=ATOL)
