@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections import OrderedDict
 from numbers import Integral
 from pathlib import Path
 
@@ -80,6 +81,9 @@ class BackboneNet(nn.Module):
     input_size : tuple of int
         Images of another size are resized to this ``(H, W)`` inside ``forward``, as one
         batched bilinear interpolation.
+    torchvision_output : str or None, default=None
+        Name of the output layer in torchvision's own model, where sk_cnn's head may differ
+        (ResNet's ``fc`` is ``fc.1`` after a Dropout); None when the names are the same.
 
     Attributes
     ----------
@@ -87,11 +91,13 @@ class BackboneNet(nn.Module):
         Names of the frozen top-level parts; their batch norm layers stay in eval mode.
     """
 
-    def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int]):
+    def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int],
+                 torchvision_output: str | None = None):
         super().__init__()
         self.model = model
         self.head = head
         self.input_size = tuple(input_size)
+        self.torchvision_output = torchvision_output
         self.frozen: list[str] = []
 
     def forward(self, x):
@@ -161,6 +167,9 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
     weights : None, str or path, default=None
         None (random), a torchvision weights name found in the torch hub cache, or a state
         dict file. Layers whose shapes differ (the old head) keep their new initialization.
+        The head's output layer is read under torchvision's name (a file of torchvision or
+        of :func:`sk_cnn.save_weights`) or under sk_cnn's, and restored when it has
+        ``n_outputs`` outputs.
     input_size : int, tuple of int or None, default=None
         Size images are resized to; None keeps ``image_size`` unless it is below 32 pixels.
     image_size : tuple of int, default=(32, 32)
@@ -176,21 +185,86 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
     head = "fc" if hasattr(model, "fc") else "classifier"
     state = load_weights(weights, name)
     left_out = [] if state is None else load_matching(model, state, weights, warn=False)
+    torchvision_output = _output_layer_name(model)
+    # What the second pass below must not overwrite; the output layer is replaced.
+    loaded = {k for k in set(model.state_dict()) - set(left_out)
+              if k.rpartition(".")[0] != torchvision_output}
     _replace_output_layer(model, head, n_outputs, dropout)
+    output = _output_layer_name(model)
     if in_channels != 3:
         _adapt_first_conv(model, in_channels)
-        # A file saved from a network already adapted to these channels fits only now.
+    if state is not None:
+        # Entries that fit only now: a head of n_outputs classes, stored under torchvision's
+        # name of the output layer (its files and save_weights') or sk_cnn's (files of older
+        # save_weights, such as fc.1.weight), and a first convolution saved from a network
+        # already adapted to these channels.
+        state = _rename_layer(state, torchvision_output, output)
         own = model.state_dict()
-        fits = {k: state[k] for k in left_out if k in own and own[k].shape == state[k].shape}
+        fits = _with_versions({k: v for k, v in state.items()
+                               if k not in loaded and k in own and own[k].shape == v.shape},
+                              state, own)
         model.load_state_dict(fits, strict=False)
         left_out = [k for k in left_out if k not in fits]
-    if state is not None:
         _warn_left_out(left_out, len(state), weights, f"{head}.")
     if input_size is None:
         input_size = tuple(max(s, MIN_INPUT_SIZE) for s in image_size)
     elif isinstance(input_size, Integral):
         input_size = (int(input_size),) * 2
-    return BackboneNet(model, head, tuple(int(s) for s in input_size))
+    return BackboneNet(model, head, tuple(int(s) for s in input_size),
+                       torchvision_output=None if output == torchvision_output
+                       else torchvision_output)
+
+
+def torchvision_state_dict(net: BackboneNet, name: str) -> dict[str, torch.Tensor]:
+    """``net``'s weights under the names of torchvision's ``name`` model.
+
+    sk_cnn's head may put a Dropout in front of the output layer, which moves the layer:
+    ResNet's, RegNet's and ShuffleNet's ``fc`` becomes ``fc.1``, DenseNet's ``classifier``
+    ``classifier.1``, ConvNeXt's ``classifier.2`` ``classifier.3`` (with ``dropout > 0``).
+    The result has torchvision's names: ``torchvision.models.get_model(name,
+    num_classes=...)`` loads it with ``strict=True`` (for 3-channel images; other channel
+    counts change the first convolution's shape).
+
+    Parameters
+    ----------
+    net : BackboneNet
+        The network, as built by :func:`build_backbone`.
+    name : str
+        Its torchvision model name (the ``backbone`` parameter).
+
+    Returns
+    -------
+    state : dict of str to torch.Tensor
+        The state dict of ``net.model``, its output layer renamed.
+    """
+    output = _output_layer_name(net.model)
+    if "torchvision_output" in vars(net):
+        torchvision_output = net.torchvision_output or output
+    else:  # unpickled from an sk_cnn that did not record the name: ask torchvision's model
+        torchvision_output = _output_layer_name(get_model(name, weights=None))
+    return _rename_layer(net.model.state_dict(), output, torchvision_output)
+
+
+def _output_layer_name(model: nn.Module) -> str:
+    """Name of the output layer: the last ``nn.Linear`` (every supported family has one)."""
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
+
+
+def _rename_layer(state: dict, old: str, new: str) -> dict:
+    """``state`` with the entries of layer ``old`` (``old.weight``, ...) renamed to ``new``.
+
+    Its modules' versions (``_metadata``, see :func:`_with_versions`) follow the layer.
+    """
+    if old == new:
+        return state
+    renamed = OrderedDict(
+        (f"{new}.{key.rpartition('.')[2]}" if key.rpartition(".")[0] == old else key, value)
+        for key, value in state.items())
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        renamed._metadata = OrderedDict((new if prefix == old else prefix, version)
+                                        for prefix, version in metadata.items() if prefix != new)
+    return renamed
 
 
 def load_weights(weights, name: str | None = None):
@@ -255,7 +329,8 @@ def load_matching(model: nn.Module, state: dict, source, warn: bool = True) -> l
         The network's state-dict keys that kept their initialization.
     """
     own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    matching = _with_versions({k: v for k, v in state.items()
+                               if k in own and own[k].shape == v.shape}, state, own)
     if not matching:
         raise ValueError(f"The weights {source} do not fit this network: no parameter name and "
                          f"shape matches.")
@@ -266,6 +341,18 @@ def load_matching(model: nn.Module, state: dict, source, warn: bool = True) -> l
                   if isinstance(module, nn.Linear)]
         _warn_left_out(left_out, len(own), source, f"{output[-1]}." if output else None)
     return left_out
+
+
+def _with_versions(entries: dict, state: dict, own: dict) -> OrderedDict:
+    """``entries`` of ``state`` as a state dict that keeps its modules' versions.
+
+    ``module.state_dict()`` records each module's version in ``_metadata`` (torch.save keeps
+    it), and ``load_state_dict`` hands it to the modules: MNASNet refuses to load without its
+    version. A plain dict without versions is taken as written by these modules (``own``).
+    """
+    result = OrderedDict(entries)
+    result._metadata = getattr(state, "_metadata", None) or own._metadata
+    return result
 
 
 def _warn_left_out(left_out, n_entries, source, head_prefix):

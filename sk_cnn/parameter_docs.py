@@ -63,8 +63,9 @@ SHARED_PARAMETERS_DOC = textwrap.dedent("""\
         "IMAGENET1K_V1", ...) found in the local torch hub cache (never downloaded: a missing
         file raises an error naming it and where to put it), or a state-dict file (read with
         ``weights_only=True``), e.g. written by :func:`sk_cnn.save_weights`. Entries whose
-        name or shape does not fit (an old head) are left at their initialization. Also works
-        for the plain CNN.
+        name or shape does not fit (an old head) are left at their initialization; a
+        backbone's output layer, under torchvision's name, is restored when it has as many
+        classes. Also works for the plain CNN.
     freeze : None, "backbone" or int, default=None
         With a backbone: train everything (None), only the head ("backbone"), or freeze the
         first k stages. Frozen parameters do not change, and frozen batch norm layers keep

@@ -168,22 +168,37 @@ def save_weights(estimator, path) -> Path:
     estimator : CNNClassifier, CNNRegressor or Pipeline ending with one
         A fitted estimator (plain CNN or backbone).
     path : str or Path
-        Destination (``*.pt``); a backbone's file is a plain torchvision state dict.
+        Destination (``*.pt``). A backbone's file is a plain torchvision state dict, under
+        torchvision's names (the head's output layer included):
+        ``torchvision.models.get_model(backbone, num_classes=n_classes)`` loads it with
+        ``strict=True`` when the images have 3 channels (others change the first
+        convolution's shape). As ``weights=`` it restores the head too when the new task
+        has as many classes.
 
     Returns
     -------
     path : Path
         The file written.
     """
+    from .backbones import BackboneNet, torchvision_state_dict
+
     clf = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     if not isinstance(clf, (CNNClassifier, CNNRegressor)):
         raise TypeError(f"save_weights needs a CNNClassifier or CNNRegressor (or a Pipeline "
                         f"ending with one), "
                         f"got {type(clf).__name__}.")
     clf.check_is_fitted()
-    module = getattr(clf.module_, "model", clf.module_)
+    if isinstance(clf.module_, BackboneNet):
+        # sk_cnn's head may move the output layer behind a Dropout (ResNet's fc is fc.1).
+        state = torchvision_state_dict(clf.module_, clf.backbone)
+    else:
+        state = getattr(clf.module_, "model", clf.module_).state_dict()
     path = Path(path)
-    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, path)
+    cpu_state = OrderedDict((k, v.detach().cpu()) for k, v in state.items())
+    # The modules' versions, as torch.save(module.state_dict()) keeps them: torchvision's
+    # MNASNet refuses a state dict without its version.
+    cpu_state._metadata = state._metadata
+    torch.save(cpu_state, path)
     return path
 
 

@@ -196,6 +196,80 @@ def test_save_weights_then_reuse_for_another_task(tmp_path):
                       weights=plain_path).fit(X, Y)
 
 
+# MNASNet: torchvision's loads only a state dict that keeps its version (_metadata).
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "mnasnet0_5"])
+def test_save_weights_writes_torchvision_names_and_restores_the_head(name, tmp_path):
+    first = backbone_clf(backbone=name, max_epochs=2).fit(X, Y)
+    path = sk_cnn.save_weights(first, tmp_path / "mine.pt")
+    reference = get_model(name, weights=None, num_classes=2)
+    reference.load_state_dict(torch.load(path, weights_only=True), strict=True)
+    images = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(reference.eval()(images), first.module_.eval()(images.to(
+            first.device)).cpu())
+    # The same classes: the network starts as the saved one, head included.
+    second = backbone_clf(backbone=name, weights=path, freeze="backbone", lr=1e-12,
+                          random_state=1)
+    second.initialize_module = _record_initial(second)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # everything fits: nothing to warn about
+        second.fit(X, Y)
+    saved = _cpu_state(first.module_.model)
+    assert second.initial_state_.keys() == saved.keys()
+    for key, value in saved.items():
+        assert torch.equal(second.initial_state_[key], value), key
+    np.testing.assert_allclose(second.predict_proba(X), first.predict_proba(X), atol=1e-5)
+
+
+# One per way sk_cnn's head relates to torchvision's: fc wrapped (resnet, shufflenet, regnet),
+# classifier wrapped (densenet), Dropout inserted (convnext), names kept (the others).
+HEAD_FAMILIES = [("resnet18", 0.3), ("shufflenet_v2_x0_5", 0.0), ("regnet_x_400mf", 0.3),
+                 ("densenet121", 0.3), ("convnext_tiny", 0.3), ("convnext_tiny", 0.0),
+                 ("mobilenet_v2", 0.3), ("mobilenet_v3_small", 0.3), ("efficientnet_b0", 0.3),
+                 ("mnasnet0_5", 0.3)]
+
+
+@pytest.mark.parametrize("name, dropout", HEAD_FAMILIES)
+def test_head_is_written_and_read_under_torchvision_names(name, dropout, tmp_path):
+    from sk_cnn.backbones import build_backbone, torchvision_state_dict
+
+    def build(weights=None, n_outputs=3, seed=0):
+        torch.manual_seed(seed)
+        return build_backbone(name, n_outputs=n_outputs, in_channels=3, dropout=dropout,
+                              weights=weights)
+
+    net = build()
+    get_model(name, weights=None, num_classes=3).load_state_dict(
+        torchvision_state_dict(net, name), strict=True)
+    # A network unpickled from an sk_cnn that did not record the name asks torchvision.
+    del net.torchvision_output
+    get_model(name, weights=None, num_classes=3).load_state_dict(
+        torchvision_state_dict(net, name), strict=True)
+
+    torch.manual_seed(1)
+    torch.save(get_model(name, weights=None, num_classes=3).state_dict(), tmp_path / "tv.pt")
+    # sk_cnn's names in a plain dict, as save_weights wrote them before writing torchvision's.
+    torch.save({k: v for k, v in net.model.state_dict().items()}, tmp_path / "sk.pt")
+    for file in ("tv.pt", "sk.pt"):
+        expected = torch.load(tmp_path / file, weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # everything fits: nothing to warn about
+            loaded = build(tmp_path / file, seed=2)
+            other_classes = build(tmp_path / file, n_outputs=4, seed=2)
+        got = (torchvision_state_dict(loaded, name) if file == "tv.pt"
+               else loaded.model.state_dict())
+        assert got.keys() == expected.keys()
+        for key, value in expected.items():
+            assert torch.equal(got[key], value), (file, key)
+        # Another number of classes: the output layer keeps its fresh initialization.
+        fresh = build(n_outputs=4, seed=2).model.state_dict()
+        other, three = other_classes.model.state_dict(), loaded.model.state_dict()
+        head = [key for key in other if other[key].shape != three[key].shape]
+        assert len(head) == 2  # weight and bias
+        for key, value in other.items():
+            assert torch.equal(value, fresh[key] if key in head else three[key]), (file, key)
+
+
 @pytest.mark.parametrize("content", [b"", b"not a torch file", b"hello world", "module"])
 def test_unreadable_weights_files_get_a_clear_error(tmp_path, content):
     path = tmp_path / "weights.pth"
