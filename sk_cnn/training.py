@@ -4,15 +4,12 @@ included, come from :mod:`sk_cnn.callbacks`)."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import warnings
-from numbers import Integral
 
 import numpy as np
 import torch
 from sklearn.base import is_classifier
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
@@ -38,6 +35,7 @@ from .network import build_network
 from .optim import build_optimizer
 from .parameters import CNNParametersMixin
 from .precision import autocast
+from .seeding import call_seed, seeded
 from .skorch_compat import (
     SkorchConventionsMixin,
     record_build_params,
@@ -62,15 +60,6 @@ def _check_fit_params(estimator, fit_params):
             else ".")
     raise TypeError(f"{name}.fit got unexpected keyword argument(s) {sorted(fit_params)}: "
                     f"sk_cnn's networks take only X.{hint}")
-
-
-def _call_seed(seed: int, epochs_done: int) -> int:
-    """The seed of a training call that starts after ``epochs_done`` epochs: ``seed`` itself
-    for a first fit, a different one for each continuation (so that partial_fit calls do not
-    replay the same random augmentation, shuffles and dropout)."""
-    if not epochs_done:
-        return seed
-    return int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
 
 
 class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
@@ -114,29 +103,6 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "input_shape_") and super().__sklearn_is_fitted__()
-
-    @contextlib.contextmanager
-    def _seeded(self, epochs_done: int = 0):
-        """Seed torch for this fit without touching the caller's global random state.
-
-        A call that continues training after ``epochs_done`` epochs (partial_fit, warm_start)
-        gets another seed than the fit before it (see :func:`_call_seed`), so it draws new
-        shuffles and dropout masks.
-        """
-        if self.random_state is None:
-            yield
-            return
-        seed = (int(self.random_state) if isinstance(self.random_state, Integral)
-                else int(check_random_state(self.random_state).randint(2**31)))
-        seed = _call_seed(seed, epochs_done)
-        # Only the training GPU's generator: asking for the others' would initialize CUDA on
-        # every GPU, even for a fit on the CPU.
-        device = torch.device(self.device)
-        devices = ([device.index if device.index is not None else torch.cuda.current_device()]
-                   if device.type == "cuda" and torch.cuda.is_available() else [])
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
 
     # Passed to scikit-learn's validate_data with y in fit (the regressor takes 2-D float y).
     _target_checks: dict = {}
@@ -183,7 +149,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             self._check_tta(images=view.ndim == 4)
             self.input_shape_ = tuple(X.shape[1:])
             self.input_dtype_ = X.dtype
-            with self._seeded():
+            with seeded(self.random_state, self.device):
                 # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
                 self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
                 self.history_ = None  # a new History: skorch would clear the old one in place
@@ -226,7 +192,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                              copy.deepcopy(self.optimizer_.state_dict()))
         epochs = len(self.history)
         try:
-            with self._seeded(epochs_done=epochs):
+            with seeded(self.random_state, self.device, epochs_done=epochs):
                 self._train(X_tensor, y_encoded, spec, resume=resume, **fit_params)
         except Exception:
             self.module_.load_state_dict(module)
@@ -247,7 +213,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         if spec.random_state is not None:
             # On the data's device: the random parameters are drawn where the batches are.
             generator = torch.Generator(device=X.device).manual_seed(
-                _call_seed(spec.random_state, len(self.history)))
+                call_seed(spec.random_state, len(self.history)))
         check_spec_fits(spec, X.shape)
         first_epoch_flips = None
         if spec.horizontal_flip == "alternate":
