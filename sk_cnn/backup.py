@@ -38,12 +38,14 @@ class TrainingBackup(Callback):
     def __init__(self, directory):
         self.directory = directory
 
-    def start(self, net, X, y):
+    def start(self, net, X, y, resumable=True):
         """Note where this training call starts and name its backup file (``path_``) after a
-        digest of the data (X, y tensors), the classes and the parameters."""
+        digest of the data (X, y tensors), the classes and the parameters. A call that is not
+        resumable (partial_fit) writes no backup."""
         self.call_start_ = len(net.history)
-        self.data_digest_ = _data_digest(X, y)
-        name = hashlib.blake2b(self._fingerprint(net).encode(), digest_size=8).hexdigest()
+        self.resumable_ = resumable
+        self.fingerprint_ = self._fingerprint(net, X, y)
+        name = hashlib.blake2b(self.fingerprint_.encode(), digest_size=8).hexdigest()
         self.path_ = Path(self.directory) / f"{self.PREFIX}{name}.pt"
 
     def restore(self, net) -> int:
@@ -58,10 +60,17 @@ class TrainingBackup(Callback):
                 f"The training backup {self.path_} cannot be read ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Delete it to "
                 f"train from the start.") from None
-        if state["fingerprint"] != self._fingerprint(net):  # a digest collision
+        if state["fingerprint"] != self.fingerprint_:  # a digest collision
             raise ValueError(
                 f"The training backup {self.path_} was written for another model or other "
                 f"data. Delete it, or use another checkpoint_dir.")
+        start, epochs = int(state.get("call_start", 0)), len(json.loads(state["history"]))
+        # The same call again: it starts where the backup's did (a fit, a failed warm_start
+        # fit put back), or the estimator still holds the epochs an interrupted warm_start fit
+        # trained. Else the backup is of another call (a fit's against a warm_start fit's).
+        if not (start == self.call_start_
+                or start < self.call_start_ == epochs == len(net.history)):
+            return 0
         net.module_.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(json.loads(state["history"]))
@@ -77,8 +86,8 @@ class TrainingBackup(Callback):
             generator.set_state(state["augmentation_rng"].cpu())
         self.restored_ = state  # the schedule is restored when the next epoch begins
         # Epochs of earlier calls (warm_start) are in the history too: count this call's.
-        self.call_start_ = int(state.get("call_start", 0))
-        return len(net.history) - self.call_start_
+        self.call_start_ = start
+        return epochs - start
 
     def on_epoch_begin(self, net, **kwargs):
         """After a restore, put the learning-rate schedule back where the backup left it."""
@@ -99,9 +108,12 @@ class TrainingBackup(Callback):
 
     def on_epoch_end(self, net, **kwargs):
         """Write the state atomically."""
+        if not self.resumable_:
+            return
         generator = net.augmentation_[1] if net.augmentation_ is not None else None
+        scheduler = _lr_scheduler(net)
         state = {
-            "fingerprint": self._fingerprint(net),
+            "fingerprint": self.fingerprint_,
             "call_start": self.call_start_,
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
@@ -111,15 +123,14 @@ class TrainingBackup(Callback):
             "cuda_rng": torch.cuda.get_rng_state_all() if _on_cuda(net) else None,
             "callbacks": _callback_states(net),
             "augmentation_rng": generator.get_state() if generator is not None else None,
-            "scheduler": (_lr_scheduler(net).state_dict() if _lr_scheduler(net) is not None
-                          else None),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
         }
         self.path_.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path_.with_suffix(".tmp")
         torch.save(state, temporary)
         os.replace(temporary, self.path_)
 
-    def _fingerprint(self, net) -> str:
+    def _fingerprint(self, net, X, y) -> str:
         """What must match for a backup to belong to this fit: the data, its classes, the
         parameters."""
         params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
@@ -127,7 +138,7 @@ class TrainingBackup(Callback):
         classes = getattr(net, "classes_", None)  # None for a regressor
         return json.dumps([list(net.input_shape_),
                            None if classes is None else [str(c) for c in classes],
-                           self.data_digest_, params])
+                           _data_digest(X, y), params])
 
     def discard(self):
         """Delete the backup (training completed)."""

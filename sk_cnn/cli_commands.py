@@ -164,6 +164,21 @@ def _decode(loader, paths):
     return X
 
 
+def _fit_completed(pipeline, X, y, command, epochs) -> bool:
+    """Fit; False (said on stderr) when a KeyboardInterrupt, which skorch swallows, cut the
+    training short: the network is then half trained and nothing is saved."""
+    with warnings.catch_warnings():
+        # Reported here in the command's own words.
+        warnings.filterwarnings("ignore", message="Training was interrupted")
+        pipeline.fit(X, y)
+    cnn = pipeline[-1]
+    if cnn._training_completed(0, epochs):
+        return True
+    done = sum("train_loss" in epoch for epoch in cnn.history)  # the last may be cut short
+    log(f"sk-cnn {command}: interrupted after {done} of {epochs} epochs; nothing saved.")
+    return False
+
+
 def run_train(args) -> int:
     backbone = None if args.backbone.lower() == "none" else args.backbone
     if backbone is not None:
@@ -197,17 +212,10 @@ def run_train(args) -> int:
     steps.append(("cnn", cnn))
     start = time.perf_counter()
     try:
-        with warnings.catch_warnings():
-            # Reported below in the command's own words.
-            warnings.filterwarnings("ignore", message="Training was interrupted")
-            Pipeline(steps).fit(X, labels)
+        if not _fit_completed(Pipeline(steps), X, labels, "train", args.epochs):
+            return 130
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
-    # skorch swallows a KeyboardInterrupt during fit: the network is then half trained.
-    if not cnn._training_completed(0, args.epochs):
-        done = sum("train_loss" in epoch for epoch in cnn.history)  # the last may be cut short
-        log(f"sk-cnn train: interrupted after {done} of {args.epochs} epochs; nothing saved.")
-        return 130
     print(f"Trained {len(cnn.history)} epoch(s) in {time.perf_counter() - start:.1f} s",
           flush=True)
     if args.validation_fraction and "valid_acc" in cnn.history[-1]:
@@ -378,7 +386,8 @@ def run_demo(args) -> int:
         ("cnn", CNNClassifier(max_epochs=args.epochs, random_state=args.seed, verbose=1)),
     ])
     start = time.perf_counter()
-    pipe.fit(X_train, y_train)
+    if not _fit_completed(pipe, X_train, y_train, "demo", args.epochs):
+        return 130
     print(f"Trained in {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {pipe.score(X_test, y_test):.4f}")
     if out is not None:

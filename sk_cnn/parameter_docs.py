@@ -114,8 +114,8 @@ default="adam"
     weight_averaging : {"lookahead"} or None, default=None
         "lookahead": every 5 steps move an average of the weights toward the network's and
         continue from the average, with a decay rising to 0.77 over training; the fitted
-        network is the average (:class:`sk_cnn.callbacks.Lookahead`). Not saved by
-        ``checkpoint_dir``: a resumed fit restarts the average from the restored weights.
+        network is the average (:class:`sk_cnn.callbacks.Lookahead`). The average is in the
+        ``checkpoint_dir`` backup, so a resumed fit goes on with it.
     validation_fraction : float in [0, 1) or None, default=0.1
         Fraction of the training data held out (stratified for classifiers) to record the
         validation loss and score per epoch in ``history``; 0 or None disables it. Ignored

@@ -38,6 +38,9 @@ from .transformers import ImageNormalizer, ImageReshaper
 
 FORMAT = "sk_cnn"
 FORMAT_VERSION = 1
+# Written with each CNN: files without it come from versions whose padding="same" made even
+# kernels' maps one pixel larger (sk_cnn.modules.same_padding).
+_PADDING_SCHEME = "same: kernel_size - 1 zeros, the odd one after"
 
 _ESTIMATORS = {cls.__name__: cls for cls in (
     ImageLoader, ImageReshaper, ImageNormalizer, ImageAugmenter,
@@ -216,12 +219,10 @@ def _describe(estimator, key, tensors, include_optimizer):
     if isinstance(estimator, Pipeline):
         if estimator.memory is not None:
             raise TypeError("Pipelines with memory= cannot be saved; set memory=None.")
-        return {"pipeline": [[name, _describe(step, f"{key}.{name}", tensors,
-                                              include_optimizer)]
+        return {"pipeline": [[name, {"passthrough": step} if step in (None, "passthrough")
+                              else _describe(step, f"{key}.{name}", tensors, include_optimizer)]
                              for name, step in estimator.steps],
                 "verbose": bool(estimator.verbose)}
-    if estimator is None or estimator == "passthrough":  # a pipeline step left out
-        return {"passthrough": estimator}
     if type(estimator).__name__ in _CNN_ESTIMATORS:
         return _describe_cnn(estimator, key, tensors, include_optimizer)
     cls = _ESTIMATORS.get(type(estimator).__name__)
@@ -258,7 +259,8 @@ def _describe_cnn(clf, key, tensors, include_optimizer):
               "params": _encode(params, f"{key}.params", tensors),
               "state": _encode(state, f"{key}.state", tensors),
               "history": json.dumps(clf.history.to_list(), default=float),
-              "weights": f"{key}.module."}
+              "weights": f"{key}.module.",
+              "padding": _PADDING_SCHEME}
     if include_optimizer:
         config["optimizer"] = _encode(clf.optimizer_.state_dict(), f"{key}.optimizer", tensors)
     return config
@@ -327,6 +329,10 @@ def _build(config, tensors):
 
 def _build_cnn(config, tensors):
     params = _decode(config["params"], tensors)
+    if config.get("padding") != _PADDING_SCHEME and _even_kernel_same_padding(params):
+        raise ValueError(
+            "the network has an even kernel_size with padding='same', which sk_cnn versions "
+            "before the padding fix of 2026-11-26 built one pixel larger per convolution")
     cls, _ = _CNN_ESTIMATORS[config.get("cnn", config.get("classifier"))]
     # Built without its initial weights (the file has the trained ones; the original weights
     # file need not exist here), then given back the parameter.
@@ -355,6 +361,13 @@ def _build_cnn(config, tensors):
         clf.optimizer_.load_state_dict(_decode(config["optimizer"], tensors))
     clf.history = History(json.loads(config["history"]))
     return clf
+
+
+def _even_kernel_same_padding(params) -> bool:
+    """Whether sk_cnn's plain CNN pads unevenly with these parameters."""
+    plain = (params.get("module") is None and params.get("backbone") is None
+             and params.get("architecture", "plain") == "plain")
+    return plain and params.get("padding") == "same" and int(params.get("kernel_size")) % 2 == 0
 
 
 def _decode(value, tensors):

@@ -4,7 +4,6 @@ included, come from :mod:`sk_cnn.callbacks`)."""
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
@@ -12,6 +11,7 @@ import torch
 from sklearn.base import is_classifier
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import unpack_data
 
 from .augment import (
@@ -35,6 +35,7 @@ from .network import build_network
 from .optim import build_optimizer
 from .parameters import CNNParametersMixin
 from .precision import autocast
+from .rollback import restore_state, state_snapshot
 from .seeding import call_seed, seeded
 from .skorch_compat import (
     SkorchConventionsMixin,
@@ -140,6 +141,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         # network, not with half of the new fit's attributes or a diverged network. (A
         # KeyboardInterrupt that skorch does not swallow keeps what was trained, as skorch does.)
         before, training = dict(self.__dict__), False
+        # skorch trains a module given as an instance in place, refit or not.
+        instance = (state_snapshot(self) if isinstance(self.module, torch.nn.Module)
+                    and self.__sklearn_is_fitted__() else None)
         try:
             (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
             check_network_input(self, X)
@@ -160,6 +164,8 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             if not (training and isinstance(error, KeyboardInterrupt)):
                 self.__dict__.clear()
                 self.__dict__.update(before)
+                if instance is not None:
+                    restore_state(self, instance)
             raise
         return self
 
@@ -187,17 +193,12 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
         y_encoded = self._encode_targets(y)
-        # The network trains in place: keep its state to put back if training fails.
-        module, optimizer = (copy.deepcopy(self.module_.state_dict()),
-                             copy.deepcopy(self.optimizer_.state_dict()))
-        epochs = len(self.history)
+        snapshot = state_snapshot(self)  # the network trains in place
         try:
-            with seeded(self.random_state, self.device, epochs_done=epochs):
+            with seeded(self.random_state, self.device, epochs_done=len(self.history)):
                 self._train(X_tensor, y_encoded, spec, resume=resume, **fit_params)
         except Exception:
-            self.module_.load_state_dict(module)
-            self.optimizer_.load_state_dict(optimizer)
-            del self.history[epochs:]
+            restore_state(self, snapshot)
             raise
         return self
 
@@ -229,6 +230,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                     and len(first_epoch_flips) == len(X)):
                 first_epoch_flips = torch.rand(len(X), generator=generator,
                                                device=X.device) < 0.5
+            first_epoch_flips = first_epoch_flips.to(X.device)  # loaded from a file: the CPU
             # Kept, so that the alternation goes on in a continued fit on the same data.
             self._first_epoch_flips = first_epoch_flips
         return spec, generator, first_epoch_flips
@@ -258,7 +260,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         try:
             done = 0
             if backup is not None:
-                backup.start(self, X, y)
+                backup.start(self, X, y, resumable=resume)
                 done = backup.restore(self) if resume else 0
             start = len(self.history)
             epochs = self.max_epochs - done
@@ -279,8 +281,10 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
 
     def _training_completed(self, start, epochs):
         """True unless the fit was cut short by a KeyboardInterrupt (which skorch swallows)."""
-        stopper = dict(self.callbacks_).get("early_stopping")
-        stopped_early = stopper is not None and stopper.misses_ >= stopper.patience
+        # skorch's EarlyStopping (sk_cnn's or one in ``callbacks``) stops by raising one too.
+        stopped_early = any(isinstance(callback, EarlyStopping)
+                            and callback.misses_ >= callback.patience
+                            for _, callback in self.callbacks_)
         # An epoch cut short has a history row but no training loss (recorded at its end).
         completed = sum("train_loss" in row for row in list(self.history)[start:])
         return completed >= epochs or stopped_early

@@ -266,6 +266,15 @@ def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_pa
     assert not [w for w in recwarn if "interrupted" in str(w.message)]
 
 
+def test_interrupted_demo_saves_nothing_and_exits_130(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
+        callbacks=[("interrupt", _Interrupt(False))], **kwargs))
+    status, out, err = _main(capsys, "demo", "--epochs", "3", "--out", tmp_path / "m.joblib")
+    assert status == 130
+    assert "sk-cnn demo: interrupted after 1 of 3 epochs; nothing saved" in err
+    assert "test accuracy" not in out and not (tmp_path / "m.joblib").exists()
+
+
 def _save_pipeline(root, middle=None, size=None):
     """A pipeline fitted on a tiny tree, saved with joblib; returns the file."""
     middle = middle or ("norm", ImageNormalizer())

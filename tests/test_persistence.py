@@ -435,3 +435,60 @@ def test_pipeline_steps_left_out_round_trip(tmp_path, tiny_images, tiny_classifi
     loaded = sk_cnn.load(sk_cnn.save(pipe, tmp_path / "pipe.safetensors"))
     assert loaded.steps[1] == ("aug", left_out)
     np.testing.assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_a_users_early_stopping_ends_training_normally(tmp_path, tiny_images, tiny_classifier):
+    from skorch.callbacks import EarlyStopping
+    X, y = tiny_images
+    stopper = EarlyStopping(monitor="train_loss", patience=1, threshold=10.0)  # stops at once
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not "Training was interrupted"
+        clf = tiny_classifier(max_epochs=8, checkpoint_dir=tmp_path,
+                              callbacks=[("my_stop", stopper)]).fit(X, y)
+    assert len(clf.history) == 2
+    assert _backups(tmp_path) == []  # a completed fit deletes its backup
+
+
+def test_failed_refit_puts_back_a_module_given_as_an_instance(tiny_images):
+    X, y = tiny_images
+    X = X.astype(np.float32) / 255
+    network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12 * 12 * 3, 2))
+    clf = CNNClassifier(module=network, max_epochs=2, verbose=0, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    clf.set_params(callbacks=[("crash", _Crash(1))])
+    with pytest.raises(RuntimeError, match="crash"):
+        clf.fit(X, y)  # skorch trains the same module object again
+    assert clf.module_ is network
+    np.testing.assert_array_equal(clf.predict_proba(X), proba)
+
+
+def test_partial_fit_leaves_no_backup_for_a_later_fit(tmp_path, tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(checkpoint_dir=tmp_path, callbacks=[("crash", _Crash(3))]).fit(X, y)
+    with pytest.raises(RuntimeError, match="crash"):
+        clf.partial_fit(X, y)  # crashes after its first epoch, the third
+    assert _backups(tmp_path) == []  # partial_fit is not resumed: nothing to back up
+    assert tiny_classifier(checkpoint_dir=tmp_path).fit(X, y).history[:, "epoch"] == [1, 2]
+
+
+def test_files_from_before_the_even_kernel_padding_fix_are_refused(tmp_path, tiny_images,
+                                                                   tiny_classifier):
+    X, y = tiny_images
+    for kernel_size, refused in ((2, True), (3, False)):
+        clf = tiny_classifier(kernel_size=kernel_size, max_epochs=1).fit(X, y)
+        path = sk_cnn.save(clf, tmp_path / f"k{kernel_size}.safetensors")
+        old = _rewritten(path, tmp_path / f"old{kernel_size}.safetensors",
+                         lambda config: config.pop("padding"))
+        if refused:
+            with pytest.raises(ValueError, match="even kernel_size with padding='same'"):
+                sk_cnn.load(old)
+        else:  # odd kernels were always padded the same
+            np.testing.assert_array_equal(sk_cnn.load(old).predict_proba(X),
+                                          clf.predict_proba(X))
+        sk_cnn.load(path)  # files written now load
+
+
+@pytest.mark.parametrize("what", [None, "passthrough"])
+def test_nothing_to_save_is_refused(tmp_path, what):
+    with pytest.raises(TypeError, match="cannot be saved"):
+        sk_cnn.save(what, tmp_path / "m.safetensors")

@@ -1,0 +1,37 @@
+"""Putting a network back as it was when a training call fails."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+def state_snapshot(net):
+    """The network's and the optimizer's state, copied to the CPU (no second copy of the
+    weights on a GPU), and the history's length: what :func:`restore_state` puts back."""
+    return (_cpu_copy(net.module_.state_dict()), _cpu_copy(net.optimizer_.state_dict()),
+            len(net.history))
+
+
+def restore_state(net, snapshot) -> None:
+    """Load a :func:`state_snapshot` back into ``net`` and drop the history rows added since."""
+    module, optimizer, epochs = snapshot
+    net.module_.load_state_dict(module)
+    net.optimizer_.load_state_dict(optimizer)
+    del net.history[epochs:]
+
+
+def _cpu_copy(value):
+    """A copy of a (nested) state dict, its tensors on the CPU; keeps the modules' versions
+    (``_metadata``) that ``load_state_dict`` reads."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        copied = type(value)((key, _cpu_copy(item)) for key, item in value.items())
+        if hasattr(value, "_metadata"):
+            copied._metadata = copy.deepcopy(value._metadata)
+        return copied
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(item) for item in value)
+    return copy.deepcopy(value)
