@@ -129,8 +129,8 @@ default="adam"
         interrupted (crash, kill) resumes from the last completed epoch when it is run again
         with the same directory; the backup is deleted when training completes. Each fit has
         its own file, named by a digest of its data, classes and parameters, so the fits of a
-        grid search or cross-validation can share the folder. Exact resumption needs an int
-        ``random_state``.
+        grid search or cross-validation can share the folder. ``partial_fit`` calls are not
+        backed up (they are not resumed). Exact resumption needs an int ``random_state``.
     tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
         network's outputs for each image and its left-right mirror image; "flip_translate" also
