@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -38,13 +40,14 @@ class TrainingBackup(Callback):
     def __init__(self, directory):
         self.directory = directory
 
-    def start(self, net, X, y, resumable=True):
-        """Note where this training call starts and name its backup file (``path_``) after a
-        digest of the data (X, y tensors), the classes and the parameters. A call that is not
+    def start(self, net, X, y, augmentation=None, call_start=None, resumable=True):
+        """Name this training call's backup file (``path_``) after a digest of the data (X, y
+        tensors), the classes, the parameters, the augmentation and the epochs trained before
+        the call (``call_start``, default: the history's length). A call that is not
         resumable (partial_fit) writes no backup."""
-        self.call_start_ = len(net.history)
+        self.call_start_ = len(net.history) if call_start is None else call_start
         self.resumable_ = resumable
-        self.fingerprint_ = self._fingerprint(net, X, y)
+        self.fingerprint_ = self._fingerprint(net, X, y, augmentation)
         name = hashlib.blake2b(self.fingerprint_.encode(), digest_size=8).hexdigest()
         self.path_ = Path(self.directory) / f"{self.PREFIX}{name}.pt"
 
@@ -64,13 +67,6 @@ class TrainingBackup(Callback):
             raise ValueError(
                 f"The training backup {self.path_} was written for another model or other "
                 f"data. Delete it, or use another checkpoint_dir.")
-        start, epochs = int(state.get("call_start", 0)), len(json.loads(state["history"]))
-        # The same call again: it starts where the backup's did (a fit, a failed warm_start
-        # fit put back), or the estimator still holds the epochs an interrupted warm_start fit
-        # trained. Else the backup is of another call (a fit's against a warm_start fit's).
-        if not (start == self.call_start_
-                or start < self.call_start_ == epochs == len(net.history)):
-            return 0
         net.module_.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(json.loads(state["history"]))
@@ -86,8 +82,7 @@ class TrainingBackup(Callback):
             generator.set_state(state["augmentation_rng"].cpu())
         self.restored_ = state  # the schedule is restored when the next epoch begins
         # Epochs of earlier calls (warm_start) are in the history too: count this call's.
-        self.call_start_ = start
-        return epochs - start
+        return len(net.history) - self.call_start_
 
     def on_epoch_begin(self, net, **kwargs):
         """After a restore, put the learning-rate schedule back where the backup left it."""
@@ -107,8 +102,11 @@ class TrainingBackup(Callback):
             net.optimizer_.load_state_dict(state["optimizer"])  # undo the scheduler's first step
 
     def on_epoch_end(self, net, **kwargs):
-        """Write the state atomically."""
-        if not self.resumable_:
+        """Write the state atomically, after every epoch but the call's last: a call that
+        fails after it (in ``on_train_end``, or killed) repeats that epoch when run again, and
+        so ends as a call that did not fail (lookahead's final average, early stopping's best
+        weights)."""
+        if not self.resumable_ or len(net.history) - self.call_start_ >= net.max_epochs:
             return
         generator = net.augmentation_[1] if net.augmentation_ is not None else None
         scheduler = _lr_scheduler(net)
@@ -126,23 +124,31 @@ class TrainingBackup(Callback):
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
         }
         self.path_.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path_.with_suffix(".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.path_)
+        # A temporary file of its own: identical fits may write the same backup at once.
+        handle, temporary = tempfile.mkstemp(dir=self.path_.parent, suffix=".tmp",
+                                             prefix=self.path_.stem + "-")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save(state, file)
+            os.replace(temporary, self.path_)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
-    def _fingerprint(self, net, X, y) -> str:
-        """What must match for a backup to belong to this fit: the data, its classes, the
-        parameters."""
+    def _fingerprint(self, net, X, y, augmentation) -> str:
+        """What must match for a backup to belong to this training call: the data, its
+        classes, the parameters, the augmentation, the epochs trained before it."""
         params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
                   if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
         classes = getattr(net, "classes_", None)  # None for a regressor
         return json.dumps([list(net.input_shape_),
                            None if classes is None else [str(c) for c in classes],
-                           _data_digest(X, y), params])
+                           _data_digest(X, y), params, repr(augmentation), self.call_start_])
 
     def discard(self):
         """Delete the backup (training completed)."""
-        self.path_.unlink(missing_ok=True)
+        if self.resumable_:
+            self.path_.unlink(missing_ok=True)
 
 
 # What early stopping (skorch's) and weight averaging (sk_cnn's Lookahead) carry from one
@@ -180,14 +186,24 @@ def _lr_scheduler(net):
     return None
 
 
-def _stable_repr(value) -> str:
-    """repr without memory addresses (classes and functions by name, a RandomState by type),
-    so that the same settings give the same fingerprint in another process."""
+def _stable_repr(value, depth: int = 0) -> str:
+    """repr without memory addresses (classes and functions by name, a RandomState by type,
+    other objects whose repr shows an address by their class and attributes, e.g. skorch's
+    ValidSplit), so that the same settings give the same fingerprint in another process."""
     if isinstance(value, np.random.RandomState):
         return "RandomState"
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
-    return repr(value)
+    if isinstance(value, functools.partial):
+        return (f"partial({_stable_repr(value.func, depth + 1)}, "
+                f"{[_stable_repr(v, depth + 1) for v in value.args]}, "
+                f"{ {k: _stable_repr(v, depth + 1) for k, v in value.keywords.items()} })")
+    text = repr(value)
+    if " at 0x" in text and hasattr(value, "__dict__") and depth < 3:
+        attributes = ", ".join(f"{k}={_stable_repr(v, depth + 1)}"
+                               for k, v in sorted(vars(value).items()))
+        return f"{type(value).__module__}.{type(value).__qualname__}({attributes})"
+    return text
 
 
 def _data_digest(X, y) -> str:

@@ -125,12 +125,13 @@ default="adam"
         best weights. Needs a validation split.
     checkpoint_dir : str, path or None, default=None
         Back up the training state (weights, optimizer, history, schedule, early stopping,
-        weight averaging, random generators) there after every epoch. A fit that was
-        interrupted (crash, kill) resumes from the last completed epoch when it is run again
-        with the same directory; the backup is deleted when training completes. Each fit has
-        its own file, named by a digest of its data, classes and parameters, so the fits of a
-        grid search or cross-validation can share the folder. ``partial_fit`` calls are not
-        backed up (they are not resumed). Exact resumption needs an int ``random_state``.
+        weight averaging, random generators) there after every epoch but the last. A fit that
+        was interrupted (crash, kill) resumes from the last backed-up epoch when it is run
+        again with the same directory; the backup is deleted when training completes. Each
+        fit has its own file, named by a digest of its data, classes, parameters and
+        augmentation, so the fits of a grid search or cross-validation can share the folder.
+        ``partial_fit`` on a fitted estimator is not backed up (it is not resumed). Exact
+        resumption needs an int ``random_state``.
     tta : {"flip", "flip_translate"} or None, default=None
         Test-time augmentation in ``predict``/``predict_proba``/``score``: "flip" averages the
         network's outputs for each image and its left-right mirror image; "flip_translate" also

@@ -17,6 +17,7 @@ import textwrap
 from numbers import Integral, Real
 
 import torch
+from sklearn.base import is_classifier
 from sklearn.utils._param_validation import (
     Interval,
     Options,
@@ -269,3 +270,21 @@ CNN_PARAMETER_CONSTRAINTS = {
     "mixed_precision": [StrOptions(set(MIXED_PRECISION_OPTIONS)), None],
     "verbose": ["verbose"],
 }
+
+
+def check_fit_params(estimator, fit_params):
+    """Refuse fit parameters sk_cnn's own networks cannot take.
+
+    skorch passes ``fit(X, y, **fit_params)`` to the module's ``forward``; only a user's own
+    ``module`` can take any.
+    """
+    if not fit_params or estimator.module is not None:
+        return
+    name = type(estimator).__name__
+    hint = ""
+    if "sample_weight" in fit_params:
+        hint = " Weighting samples is not supported" + (
+            "; for unbalanced classes use class_weight='balanced'." if is_classifier(estimator)
+            else ".")
+    raise TypeError(f"{name}.fit got unexpected keyword argument(s) {sorted(fit_params)}: "
+                    f"sk_cnn's networks take only X.{hint}")

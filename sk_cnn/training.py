@@ -33,9 +33,9 @@ from .data import (
 )
 from .network import build_network
 from .optim import build_optimizer
-from .parameters import CNNParametersMixin
+from .parameters import CNNParametersMixin, check_fit_params
 from .precision import autocast
-from .rollback import restore_state, state_snapshot
+from .rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from .seeding import call_seed, seeded
 from .skorch_compat import (
     SkorchConventionsMixin,
@@ -43,24 +43,6 @@ from .skorch_compat import (
     warn_if_built_with_other_values,
 )
 from .tta import tta_logits
-
-
-def _check_fit_params(estimator, fit_params):
-    """Refuse fit parameters sk_cnn's own networks cannot take.
-
-    skorch passes ``fit(X, y, **fit_params)`` to the module's ``forward``; only a user's own
-    ``module`` can take any.
-    """
-    if not fit_params or estimator.module is not None:
-        return
-    name = type(estimator).__name__
-    hint = ""
-    if "sample_weight" in fit_params:
-        hint = " Weighting samples is not supported" + (
-            "; for unbalanced classes use class_weight='balanced'." if is_classifier(estimator)
-            else ".")
-    raise TypeError(f"{name}.fit got unexpected keyword argument(s) {sorted(fit_params)}: "
-                    f"sk_cnn's networks take only X.{hint}")
 
 
 class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
@@ -133,7 +115,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             The fitted estimator.
         """
         self._validate_hyperparameters()
-        _check_fit_params(self, fit_params)
+        check_fit_params(self, fit_params)
         if self.warm_start and self.__sklearn_is_fitted__():
             warn_if_built_with_other_values(self, stacklevel=3)
             return self._continue_training(X, y, resume=True, **fit_params)
@@ -141,9 +123,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         # network, not with half of the new fit's attributes or a diverged network. (A
         # KeyboardInterrupt that skorch does not swallow keeps what was trained, as skorch does.)
         before, training = dict(self.__dict__), False
-        # skorch trains a module given as an instance in place, refit or not.
-        instance = (state_snapshot(self) if isinstance(self.module, torch.nn.Module)
-                    and self.__sklearn_is_fitted__() else None)
+        # skorch trains a module given as an instance in place, fitted before or not.
+        instance = (module_snapshot(self.module) if isinstance(self.module, torch.nn.Module)
+                    else None)
         try:
             (X, y), spec = validate_images(self, X, y, reset=True, **self._target_checks)
             check_network_input(self, X)
@@ -157,6 +139,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                 # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
                 self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
                 self.history_ = None  # a new History: skorch would clear the old one in place
+                self._interrupted_call_start = None
                 self.initialize()
                 training = True
                 self._train(as_tensor(view), y_encoded, spec, resume=True, **fit_params)
@@ -165,7 +148,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
                 self.__dict__.clear()
                 self.__dict__.update(before)
                 if instance is not None:
-                    restore_state(self, instance)
+                    restore_module(self.module, instance)
             raise
         return self
 
@@ -183,7 +166,7 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         if not self.__sklearn_is_fitted__():
             return self.fit(X, y, **fit_params)
         self._validate_hyperparameters()
-        _check_fit_params(self, fit_params)
+        check_fit_params(self, fit_params)
         warn_if_built_with_other_values(self, stacklevel=4)  # user -> partial_fit -> here -> warn
         return self._continue_training(X, y, **fit_params)
 
@@ -257,16 +240,22 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         X, y = self._training_data(X, y)
         self.augmentation_ = self._augmentation(X, spec)
         backup = dict(self.callbacks_).get("backup")
+        # A warm_start fit cut short by Ctrl-C keeps its epochs: run again, it is the same call.
+        call_start = getattr(self, "_interrupted_call_start", None) if resume else None
         try:
             done = 0
             if backup is not None:
-                backup.start(self, X, y, resumable=resume)
+                backup.start(self, X, y, spec, call_start, resumable=resume)
                 done = backup.restore(self) if resume else 0
+                if not done and call_start is not None:  # no backup of it: a new call
+                    backup.start(self, X, y, spec, resumable=resume)
             start = len(self.history)
             epochs = self.max_epochs - done
             if epochs > 0:
                 NeuralNet.partial_fit(self, X, y, epochs=epochs, **fit_params)
-            if not self._training_completed(start, epochs):
+            completed = self._training_completed(start, epochs)
+            self._interrupted_call_start = None if completed else start - done
+            if not completed:
                 done = sum("train_loss" in row for row in list(self.history)[start:])
                 warnings.warn(
                     f"Training was interrupted (KeyboardInterrupt) after {done} of {epochs} "

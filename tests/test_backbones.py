@@ -349,3 +349,23 @@ def test_a_continued_fit_after_the_unfreeze_epoch_trains_the_backbone(tmp_path):
     assert loaded.module_.frozen == []
     assert not torch.equal(_cpu_state(loaded.module_.model)["conv1.weight"], before)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.partial_fit(X, Y).predict_proba(X))
+
+
+class _FailOnEpoch(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_begin(self, net, **kwargs):
+        if len(net.history) == self.epoch:
+            raise RuntimeError("failed")
+
+
+def test_a_failed_partial_fit_leaves_the_backbone_frozen_as_it_was():
+    # The failed call unfroze the backbone (epoch 3) before failing (epoch 4).
+    clf = backbone_clf(freeze="backbone", unfreeze_at_epoch=3, max_epochs=2,
+                       callbacks=[("fail", _FailOnEpoch(4))]).fit(X, Y)
+    trainable = [p.requires_grad for p in clf.module_.parameters()]
+    with pytest.raises(RuntimeError, match="failed"):
+        clf.partial_fit(X, Y)
+    assert [p.requires_grad for p in clf.module_.parameters()] == trainable
+    assert clf.module_.frozen and len(clf.history) == 2

@@ -317,22 +317,107 @@ def test_resuming_an_unseeded_fit_leaves_the_global_generator_alone(tmp_path, ti
     assert not torch.equal(*after)
 
 
+@pytest.mark.parametrize("hook", ["on_epoch_end", "on_batch_end"])
 def test_interrupted_warm_start_fit_resumes_its_own_remaining_epochs(tmp_path, tiny_images,
-                                                                     tiny_classifier):
+                                                                     tiny_classifier, hook):
     X, y = tiny_images
 
-    class Interrupt(Callback):
+    class Interrupt(Callback):  # Ctrl-C after epoch 5, or in the middle of epoch 6
+        def __init__(self):
+            self.armed = True
+
         def on_epoch_end(self, net, **kwargs):
-            if len(net.history) == 5:
+            if hook == "on_epoch_end" and self.armed and len(net.history) == 5:
+                self.armed = False
                 raise KeyboardInterrupt  # skorch ends the fit quietly
 
+        def on_batch_end(self, net, **kwargs):
+            if hook == "on_batch_end" and self.armed and len(net.history) == 6:
+                self.armed = False
+                raise KeyboardInterrupt
+
+    uninterrupted = tiny_classifier(max_epochs=3, warm_start=True).fit(X, y).fit(X, y)
     clf = tiny_classifier(max_epochs=3, warm_start=True, checkpoint_dir=tmp_path,
                           callbacks=[("interrupt", Interrupt())]).fit(X, y)
-    clf.fit(X, y)  # epochs 4 and 5 done, then interrupted
-    assert len(clf.history) == 5 and len(_backups(tmp_path)) == 1
-    clf.set_params(callbacks=[]).fit(X, y)  # the same call again: its last epoch is left
+    with pytest.warns(UserWarning, match="interrupted"):
+        clf.fit(X, y)  # the second call: epochs 4 and 5 done, then interrupted
+    assert len(_backups(tmp_path)) == 1
+    clf.fit(X, y)  # the same call again: the epochs it had left
     assert clf.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
     assert _backups(tmp_path) == []
+    np.testing.assert_allclose(clf.predict_proba(X), uninterrupted.predict_proba(X), rtol=1e-5,
+                               atol=1e-6)
+
+
+class _FailAtTrainEnd(Callback):
+    def on_train_end(self, net, **kwargs):
+        raise RuntimeError("crash at the end")
+
+
+@pytest.mark.parametrize("params", [{"weight_averaging": "lookahead"},
+                                    {"early_stopping": 10, "validation_fraction": 0.25}])
+def test_a_fit_failing_after_its_last_epoch_resumes_to_the_same_model(
+        tmp_path, tiny_images, tiny_classifier, params):
+    # The last epoch is not backed up: run again, the fit repeats it and ends as one that did
+    # not fail (lookahead's final average, early stopping's best weights, the schedule's
+    # learning rate put back for the next call).
+    X, y = tiny_images
+    uninterrupted = tiny_classifier(max_epochs=3, **params).fit(X, y)
+    with pytest.raises(RuntimeError, match="crash at the end"):
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, **params,
+                        callbacks=[("fail", _FailAtTrainEnd())]).fit(X, y)
+    resumed = tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, **params).fit(X, y)
+    np.testing.assert_allclose(resumed.predict_proba(X), uninterrupted.predict_proba(X),
+                               rtol=1e-5, atol=1e-6)
+    assert resumed.optimizer_.param_groups[0]["lr"] == 2e-3  # not cosine's last value, 0
+
+
+def test_fits_with_other_augmentation_do_not_share_a_backup(tmp_path, tiny_images,
+                                                            tiny_classifier):
+    X, y = tiny_images
+    augmented = Pipeline([("aug", ImageAugmenter(crop_padding=2, random_state=0)),
+                          ("cnn", tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path,
+                                                  callbacks=[("crash", _Crash(2))]))])
+    with pytest.raises(RuntimeError):
+        augmented.fit(X, y)
+    plain = tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
+    np.testing.assert_allclose(plain.history[:, "train_loss"],
+                               tiny_classifier(max_epochs=3).fit(X, y).history[:, "train_loss"],
+                               rtol=1e-6)
+
+
+def test_backups_written_at_the_same_time_do_not_collide(tmp_path, tiny_images,
+                                                         tiny_classifier, monkeypatch):
+    # Two identical fits (e.g. in two processes) write the same backup: here the second
+    # writes and renames its file while the first is still writing its own.
+    import sk_cnn.backup
+    X, y = tiny_images
+    second = tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
+    second_backup = dict(second.callbacks_)["backup"]
+    second_backup.start(second, torch.as_tensor(X), torch.as_tensor(y))
+    from skorch.history import History
+    second.history = History(second.history[:1])  # an epoch that is not the call's last
+    save, calls = torch.save, []
+
+    def save_while_the_other_writes(state, file):
+        calls.append(file)
+        if len(calls) == 1:
+            second_backup.on_epoch_end(second)
+        save(state, file)
+
+    monkeypatch.setattr(sk_cnn.backup.torch, "save", save_while_the_other_writes)
+    tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
+    assert len(calls) == 3  # both wrote, and the fit went on
+
+
+def test_a_validation_split_object_keeps_the_backup_name_across_processes():
+    from skorch.dataset import ValidSplit
+
+    from sk_cnn.backup import _stable_repr
+    text = _stable_repr(ValidSplit(5, stratified=True))
+    assert "0x" not in text and "cv=5" in text
+    assert text != _stable_repr(ValidSplit(3, stratified=True))
+
 
 
 def test_class_weight_dict_and_feature_names_round_trip(tmp_path, tiny_classifier):
@@ -449,10 +534,17 @@ def test_a_users_early_stopping_ends_training_normally(tmp_path, tiny_images, ti
     assert _backups(tmp_path) == []  # a completed fit deletes its backup
 
 
-def test_failed_refit_puts_back_a_module_given_as_an_instance(tiny_images):
+def test_failed_fits_put_back_a_module_given_as_an_instance(tiny_images):
     X, y = tiny_images
     X = X.astype(np.float32) / 255
     network = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12 * 12 * 3, 2))
+    initial = {k: v.clone() for k, v in network.state_dict().items()}
+    failing = CNNClassifier(module=network, max_epochs=2, verbose=0, random_state=0,
+                            callbacks=[("crash", _Crash(1))])
+    with pytest.raises(RuntimeError, match="crash"):
+        failing.fit(X, y)  # a first fit: the instance is as it was given
+    for key, value in network.state_dict().items():
+        assert torch.equal(value, initial[key]), key
     clf = CNNClassifier(module=network, max_epochs=2, verbose=0, random_state=0).fit(X, y)
     proba = clf.predict_proba(X)
     clf.set_params(callbacks=[("crash", _Crash(1))])
