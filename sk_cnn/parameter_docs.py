@@ -100,7 +100,8 @@ default="adam"
         Samples per training batch (-1: the whole training set). 64 by measurement
         (benchmarks/defaults.py, with the default network): 2.1 points above 128 on a
         5,000-image CIFAR-10 subset (0.646 against 0.625, 10 epochs) and 0.3 on digits (20
-        epochs), in no more fit time.
+        epochs), in no more fit time. A last batch of less than half a batch joins the batch
+        before it (see :class:`sk_cnn.data.BatchIterator`).
     max_epochs : int, default=20
         Passes over the training data.
     lr_schedule : {"cosine", "onecycle", "step", "warmup_linear"} or None, default="cosine"
