@@ -83,8 +83,8 @@ def test_plot_history_of_a_history_pipeline_and_other_metrics(rgb_clf, flat_pipe
 
 @pytest.mark.parametrize("schedule", ["onecycle", "warmup_linear"])
 def test_plot_history_draws_a_learning_rate_stepped_every_batch(schedule):
-    X, y = _rgb_data(48)  # 43 training images: 6 batches per epoch
-    clf = CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=8, lr_schedule=schedule,
+    X, y = _rgb_data(48)  # 43 training images: 6 batches of 7 (the last takes the 43rd)
+    clf = CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=7, lr_schedule=schedule,
                         verbose=0, random_state=0).fit(X, y)
     line = plotting.plot_history(clf, metrics="lr").axes[0].get_lines()[0]
     batches = [b["event_lr"] for row in clf.history for b in row["batches"] if "event_lr" in b]
