@@ -162,11 +162,9 @@ _CALLBACK_STATE = {
 def _callback_states(net) -> dict:
     """``{callback name: {attribute: value}}`` of the callbacks in :data:`_CALLBACK_STATE`, as
     values ``torch.load(weights_only=True)`` reads (numpy scalars as Python numbers)."""
-    states = {}
-    for name, callback in net.callbacks_:
-        attributes = _CALLBACK_STATE.get(type(callback).__name__, ())
-        states[name] = {a: _plain(getattr(callback, a, None)) for a in attributes}
-    return {name: state for name, state in states.items() if state}
+    return {name: {a: _plain(getattr(callback, a, None))
+                   for a in _CALLBACK_STATE[type(callback).__name__]}
+            for name, callback in net.callbacks_ if type(callback).__name__ in _CALLBACK_STATE}
 
 
 def _plain(value):

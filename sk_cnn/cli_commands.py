@@ -174,8 +174,8 @@ def _fit_completed(pipeline, X, y, command, epochs) -> bool:
     cnn = pipeline[-1]
     if cnn._training_completed(0, epochs):
         return True
-    done = sum("train_loss" in epoch for epoch in cnn.history)  # the last may be cut short
-    log(f"sk-cnn {command}: interrupted after {done} of {epochs} epochs; nothing saved.")
+    log(f"sk-cnn {command}: interrupted after {cnn._epochs_completed()} of {epochs} epochs; "
+        f"nothing saved.")
     return False
 
 

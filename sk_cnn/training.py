@@ -256,9 +256,9 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
             completed = self._training_completed(start, epochs)
             self._interrupted_call_start = None if completed else start - done
             if not completed:
-                done = sum("train_loss" in row for row in list(self.history)[start:])
                 warnings.warn(
-                    f"Training was interrupted (KeyboardInterrupt) after {done} of {epochs} "
+                    f"Training was interrupted (KeyboardInterrupt) after "
+                    f"{self._epochs_completed(start)} of {epochs} "
                     f"epochs; {type(self).__name__} keeps the network trained so far. Scores "
                     f"of this fit (in a grid search or cross-validation, which go on with the "
                     f"next fit) are those of a partly trained network.", UserWarning,
@@ -274,9 +274,12 @@ class CNNTrainingMixin(CNNParametersMixin, SkorchConventionsMixin):
         stopped_early = any(isinstance(callback, EarlyStopping)
                             and callback.misses_ >= callback.patience
                             for _, callback in self.callbacks_)
-        # An epoch cut short has a history row but no training loss (recorded at its end).
-        completed = sum("train_loss" in row for row in list(self.history)[start:])
-        return completed >= epochs or stopped_early
+        return self._epochs_completed(start) >= epochs or stopped_early
+
+    def _epochs_completed(self, start=0):
+        """Epochs from history row ``start`` on that ran to their end (an epoch cut short has a
+        history row but no training loss, recorded at its end)."""
+        return sum("train_loss" in row for row in list(self.history)[start:])
 
     # ------------------------------------------------------------------ skorch hooks
     def check_data(self, X, y):
