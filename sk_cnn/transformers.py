@@ -186,22 +186,24 @@ def _channel_stats(view):
 
     Each chunk becomes a (values, channels) float64 matrix, summed by matrix-vector products
     (15x faster than strided reductions on channels-last CIFAR-10, benchmarks/preprocessing.py).
-    The values are first shifted by a rounded estimate of the mean, so that the variance
-    (mean of squares minus squared mean) does not cancel away when the mean is large
-    against the spread; for uint8 the shift is an integer and the sums stay exact.
+    Other than uint8 values (whose float64 sums are exact) are first shifted by a rounded
+    estimate of the mean, so that the variance (mean of squares minus squared mean) does not
+    cancel away when the mean is large against the spread. The shift is a pass more over each
+    chunk: skipping it for uint8 keeps CIFAR-10's statistics at about 0.2 s instead of 0.5 s.
     """
     scale = 1 / 255 if view.dtype == np.uint8 else 1.0
     n_channels = view.shape[1]
     step = max(1, _STATS_VALUES // max(1, view[0].size))
     total = np.zeros(n_channels)
     total_sq = np.zeros(n_channels)
-    shift = None
+    shift = np.zeros(n_channels) if view.dtype == np.uint8 else None
     for start in range(0, len(view), step):
         values = np.moveaxis(view[start:start + step], 1, -1).reshape(-1, n_channels)
         values = values.astype(np.float64)
         if shift is None:
             shift = np.round(values.mean(axis=0))
-        values -= shift
+        if shift.any():
+            values -= shift
         ones = np.ones(len(values))
         total += ones @ values
         total_sq += ones @ np.square(values)
