@@ -173,6 +173,15 @@ def test_normalizer_statistics_are_accurate_far_from_zero(offset, spread):
     np.testing.assert_allclose(norm.std_, X.std(axis=(0, 1, 2)), rtol=1e-6)
 
 
+def test_normalizer_uint8_statistics_are_exact_near_the_top_of_the_range():
+    # uint8 skips the shift that float input needs: its float64 sums are exact.
+    X = RNG.integers(254, 256, (64, 8, 8, 3)).astype(np.uint8)
+    norm = ImageNormalizer().fit(X)
+    scaled = X.astype(np.float64) / 255
+    np.testing.assert_allclose(norm.mean_, scaled.mean(axis=(0, 1, 2)), rtol=1e-12)
+    np.testing.assert_allclose(norm.std_, scaled.std(axis=(0, 1, 2)), rtol=1e-9)
+
+
 def test_normalizer_constant_channel_gets_unit_std():
     X = np.zeros((4, 5, 5, 3), dtype=np.float32)
     X[..., 0] = 1.0
