@@ -23,13 +23,13 @@ cores). Needs ``../shared/datasets/cifar10-jpeg.tar.gz`` (or ``SK_CNN_CIFAR10``)
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
 import cifar10_data
 import numpy as np
-import torch
-from defaults import digits_task
+from defaults import add_seed_arguments, digits_task, print_seed_rows, print_table_header
 from sklearn.pipeline import Pipeline
 
 import sk_cnn
@@ -97,8 +97,7 @@ def run(task, params, seed, weights):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--only", nargs="*", help="substrings of candidate names to run")
+    add_seed_arguments(parser)
     parser.add_argument("--tasks", nargs="*", default=["100", "300", "digits"],
                         help="target tasks: 100 and 300 (CIFAR-10 images per class), digits")
     args = parser.parse_args()
@@ -107,18 +106,9 @@ def main():
     weights = pretrained_weights()
     tasks = [digits_task() if name == "digits" else cifar_target_task(int(name))
              for name in args.tasks]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds}")
-    print("| target task | configuration | test accuracy mean | min | max | fit s |")
-    print("|---|---|---|---|---|---|")
+    print_table_header(args.seeds, "target task")
     for task in tasks:
-        for name, params in CANDIDATES.items():
-            if args.only and not any(s in name for s in args.only):
-                continue
-            results = [run(task, params, seed, weights) for seed in args.seeds]
-            acc = np.array([r[0] for r in results])
-            seconds = np.mean([r[1] for r in results])
-            print(f"| {task[0]} | {name} | {acc.mean():.4f} | {acc.min():.4f} | "
-                  f"{acc.max():.4f} | {seconds:.1f} |", flush=True)
+        print_seed_rows([task[0]], CANDIDATES, args, functools.partial(run, task, weights=weights))
 
 
 if __name__ == "__main__":

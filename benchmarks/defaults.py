@@ -13,6 +13,7 @@ Run: ``python benchmarks/defaults.py`` (about 35 minutes on 2 cores; ``--digits-
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import cifar10_data
@@ -104,28 +105,47 @@ def run(task, params, seed, epochs):
     return pipe.score(Xte, yte), seconds
 
 
+def add_seed_arguments(parser):
+    """``--seeds`` and ``--only`` (substrings of candidate names), for the tables below."""
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--only", nargs="*", help="substrings of candidate names to run")
+
+
+def print_table_header(seeds, *columns):
+    """The versions line and the header of a table whose rows :func:`print_seed_rows` prints."""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {seeds}")
+    header = [*columns, "configuration", "test accuracy mean", "min", "max", "fit s"]
+    print("| " + " | ".join(header) + " |")
+    print("|---" * len(header) + "|")
+
+
+def print_seed_rows(cells, candidates, args, run):
+    """One row per candidate whose name contains one of ``args.only`` (all when None): the
+    ``cells`` first, then the name and accuracy over ``args.seeds`` (``run(params, seed)``
+    gives ``(test accuracy, fit seconds)``)."""
+    for name, params in candidates.items():
+        if args.only and not any(s in name for s in args.only):
+            continue
+        results = [run(params, seed) for seed in args.seeds]
+        acc = np.array([r[0] for r in results])
+        seconds = np.mean([r[1] for r in results])
+        print(f"| {' | '.join(map(str, cells))} | {name} | {acc.mean():.4f} | {acc.min():.4f} | "
+              f"{acc.max():.4f} | {seconds:.1f} |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits-only", action="store_true")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--only", nargs="*", help="substrings of candidate names to run")
+    add_seed_arguments(parser)
     args = parser.parse_args()
     tasks = [(digits_task(), [10, 20])]
     if not args.digits_only and cifar10_data.available():
         tasks.append((cifar_task(), [10]))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds}")
-    print("| data set | epochs | configuration | test accuracy mean | min | max | fit s |")
-    print("|---|---|---|---|---|---|---|")
+    print_table_header(args.seeds, "data set", "epochs")
     for task, epoch_list in tasks:
         for epochs in epoch_list:
-            for name, params in CANDIDATES.items():
-                if args.only and not any(s in name for s in args.only):
-                    continue
-                results = [run(task, params, seed, epochs) for seed in args.seeds]
-                acc = np.array([r[0] for r in results])
-                secs = np.mean([r[1] for r in results])
-                print(f"| {task[0]} | {epochs} | {name} | {acc.mean():.4f} | {acc.min():.4f} | "
-                      f"{acc.max():.4f} | {secs:.1f} |", flush=True)
+            print_seed_rows([task[0], epochs], CANDIDATES, args,
+                            functools.partial(run, task, epochs=epochs))
 
 
 if __name__ == "__main__":
