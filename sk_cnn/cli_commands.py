@@ -172,7 +172,7 @@ def _fit_completed(pipeline, X, y, command, epochs) -> bool:
         warnings.filterwarnings("ignore", message="Training was interrupted")
         pipeline.fit(X, y)
     cnn = pipeline[-1]
-    if cnn._training_completed(0, epochs):
+    if cnn._interrupted_call_start is None:  # fit's own record of a call cut short
         return True
     log(f"sk-cnn {command}: interrupted after {cnn._epochs_completed()} of {epochs} epochs; "
         f"nothing saved.")
