@@ -90,7 +90,8 @@ def airbench_params(max_epochs: int | None = None, device: str = "cpu") -> dict:
     linearly, 1.5), the filters' Muon learning rate 0.12 (``optimizer__muon_lr``; 0.05 suits
     batches of 256, airbench94_muon's 0.24 its batches of 2000) and 10 epochs: a whole fit of
     the 50,000 images took 5.5-5.8 s and reached 0.9091-0.9104 with flip + translate TTA (seeds
-    0-2; "auto" chose bfloat16 there). The CPU settings on that GPU took 20 s (batches of 256
+    0-2; "auto" chose bfloat16 there; a later lease measured 8.3 s for the same accuracies,
+    cause not settled: benchmarks/README.md). The CPU settings on that GPU took 20 s (batches of 256
     leave it idle). To train these settings with ``optimizer="sgd"``, leave out
     ``optimizer__muon_lr`` (SGD takes no such option).
 
