@@ -10,11 +10,11 @@ import importlib.util
 import pytest
 
 # sk_cnn.plotting needs the optional matplotlib (the [plot] extra); --doctest-modules would
-# otherwise fail to import it where matplotlib is absent. tests/test_plotting.py skips itself.
-collect_ignore = [] if importlib.util.find_spec("matplotlib") else ["sk_cnn/plotting.py"]
+# otherwise fail to import it where matplotlib is absent. Its tests skip themselves.
+collect_ignore = [] if importlib.util.find_spec("matplotlib") else ["sk_cnn/plotting"]
 
 # Doctest -> the modules of the extra it needs.
-_NEEDS = {"sk_cnn.export.export_onnx": ("onnx", "onnxruntime", "onnxscript")}
+_NEEDS = {"sk_cnn.io._export.export_onnx": ("onnx", "onnxruntime", "onnxscript")}
 
 
 def _missing(modules):

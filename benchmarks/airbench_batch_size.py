@@ -18,7 +18,7 @@ import statistics
 import cifar10_data
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
-from sk_cnn.fastnet import airbench_params
+from sk_cnn.recipes import airbench_params
 
 
 def main():

@@ -8,7 +8,7 @@ Prints the accuracy table, images/s and the peak resident memory of the whole pr
 Run: ``cd benchmarks && PYTHONPATH=.. python cifar10.py --epochs 10`` (about 1 minute per epoch
 of the default network on 2 cores). Options choose the network (``--filters``) and TTA.
 
-``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.fastnet.airbench_params())`` (the fast
+``--recipe airbench`` trains ``CNNClassifier(**sk_cnn.recipes.airbench_params())`` (the fast
 recipe: whitened first layer, Muon for the filters and Nesterov SGD for the rest on batches of
 256, lookahead, label smoothing, bfloat16 where the CPU computes it natively) after
 ``ImageNormalizer(dtype="float16")`` and ``ImageAugmenter(horizontal_flip="alternate",
@@ -34,8 +34,8 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
-from sk_cnn.fastnet import airbench_params
-from sk_cnn.precision import has_fast_bfloat16
+from sk_cnn.recipes import airbench_params
+from sk_cnn.training import has_fast_bfloat16
 
 
 class TestAccuracy(Callback):

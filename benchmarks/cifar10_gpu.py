@@ -33,7 +33,7 @@ import cifar10_data
 import torch
 from cifar10 import add_pipeline_arguments, build_pipeline, tta_accuracies
 
-from sk_cnn.precision import has_fast_bfloat16
+from sk_cnn.training import has_fast_bfloat16
 
 
 def synchronize():

@@ -40,7 +40,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from sk_cnn.precision import autocast
+from sk_cnn.training._precision import autocast
 
 WORKLOAD = """
 import time, torch
@@ -65,7 +65,7 @@ def _run_workloads(n: int) -> list[float]:
 def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False,
                   bfloat16: bool = False, channels_last: bool = True):
     """A function running one bare SGD step of the airbench network on random data."""
-    from sk_cnn.fastnet import build_airbench
+    from sk_cnn.networks._airbench import build_airbench
 
     torch.manual_seed(0)
     net = build_airbench(in_channels=3, n_outputs=10, input_size=(32, 32),
@@ -75,7 +75,7 @@ def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False
 
 def plain_cnn_step(batch_size: int = 128, bfloat16: bool = False, channels_last: bool = True):
     """A function running one bare SGD step of the plain CNN (conv 32-64-128) on random data."""
-    from sk_cnn.modules import build_cnn
+    from sk_cnn.networks._plain import build_cnn
 
     torch.manual_seed(0)
     net = build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32), conv_filters=(32, 64, 128))

@@ -30,9 +30,9 @@ import torch
 from skorch import NeuralNetClassifier
 from torchvision.transforms import v2
 
-from sk_cnn import CNNClassifier, ImageAugmenter
-from sk_cnn.augment import AugmentationSpec, augment_batch
-from sk_cnn.modules import build_cnn
+from sk_cnn import AugmentationSpec, CNNClassifier, ImageAugmenter
+from sk_cnn.networks._plain import build_cnn
+from sk_cnn.training._augment import augment_batch
 
 BATCH = 128
 

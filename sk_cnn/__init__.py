@@ -1,16 +1,16 @@
 """sk_cnn: convolutional neural networks as scikit-learn estimators, built on skorch and PyTorch."""
 
 from . import datasets
-from .augment import AugmentationSpec
-from .augmenter import ImageAugmenter
-from .classifier import CNNClassifier
-from .export import export_onnx, export_program
-from .image_loader import ImageLoader
-from .persistence import load, save, save_weights
-from .regressor import CNNRegressor
-from .transformers import ImageNormalizer, ImageReshaper
-
-__version__ = "0.1.0"
+from ._version import __version__
+from .estimators import CNNClassifier, CNNRegressor
+from .io import export_onnx, export_program, load, save, save_weights
+from .preprocessing import (
+    AugmentationSpec,
+    ImageAugmenter,
+    ImageLoader,
+    ImageNormalizer,
+    ImageReshaper,
+)
 
 __all__ = [
     "AugmentationSpec",

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["IMAGE_EXTENSIONS", "find_images", "load_digits_images", "load_image_folder"]
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 

@@ -7,15 +7,17 @@ import pytest
 import torch
 
 from sk_cnn import ImageAugmenter, ImageNormalizer
-from sk_cnn.augment import (
+from sk_cnn.preprocessing._augmentation import (
     AugmentationSpec,
     AugmentedArray,
+    take_augmentation,
+)
+from sk_cnn.training._augment import (
     alternating_flip_mask,
     augment_batch,
     random_flip,
     random_rotate,
     random_translate,
-    split_augmentation,
 )
 
 
@@ -186,7 +188,7 @@ def test_marked_array_is_a_zero_copy_view_that_pickles():
     restored = pickle.loads(pickle.dumps(marked))
     assert restored.augmentation == spec
     np.testing.assert_array_equal(restored, X)
-    plain, found = split_augmentation(marked)
+    plain, found = take_augmentation(marked, "CNNClassifier")
     assert type(plain) is np.ndarray and found == spec
     unmarked = pickle.loads(pickle.dumps(X.view(AugmentedArray)))  # a view without a mark
     assert unmarked.augmentation is None

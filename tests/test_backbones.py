@@ -231,7 +231,7 @@ HEAD_FAMILIES = [("resnet18", 0.3), ("shufflenet_v2_x0_5", 0.0), ("regnet_x_400m
 
 @pytest.mark.parametrize("name, dropout", HEAD_FAMILIES)
 def test_head_is_written_and_read_under_torchvision_names(name, dropout, tmp_path):
-    from sk_cnn.backbones import build_backbone, torchvision_state_dict
+    from sk_cnn.networks._backbones import build_backbone, torchvision_state_dict
 
     def build(weights=None, n_outputs=3, seed=0):
         torch.manual_seed(seed)
@@ -240,15 +240,11 @@ def test_head_is_written_and_read_under_torchvision_names(name, dropout, tmp_pat
 
     net = build()
     get_model(name, weights=None, num_classes=3).load_state_dict(
-        torchvision_state_dict(net, name), strict=True)
-    # A network unpickled from an sk_cnn that did not record the name asks torchvision.
-    del net.torchvision_output
-    get_model(name, weights=None, num_classes=3).load_state_dict(
-        torchvision_state_dict(net, name), strict=True)
+        torchvision_state_dict(net), strict=True)
 
     torch.manual_seed(1)
     torch.save(get_model(name, weights=None, num_classes=3).state_dict(), tmp_path / "tv.pt")
-    # sk_cnn's names in a plain dict, as save_weights wrote them before writing torchvision's.
+    # sk_cnn's names in a plain dict, as torch.save(clf.module_.model.state_dict()) writes them.
     torch.save({k: v for k, v in net.model.state_dict().items()}, tmp_path / "sk.pt")
     for file in ("tv.pt", "sk.pt"):
         expected = torch.load(tmp_path / file, weights_only=True)
@@ -256,7 +252,7 @@ def test_head_is_written_and_read_under_torchvision_names(name, dropout, tmp_pat
             warnings.simplefilter("error")  # everything fits: nothing to warn about
             loaded = build(tmp_path / file, seed=2)
             other_classes = build(tmp_path / file, n_outputs=4, seed=2)
-        got = (torchvision_state_dict(loaded, name) if file == "tv.pt"
+        got = (torchvision_state_dict(loaded) if file == "tv.pt"
                else loaded.model.state_dict())
         assert got.keys() == expected.keys()
         for key, value in expected.items():
@@ -321,7 +317,7 @@ def test_bad_backbone_parameters(params, message):
 
 
 def test_unsupported_families_are_not_listed():
-    from sk_cnn.backbones import UNSUPPORTED_FAMILIES, available_backbones
+    from sk_cnn.networks._backbones import UNSUPPORTED_FAMILIES, available_backbones
 
     names = available_backbones()
     assert "resnet18" in names and "mnasnet0_5" in names

@@ -16,7 +16,8 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier
-from sk_cnn.data import BatchIterator, ImageDataset, as_tensor
+from sk_cnn.training import BatchIterator, ImageDataset
+from sk_cnn.training._batching import as_tensor
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -465,7 +466,7 @@ def test_set_params_on_a_fitted_classifier_reaches_the_next_partial_fit(tiny_ima
     # skorch wrote lr into every parameter group (airbench's BatchNorm group runs at 64x lr),
     # kept the callbacks built at the first fit (cosine over the old max_epochs) and failed
     # on optimizer=... ("Something went wrong").
-    from sk_cnn.fastnet import airbench_params
+    from sk_cnn.recipes import airbench_params
 
     X, y = tiny_images
     params = {**airbench_params(max_epochs=1), "conv_filters": (4, 4, 4), "verbose": 0,
@@ -572,7 +573,7 @@ def _conv_output_shapes(module, x):
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("size", [(7, 10), (8, 9), (11,), (12,)])
 def test_same_padding_outputs_ceil_of_size_over_stride(kernel_size, stride, size):
-    from sk_cnn.modules import build_cnn
+    from sk_cnn.networks._plain import build_cnn
 
     # pooling=None: only the strided convolutions downsample, so every feature map is known.
     net = build_cnn(in_channels=2, n_outputs=3, input_size=size, conv_filters=(4, 4),
@@ -589,7 +590,7 @@ def test_same_padding_outputs_ceil_of_size_over_stride(kernel_size, stride, size
 
 @pytest.mark.parametrize("kernel_size", [2, 4])
 def test_same_padding_of_even_kernels_computes_torchs_same_convolution(kernel_size):
-    from sk_cnn.modules import build_cnn
+    from sk_cnn.networks._plain import build_cnn
 
     net = build_cnn(in_channels=3, n_outputs=2, input_size=(9, 8), conv_filters=(4,),
                     kernel_size=kernel_size, batch_norm=False)
@@ -614,7 +615,7 @@ def test_same_padding_in_the_summary_keeps_the_size_for_even_kernels():
 def test_same_padding_keeps_the_state_dict_keys(kernel_size, size):
     """Weight files and saved models of odd-kernel networks still load: the same layers, with
     the same keys; even kernels add only a weightless padding layer."""
-    from sk_cnn.modules import build_cnn
+    from sk_cnn.networks._plain import build_cnn
 
     net = build_cnn(in_channels=1, n_outputs=2, input_size=size, conv_filters=(4, 8),
                     kernel_size=kernel_size, dense_units=(5,))

@@ -16,7 +16,8 @@ from PIL import Image
 from sklearn.pipeline import Pipeline, make_pipeline
 from skorch.callbacks import Callback
 
-from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer, cli_commands
+from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer
+from sk_cnn.cli import _commands as cli_commands
 from sk_cnn.cli import main
 from sk_cnn.datasets import find_images, load_image_folder
 
@@ -297,8 +298,6 @@ def test_export_with_loader_size_none_or_int(size, tmp_path, capsys):
 def test_export_errors_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypatch):
     from sklearn.preprocessing import FunctionTransformer
 
-    import sk_cnn.export
-
     model = _save_pipeline(tmp_path, middle=("f", FunctionTransformer()))
     before = sorted(os.listdir(tmp_path))
     status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2")
@@ -311,7 +310,7 @@ def test_export_errors_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypa
         Path(path).write_bytes(b"half a model")
         raise RuntimeError("torch.export could not export the network")
 
-    monkeypatch.setattr(sk_cnn.export, "export_program", write_then_fail)
+    monkeypatch.setattr(cli_commands, "export_program", write_then_fail)
     status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2")
     assert status == 1 and "could not export" in err
     assert sorted(os.listdir(tmp_path)) == sorted(before + ["adir.onnx"])

@@ -9,7 +9,7 @@ import torch
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter
-from sk_cnn.fastnet import airbench_params
+from sk_cnn.recipes import airbench_params
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

@@ -3,7 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sk_cnn import CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer, ImageReshaper
-from sk_cnn.checks import (
+from sk_cnn.estimators import (
     CNN_CLASSIFIER_EXPECTED_FAILED_CHECKS,
     CNN_REGRESSOR_EXPECTED_FAILED_CHECKS,
 )

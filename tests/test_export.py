@@ -135,7 +135,7 @@ def test_program_normalizes_either_channel_layout(layout, tmp_path):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_exported_normalization_equals_transform_bit_for_bit(dtype):
-    from sk_cnn.serving import _Normalize
+    from sk_cnn.io._serving import _Normalize
 
     X, _ = _colour_images()
     norm = ImageNormalizer(dtype=dtype).fit(X)
@@ -229,16 +229,15 @@ def test_unfitted_pipeline_is_refused(tmp_path):
                        tmp_path / "m.pt2")
 
 
-def test_input_dtype_must_be_given_when_not_recorded(colour_model, tmp_path):
+def test_input_dtype_sets_what_the_exported_model_takes(colour_model, tmp_path):
+    # Fitted on uint8 images, exported for float32 pixels in [0, 1]: the model does not scale
+    # them again, as the pipeline does not.
     pipe, X = colour_model
-    old = Pipeline([("norm", ImageNormalizer()), ("cnn", _small_cnn(max_epochs=1))])
-    old.fit(X, np.repeat(["a", "b"], 32))
-    del old[0].input_dtype_  # as fitted by a version that did not record it
-    with pytest.raises(ValueError, match="pass input_dtype"):
-        export_program(old, tmp_path / "m.pt2")
-    program = torch.export.load(export_program(old, tmp_path / "m.pt2", input_dtype=np.uint8))
-    np.testing.assert_allclose(program.module()(torch.from_numpy(X[:5])).numpy(),
-                               old.predict_proba(X[:5]), rtol=0, atol=ATOL)
+    pixels = X[:5].astype(np.float32) / 255
+    program = torch.export.load(export_program(pipe, tmp_path / "m.pt2",
+                                               input_dtype=np.float32))
+    np.testing.assert_allclose(program.module()(torch.from_numpy(pixels)).numpy(),
+                               pipe.predict_proba(pixels), rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("missing", ["onnx", "onnxscript"])

@@ -13,16 +13,13 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, export_onnx, export_program
-from sk_cnn.callbacks import Lookahead, _WarmupLinear
-from sk_cnn.fastnet import (
-    NORM_BIAS_LR_FACTOR,
-    AirbenchNet,
-    WhiteningBiasSchedule,
-    airbench_params,
-    build_airbench,
-)
-from sk_cnn.tta import tta_logits
-from sk_cnn.whitening import image_patches, whitening_weights
+from sk_cnn.networks._airbench import NORM_BIAS_LR_FACTOR, AirbenchNet, build_airbench
+from sk_cnn.networks._tta import tta_logits
+from sk_cnn.networks._whitening import image_patches, whitening_weights
+from sk_cnn.recipes import airbench_params
+from sk_cnn.training._callbacks import WhiteningBiasSchedule
+from sk_cnn.training._lookahead import Lookahead
+from sk_cnn.training._schedules import _WarmupLinear
 
 
 def _correlated_images(n=40, c=3, size=10, seed=0):

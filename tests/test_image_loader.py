@@ -22,7 +22,7 @@ from sklearn.utils.estimator_checks import (
 
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageLoader, ImageNormalizer
 from sk_cnn.datasets import find_images, load_digits_images, load_image_folder
-from sk_cnn.image_loader import read_image
+from sk_cnn.preprocessing._loader import read_image
 
 RNG = np.random.default_rng(0)
 
@@ -306,7 +306,7 @@ def test_load_digits_images():
 def test_n_jobs_none_follows_scikit_learn():
     from joblib import parallel_config
 
-    from sk_cnn.image_loader import _n_threads
+    from sk_cnn.preprocessing._loader import _n_threads
 
     assert _n_threads(None) == 1
     assert _n_threads(1) == 1

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from sk_cnn.optim import Muon, check_optimizer_options, orthogonalize
+from sk_cnn.training import Muon
+from sk_cnn.training._muon import orthogonalize
+from sk_cnn.training._optimizers import check_optimizer_options
 
 
 def test_orthogonalize_keeps_singular_vectors_and_evens_singular_values():

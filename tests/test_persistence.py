@@ -98,7 +98,7 @@ def _rewritten(path, out, edit):
     import torch
     from safetensors import safe_open
 
-    from sk_cnn.persistence import _digest
+    from sk_cnn.io._codec import digest as _digest
 
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata()
@@ -390,7 +390,7 @@ def test_backups_written_at_the_same_time_do_not_collide(tmp_path, tiny_images,
                                                          tiny_classifier, monkeypatch):
     # Two identical fits (e.g. in two processes) write the same backup: here the second
     # writes and renames its file while the first is still writing its own.
-    import sk_cnn.backup
+    import sk_cnn.training._backup
     X, y = tiny_images
     second = tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
     second_backup = dict(second.callbacks_)["backup"]
@@ -405,7 +405,7 @@ def test_backups_written_at_the_same_time_do_not_collide(tmp_path, tiny_images,
             second_backup.on_epoch_end(second)
         save(state, file)
 
-    monkeypatch.setattr(sk_cnn.backup.torch, "save", save_while_the_other_writes)
+    monkeypatch.setattr(sk_cnn.training._backup.torch, "save", save_while_the_other_writes)
     tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
     assert len(calls) == 3  # both wrote, and the fit went on
 
@@ -413,7 +413,7 @@ def test_backups_written_at_the_same_time_do_not_collide(tmp_path, tiny_images,
 def test_a_validation_split_object_keeps_the_backup_name_across_processes():
     from skorch.dataset import ValidSplit
 
-    from sk_cnn.backup import _stable_repr
+    from sk_cnn.training._backup import _stable_repr
     text = _stable_repr(ValidSplit(5, stratified=True))
     assert "0x" not in text and "cv=5" in text
     assert text != _stable_repr(ValidSplit(3, stratified=True))
@@ -561,23 +561,6 @@ def test_partial_fit_leaves_no_backup_for_a_later_fit(tmp_path, tiny_images, tin
         clf.partial_fit(X, y)  # crashes after its first epoch, the third
     assert _backups(tmp_path) == []  # partial_fit is not resumed: nothing to back up
     assert tiny_classifier(checkpoint_dir=tmp_path).fit(X, y).history[:, "epoch"] == [1, 2]
-
-
-def test_files_from_before_the_even_kernel_padding_fix_are_refused(tmp_path, tiny_images,
-                                                                   tiny_classifier):
-    X, y = tiny_images
-    for kernel_size, refused in ((2, True), (3, False)):
-        clf = tiny_classifier(kernel_size=kernel_size, max_epochs=1).fit(X, y)
-        path = sk_cnn.save(clf, tmp_path / f"k{kernel_size}.safetensors")
-        old = _rewritten(path, tmp_path / f"old{kernel_size}.safetensors",
-                         lambda config: config.pop("padding"))
-        if refused:
-            with pytest.raises(ValueError, match="even kernel_size with padding='same'"):
-                sk_cnn.load(old)
-        else:  # odd kernels were always padded the same
-            np.testing.assert_array_equal(sk_cnn.load(old).predict_proba(X),
-                                          clf.predict_proba(X))
-        sk_cnn.load(path)  # files written now load
 
 
 @pytest.mark.parametrize("what", [None, "passthrough"])

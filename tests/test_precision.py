@@ -2,7 +2,7 @@
 
 import torch
 
-from sk_cnn.precision import has_fast_bfloat16
+from sk_cnn.training import has_fast_bfloat16
 
 
 def test_has_fast_bfloat16_reads_amx_too_and_knows_no_other_devices(monkeypatch):

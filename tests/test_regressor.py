@@ -15,6 +15,7 @@ from skorch.callbacks import Callback
 
 import sk_cnn
 from sk_cnn import CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer
+from sk_cnn.estimators._parameter_table import _SHARED
 
 
 @pytest.fixture(scope="module")
@@ -93,12 +94,12 @@ def test_no_predict_proba():
 def test_shares_the_classifier_parameters():
     reg_params = inspect.signature(CNNRegressor).parameters
     clf_params = inspect.signature(CNNClassifier).parameters
-    shared = set(inspect.signature(sk_cnn.parameters.CNNParametersMixin).parameters) - {"kwargs"}
+    shared = set(_SHARED)
     assert shared <= set(reg_params) and shared <= set(clf_params)
     assert {"scale_target", "criterion"} <= set(reg_params)
     assert "class_weight" not in reg_params and "scale_target" not in clf_params
     assert "conv_filters : tuple of int" in CNNRegressor.__doc__
-    assert "{shared_parameters}" not in CNNRegressor.__doc__
+    assert "{parameters}" not in CNNRegressor.__doc__
     # scikit-learn's repr (not skorch's "<class ...>[uninitialized](module=None,)") shows only
     # the parameters that differ from the signature's defaults, fitted or not.
     assert repr(CNNRegressor(max_epochs=3)) == "CNNRegressor(max_epochs=3)"

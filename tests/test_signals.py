@@ -6,9 +6,9 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
-from sk_cnn import CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer
-from sk_cnn.augment import AugmentationSpec, augment_batch
+from sk_cnn import AugmentationSpec, CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer
 from sk_cnn.plotting import plot_filters
+from sk_cnn.training._augment import augment_batch
 
 
 def _two_frequency_signals(n=240, channels=2, length=64, seed=0):

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 
 from sk_cnn import CNNClassifier, ImageNormalizer
-from sk_cnn.summary import ModelSummary, model_summary, summarize_module
+from sk_cnn.inspection import ModelSummary, model_summary, summarize_module
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
 from sklearn.pipeline import Pipeline
 from torch import nn
 
-from ..classifier import unknown_labels
-from ..data import canonical_view
+from ..estimators._targets import unknown_labels
+from ..preprocessing._input import canonical_view
 from ._base import _fitted, _grid, _last_step, _scaled, plt
 
 

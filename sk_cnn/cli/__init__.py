@@ -1,0 +1,13 @@
+"""The ``sk-cnn`` command: train, predict, evaluate, export and demo from the shell.
+
+``sk-cnn train DATA_DIR`` fits ImageLoader -> ImageNormalizer -> ImageAugmenter ->
+CNNClassifier on a class-per-folder tree and saves the pipeline with joblib; ``predict``,
+``evaluate`` and ``export`` (to ONNX or torch.export) load it again. Run
+``sk-cnn COMMAND --help`` for the options; ``python -m sk_cnn.cli`` works too.
+"""
+
+from ._commands import load_model
+from ._errors import CLIError
+from ._main import build_parser, main
+
+__all__ = ["CLIError", "build_parser", "load_model", "main"]

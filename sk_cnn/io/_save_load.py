@@ -1,0 +1,278 @@
+"""Pickle-free persistence: ``save`` and ``load`` fitted sk_cnn estimators and pipelines.
+
+One safetensors file holds every array and tensor (network weights, normalization statistics,
+fitted attributes); its JSON metadata holds the configuration (:mod:`._codec` says how values
+are written). Loading reads data only: classes come from a fixed allowlist, nothing is
+unpickled, no code from the file runs. A SHA-256 digest of configuration and tensors refuses
+corrupted files.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
+from skorch.exceptions import DeviceWarning
+from skorch.history import History
+
+from .._version import __version__
+from ..estimators import CNNClassifier, CNNRegressor
+from ..networks._backbones import BackboneNet, torchvision_state_dict
+from ..preprocessing import ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
+from ._codec import decode, digest, encode
+
+FORMAT = "sk_cnn"
+FORMAT_VERSION = 1
+
+_ESTIMATORS = {cls.__name__: cls for cls in (
+    ImageLoader, ImageReshaper, ImageNormalizer, ImageAugmenter,
+    StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler, PCA)}
+# The CNN estimators; each names its fitted attributes (``_fitted_attributes``).
+_CNN_ESTIMATORS = {cls.__name__: cls for cls in (CNNClassifier, CNNRegressor)}
+# Saved when present: the column names of a DataFrame X, and the alternating flips' first
+# epoch (ImageAugmenter(horizontal_flip="alternate")), which a continued fit goes on from.
+_OPTIONAL_STATE = ("feature_names_in_", "_first_epoch_flips")
+
+
+def save(estimator, path, *, include_optimizer: bool = True) -> Path:
+    """Write a fitted sk_cnn estimator or pipeline to a pickle-free file.
+
+    Parameters
+    ----------
+    estimator : estimator or Pipeline
+        A fitted :class:`CNNClassifier`, :class:`CNNRegressor`, sk_cnn transformer, or a
+        Pipeline of those and of scikit-learn's StandardScaler, MinMaxScaler, MaxAbsScaler,
+        RobustScaler or PCA (steps left out as "passthrough" or None included).
+    path : str or Path
+        Destination, conventionally ``*.safetensors``.
+    include_optimizer : bool, default=True
+        Also write the optimizer's state (Adam's moment estimates, SGD's momentum buffers), so
+        that ``partial_fit`` or a ``warm_start`` fit of the loaded estimator trains exactly as
+        the saved one would have. False writes a smaller file (Adam's state is twice the
+        weights' size) whose estimator predicts the same but continues training with a fresh
+        optimizer state.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+
+    Raises
+    ------
+    TypeError
+        For a step or a value that cannot be stored without pickle (the message names it).
+    """
+    tensors: dict[str, torch.Tensor] = {}
+    config = _describe(estimator, "model", tensors, include_optimizer)
+    metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+                "sk_cnn_version": __version__, "config": json.dumps(config)}
+    metadata["sha256"] = digest(metadata["config"], tensors)
+    path = Path(path)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def load(path):
+    """Read an estimator written by :func:`save`, running no code from the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    estimator : estimator or Pipeline
+        The fitted estimator, predicting exactly as the saved one (and, when saved with its
+        optimizer state, continuing to train as the saved one would).
+
+    Raises
+    ------
+    FileNotFoundError
+        When there is no file at ``path``.
+    ValueError
+        When the file is not an sk_cnn model file, is corrupted, or holds what this version
+        of sk_cnn cannot rebuild (written by another version).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No sk_cnn model file at {path}.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(
+            f"{path} is not an sk_cnn model file (expected a safetensors file written by "
+            f"sk_cnn.save): {exc}") from None
+    if metadata.get("format") != FORMAT or "config" not in metadata:
+        raise ValueError(f"{path} is a safetensors file, but not one written by sk_cnn.save.")
+    if metadata.get("format_version") != str(FORMAT_VERSION):
+        raise ValueError(f"{path} uses sk_cnn file format {metadata.get('format_version')}; "
+                         f"this sk_cnn reads format {FORMAT_VERSION}.")
+    if metadata.get("sha256") != digest(metadata["config"], tensors):
+        raise ValueError(f"{path} was modified or corrupted: its content does not match the "
+                         f"digest written by sk_cnn.save. Refusing to load it.")
+    try:
+        return _build(json.loads(metadata["config"]), tensors)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        # A step class, parameter or layer this version does not know.
+        written = metadata.get("sk_cnn_version")
+        if written == __version__:
+            raise ValueError(
+                f"{path} was written by sk_cnn {__version__} (this version, or a development "
+                f"build of it), which cannot rebuild it ({type(exc).__name__}: {exc}). Fit and "
+                f"save the model again (joblib.dump keeps any fitted model).") from exc
+        raise ValueError(
+            f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} cannot rebuild "
+            f"it ({type(exc).__name__}: {exc}). Load it with the sk_cnn version that wrote "
+            f"it, or fit and save the model again.") from exc
+
+
+def save_weights(estimator, path) -> Path:
+    """Write the trained network's state dict, to reuse it as ``weights=path`` for another task.
+
+    Parameters
+    ----------
+    estimator : CNNClassifier, CNNRegressor or Pipeline ending with one
+        A fitted estimator (plain CNN or backbone).
+    path : str or Path
+        Destination (``*.pt``). A backbone's file is a plain torchvision state dict, under
+        torchvision's names (the head's output layer included):
+        ``torchvision.models.get_model(backbone, num_classes=n_classes)`` loads it with
+        ``strict=True`` when the images have 3 channels (others change the first
+        convolution's shape). As ``weights=`` it restores the head too when the new task
+        has as many classes.
+
+    Returns
+    -------
+    path : Path
+        The file written.
+    """
+    clf = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+    if not isinstance(clf, (CNNClassifier, CNNRegressor)):
+        raise TypeError(f"save_weights needs a CNNClassifier or CNNRegressor (or a Pipeline "
+                        f"ending with one), "
+                        f"got {type(clf).__name__}.")
+    clf.check_is_fitted()
+    if isinstance(clf.module_, BackboneNet):
+        # sk_cnn's head may move the output layer behind a Dropout (ResNet's fc is fc.1).
+        state = torchvision_state_dict(clf.module_)
+    else:
+        state = getattr(clf.module_, "model", clf.module_).state_dict()
+    path = Path(path)
+    cpu_state = OrderedDict((k, v.detach().cpu()) for k, v in state.items())
+    # The modules' versions, as torch.save(module.state_dict()) keeps them: torchvision's
+    # MNASNet refuses a state dict without its version.
+    cpu_state._metadata = state._metadata
+    torch.save(cpu_state, path)
+    return path
+
+
+# ------------------------------------------------------------------------------ describe
+def _describe(estimator, key, tensors, include_optimizer):
+    if isinstance(estimator, Pipeline):
+        if estimator.memory is not None:
+            raise TypeError("Pipelines with memory= cannot be saved; set memory=None.")
+        return {"pipeline": [[name, {"passthrough": step} if step in (None, "passthrough")
+                              else _describe(step, f"{key}.{name}", tensors, include_optimizer)]
+                             for name, step in estimator.steps],
+                "verbose": bool(estimator.verbose)}
+    if type(estimator).__name__ in _CNN_ESTIMATORS:
+        return _describe_cnn(estimator, key, tensors, include_optimizer)
+    cls = _ESTIMATORS.get(type(estimator).__name__)
+    if cls is not type(estimator):
+        raise TypeError(
+            f"{type(estimator).__name__} cannot be saved without pickle (step {key!r}). "
+            f"sk_cnn.save supports sk_cnn's estimators and {sorted(_ESTIMATORS)}; use "
+            f"joblib.dump for other steps (and load such files from trusted sources only).")
+    params = estimator.get_params(deep=False)
+    state = {name: value for name, value in vars(estimator).items() if name not in params}
+    return {"estimator": cls.__name__,
+            "params": encode(params, f"{key}.params", tensors),
+            "state": encode(state, f"{key}.state", tensors)}
+
+
+def _describe_cnn(clf, key, tensors, include_optimizer):
+    name = type(clf).__name__
+    cls = _CNN_ESTIMATORS[name]
+    if type(clf) is not cls:
+        raise TypeError(f"{name} (step {key!r}) is not sk_cnn's {name}. Use joblib.dump.")
+    params = clf.get_params(deep=False)
+    for param in ("module", "callbacks"):
+        if params.get(param) is not None:
+            raise TypeError(
+                f"{name}({param}=...) cannot be saved without pickle (step {key!r}): "
+                f"custom modules and callbacks are code. Use joblib.dump.")
+    clf.check_is_fitted()
+    for param, tensor in clf.module_.state_dict().items():
+        tensors[f"{key}.module.{param}"] = tensor.detach().cpu().contiguous()
+    state = {attribute: getattr(clf, attribute) for attribute in cls._fitted_attributes}
+    state.update({attribute: getattr(clf, attribute) for attribute in _OPTIONAL_STATE
+                  if hasattr(clf, attribute)})
+    config = {"cnn": name,
+              "params": encode(params, f"{key}.params", tensors),
+              "state": encode(state, f"{key}.state", tensors),
+              "history": json.dumps(clf.history.to_list(), default=float),
+              "weights": f"{key}.module."}
+    if include_optimizer:
+        config["optimizer"] = encode(clf.optimizer_.state_dict(), f"{key}.optimizer", tensors)
+    return config
+
+
+# ------------------------------------------------------------------------------ build
+def _build(config, tensors):
+    if "pipeline" in config:
+        steps = [(name, _build(step, tensors)) for name, step in config["pipeline"]]
+        return Pipeline(steps, verbose=config["verbose"])
+    if "passthrough" in config:
+        return config["passthrough"]
+    if "cnn" in config:
+        return _build_cnn(config, tensors)
+    cls = _ESTIMATORS[config["estimator"]]
+    estimator = cls(**decode(config["params"], tensors))
+    for name, value in decode(config["state"], tensors).items():
+        setattr(estimator, name, value)
+    return estimator
+
+
+def _build_cnn(config, tensors):
+    params = decode(config["params"], tensors)
+    cls = _CNN_ESTIMATORS[config["cnn"]]
+    # Built without its initial weights (the file has the trained ones; the original weights
+    # file need not exist here), then given back the parameter.
+    clf = cls(**{**params, "weights": None})
+    for name, value in decode(config["state"], tensors).items():
+        setattr(clf, name, value)
+    if torch.device(clf.device).type == "cuda" and not torch.cuda.is_available():
+        # As skorch does when unpickling: a model trained on a GPU predicts on the CPU.
+        warnings.warn(f"{cls.__name__} was saved with device={clf.get_params()['device']!r}, but "
+                      f"CUDA is not available here: it is loaded with device='cpu'.",
+                      DeviceWarning, stacklevel=4)  # the caller of load
+        clf.set_params(device="cpu")
+    # The initial weights are drawn (then overwritten) without touching the caller's global
+    # random generator.
+    with torch.random.fork_rng(devices=[]):
+        clf.initialize()
+    clf.weights = params.get("weights")
+    clf._record_built_values()  # as built from ``weights``: the file holds their trained values
+    prefix = config["weights"]
+    weights = OrderedDict((key[len(prefix):], tensor) for key, tensor in tensors.items()
+                          if key.startswith(prefix))
+    # The layers' state-dict versions, which some loaders read (torchvision's MNASNet).
+    weights._metadata = getattr(clf.module_.state_dict(), "_metadata", None)
+    clf.module_.load_state_dict(weights)
+    if "optimizer" in config:
+        clf.optimizer_.load_state_dict(decode(config["optimizer"], tensors))
+    clf.history = History(json.loads(config["history"]))
+    return clf
+
+

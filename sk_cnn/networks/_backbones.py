@@ -1,0 +1,293 @@
+"""Transfer learning: torchvision backbones with a new head, adapted input channels, freezing.
+
+Initial weights come from :mod:`._weights` (never downloaded).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from numbers import Integral
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import get_model, list_models
+
+from ._weights import load_matching, load_weights, warn_left_out, with_versions
+
+# Every listed backbone downsamples by 32: smaller inputs are upsampled to this size.
+MIN_INPUT_SIZE = 32
+
+
+# torchvision families sk_cnn does not adapt: squeezenet's head is a convolution, swin's and
+# vit's is ``head``/``heads``, googlenet and inception return auxiliary outputs while training,
+# alexnet, inception, maxvit and vit need inputs far above 32 pixels.
+UNSUPPORTED_FAMILIES = ("alexnet", "googlenet", "inception", "maxvit", "squeezenet", "swin",
+                        "vit")
+
+
+def available_backbones() -> list[str]:
+    """Names of the torchvision classification models valid for ``backbone=``.
+
+    All of torchvision's but the families in ``UNSUPPORTED_FAMILIES``: those whose output
+    layer is the last ``nn.Linear`` under ``fc`` or ``classifier`` and that run from 32-pixel
+    inputs (resnet, resnext, wide_resnet, mobilenet, efficientnet, convnext, densenet, mnasnet,
+    regnet, shufflenet, vgg).
+
+    Returns
+    -------
+    names : list of str
+        Sorted model names.
+    """
+    return sorted(name for name in list_models(module=__import__("torchvision").models)
+                  if not name.startswith(UNSUPPORTED_FAMILIES))
+
+
+def check_backbone_name(name: str) -> None:
+    """Raise a ValueError unless ``name`` is in :func:`available_backbones`.
+
+    Parameters
+    ----------
+    name : str
+        The ``backbone`` parameter.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem (an unknown name, or a torchvision family sk_cnn does not adapt)
+        and names to use instead.
+    """
+    if name in available_backbones():
+        return
+    known = name in list_models(module=__import__("torchvision").models)
+    raise ValueError(
+        (f"backbone={name!r} is a torchvision model sk_cnn does not adapt (its head or input "
+         f"size differs from those of the families {', '.join(UNSUPPORTED_FAMILIES)})."
+         if known else f"Unknown backbone {name!r}.")
+        + " Use one of sk_cnn.networks.available_backbones(), "
+        "such as 'resnet18', 'mobilenet_v3_small' or 'efficientnet_b0'.")
+
+
+class BackboneNet(nn.Module):
+    """A torchvision classifier whose head predicts ``n_outputs`` classes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The torchvision model, its head already replaced.
+    head : str
+        Name of the head's attribute on ``model`` ("fc" or "classifier").
+    input_size : tuple of int
+        Images of another size are resized to this ``(H, W)`` inside ``forward``, as one
+        batched bilinear interpolation.
+    torchvision_output : str or None, default=None
+        Name of the output layer in torchvision's own model, where sk_cnn's head may differ
+        (ResNet's ``fc`` is ``fc.1`` after a Dropout); None when the names are the same.
+
+    Attributes
+    ----------
+    frozen : list of str
+        Names of the frozen top-level parts; their batch norm layers stay in eval mode.
+    """
+
+    def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int],
+                 torchvision_output: str | None = None):
+        super().__init__()
+        self.model = model
+        self.head = head
+        self.input_size = tuple(input_size)
+        self.torchvision_output = torchvision_output
+        self.frozen: list[str] = []
+
+    def forward(self, x):
+        if tuple(x.shape[-2:]) != self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
+        return self.model(x)
+
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        """The backbone's parts in input-to-output order, the head excluded.
+
+        Models with a ``features`` sequence (MobileNet, EfficientNet, ConvNeXt) have one stage
+        per entry of it; others (ResNet) one per top-level child holding parameters.
+        """
+        features = getattr(self.model, "features", None)
+        if isinstance(features, nn.Sequential):
+            return [(f"features.{name}", child) for name, child in features.named_children()]
+        return [(name, child) for name, child in self.model.named_children()
+                if name != self.head and any(True for _ in child.parameters())]
+
+    def freeze(self, freeze) -> None:
+        """Freeze nothing (None), every stage ("backbone") or the first ``freeze`` stages."""
+        self.unfreeze()
+        stages = self.stages()
+        count = len(stages) if freeze == "backbone" else int(freeze or 0)
+        if count > len(stages):
+            raise ValueError(f"freeze={freeze} but the backbone has {len(stages)} stages.")
+        for name, stage in stages[:count]:
+            stage.requires_grad_(False)
+            self.frozen.append(name)
+        self.train(self.training)
+
+    def unfreeze(self) -> None:
+        """Make every parameter trainable again."""
+        self.model.requires_grad_(True)
+        self.frozen = []
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in self.frozen:  # frozen batch norm keeps its (pretrained) running statistics
+            for module in self.model.get_submodule(name).modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
+
+    def backbone_parameters(self):
+        """Parameters outside the head."""
+        head = {id(p) for p in getattr(self.model, self.head).parameters()}
+        return [p for p in self.model.parameters() if id(p) not in head]
+
+
+def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: float,
+                   weights=None, input_size=None, image_size=(MIN_INPUT_SIZE,) * 2):
+    """Build torchvision's ``name`` with local weights, a new head and adapted input channels.
+
+    Parameters
+    ----------
+    name : str
+        A torchvision classification model ("resnet18", "mobilenet_v3_small", ...).
+    n_outputs : int
+        Classes of the new head.
+    in_channels : int
+        Channels of the images. For 1 channel the first convolution's pretrained RGB kernels
+        are summed; for more than 3 they are repeated cyclically and scaled by 3 / channels,
+        so the first layer's response to a gray (or repeated) image is unchanged.
+    dropout : float
+        Dropout before the new output layer.
+    weights : None, str or path, default=None
+        None (random), a torchvision weights name found in the torch hub cache, or a state
+        dict file. Layers whose shapes differ (the old head) keep their new initialization.
+        The head's output layer is read under torchvision's name (a file of torchvision or
+        of :func:`sk_cnn.save_weights`) or under sk_cnn's, and restored when it has
+        ``n_outputs`` outputs.
+    input_size : int, tuple of int or None, default=None
+        Size images are resized to; None keeps ``image_size`` unless it is below 32 pixels.
+    image_size : tuple of int, default=(32, 32)
+        Size of the training images.
+
+    Returns
+    -------
+    module : BackboneNet
+        The network.
+    """
+    check_backbone_name(name)
+    model = get_model(name, weights=None)
+    head = "fc" if hasattr(model, "fc") else "classifier"
+    state = load_weights(weights, name)
+    left_out = [] if state is None else load_matching(model, state, weights, warn=False)
+    torchvision_output = _output_layer_name(model)
+    # What the second pass below must not overwrite; the output layer is replaced.
+    loaded = {k for k in set(model.state_dict()) - set(left_out)
+              if k.rpartition(".")[0] != torchvision_output}
+    _replace_output_layer(model, head, n_outputs, dropout)
+    output = _output_layer_name(model)
+    if in_channels != 3:
+        _adapt_first_conv(model, in_channels)
+    if state is not None:
+        # Entries that fit only now: a head of n_outputs classes, stored under torchvision's
+        # name of the output layer (its files and save_weights') or sk_cnn's (files of older
+        # save_weights, such as fc.1.weight), and a first convolution saved from a network
+        # already adapted to these channels.
+        state = _rename_layer(state, torchvision_output, output)
+        own = model.state_dict()
+        fits = with_versions({k: v for k, v in state.items()
+                               if k not in loaded and k in own and own[k].shape == v.shape},
+                              state, own)
+        model.load_state_dict(fits, strict=False)
+        left_out = [k for k in left_out if k not in fits]
+        warn_left_out(left_out, len(state), weights, f"{head}.")
+    if input_size is None:
+        input_size = tuple(max(s, MIN_INPUT_SIZE) for s in image_size)
+    elif isinstance(input_size, Integral):
+        input_size = (int(input_size),) * 2
+    return BackboneNet(model, head, tuple(int(s) for s in input_size),
+                       torchvision_output=None if output == torchvision_output
+                       else torchvision_output)
+
+
+def torchvision_state_dict(net: BackboneNet) -> dict[str, torch.Tensor]:
+    """``net``'s weights under the names of the torchvision model it was built from.
+
+    sk_cnn's head may put a Dropout in front of the output layer, which moves the layer:
+    ResNet's, RegNet's and ShuffleNet's ``fc`` becomes ``fc.1``, DenseNet's ``classifier``
+    ``classifier.1``, ConvNeXt's ``classifier.2`` ``classifier.3`` (with ``dropout > 0``).
+    The result has torchvision's names: ``torchvision.models.get_model(backbone,
+    num_classes=...)`` loads it with ``strict=True`` (for 3-channel images; other channel
+    counts change the first convolution's shape).
+
+    Parameters
+    ----------
+    net : BackboneNet
+        The network, as built by :func:`build_backbone`.
+
+    Returns
+    -------
+    state : dict of str to torch.Tensor
+        The state dict of ``net.model``, its output layer renamed.
+    """
+    output = _output_layer_name(net.model)
+    torchvision_output = net.torchvision_output or output
+    return _rename_layer(net.model.state_dict(), output, torchvision_output)
+
+
+def _output_layer_name(model: nn.Module) -> str:
+    """Name of the output layer: the last ``nn.Linear`` (every supported family has one)."""
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
+
+
+def _rename_layer(state: dict, old: str, new: str) -> dict:
+    """``state`` with the entries of layer ``old`` (``old.weight``, ...) renamed to ``new``.
+
+    Its modules' versions (``_metadata``, see :func:`~._weights.with_versions`) follow the layer.
+    """
+    if old == new:
+        return state
+    renamed = OrderedDict(
+        (f"{new}.{key.rpartition('.')[2]}" if key.rpartition(".")[0] == old else key, value)
+        for key, value in state.items())
+    metadata = getattr(state, "_metadata", None)
+    if metadata is not None:
+        renamed._metadata = OrderedDict((new if prefix == old else prefix, version)
+                                        for prefix, version in metadata.items() if prefix != new)
+    return renamed
+
+
+def _replace_output_layer(model: nn.Module, head: str, n_outputs: int, dropout: float):
+    container = getattr(model, head)
+    if isinstance(container, nn.Linear):
+        setattr(model, head, nn.Sequential(nn.Dropout(dropout), nn.Linear(
+            container.in_features, n_outputs)))
+        return
+    index = max(i for i, layer in enumerate(container) if isinstance(layer, nn.Linear))
+    container[index] = nn.Linear(container[index].in_features, n_outputs)
+    if index > 0 and isinstance(container[index - 1], nn.Dropout):
+        container[index - 1].p = dropout
+    elif dropout > 0:
+        container.insert(index, nn.Dropout(dropout))
+
+
+def _adapt_first_conv(model: nn.Module, in_channels: int):
+    parent, attr, conv = next((parent, attr, child) for parent in model.modules()
+                              for attr, child in parent.named_children()
+                              if isinstance(child, nn.Conv2d))
+    new = nn.Conv2d(in_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                    conv.padding, conv.dilation, conv.groups, conv.bias is not None)
+    with torch.no_grad():
+        weight = conv.weight
+        if in_channels == 1:
+            new.weight.copy_(weight.sum(dim=1, keepdim=True))
+        else:
+            repeat = weight.repeat(1, -(-in_channels // weight.shape[1]), 1, 1)
+            new.weight.copy_(repeat[:, :in_channels] * (weight.shape[1] / in_channels))
+        if conv.bias is not None:
+            new.bias.copy_(conv.bias)
+    setattr(parent, attr, new)

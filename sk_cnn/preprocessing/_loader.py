@@ -1,0 +1,359 @@
+"""ImageLoader: a scikit-learn transformer from image file paths to uint8 image arrays."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from numbers import Integral
+
+import numpy as np
+from joblib import effective_n_jobs
+from PIL import Image, ImageOps
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._set_output import ArrayOutputMixin
+
+MODES = ("RGB", "L")
+# Files per task of the thread pool: large enough to amortise the pool's overhead.
+_CHUNK = 64
+
+
+def check_size(size) -> tuple[int, int] | None:
+    """``size`` as ``(H, W)`` of positive ints, or None."""
+    if size is None:
+        return None
+    if isinstance(size, Integral) and not isinstance(size, bool):
+        size = (size, size)
+    try:
+        height, width = size
+        valid = all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in size)
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError(
+            f"size must be None, a positive int or a pair (height, width) of positive ints; "
+            f"got {size!r}.")
+    return int(height), int(width)
+
+
+def check_paths(X) -> list:
+    """Validate a 1-D collection of image paths and return it as a list.
+
+    Parameters
+    ----------
+    X : list, tuple, ndarray or pandas Series of str or os.PathLike
+        One path per sample; a 2-D array or DataFrame with a single column is accepted too.
+
+    Returns
+    -------
+    paths : list
+        The same paths, in order (the caller's object is not modified).
+
+    Raises
+    ------
+    TypeError
+        For a single path instead of a collection, or for entries that are not paths.
+    ValueError
+        For an empty collection or a 2-D input with more than one column.
+    """
+    if isinstance(X, (str, bytes, os.PathLike)):
+        shown = repr(_plain_path(X))
+        raise TypeError(
+            f"ImageLoader expects a list of image paths, got a single path {shown}. "
+            f"Wrap it in a list: [{shown}].")
+    if not hasattr(X, "__len__") or not hasattr(X, "__iter__"):
+        raise TypeError(
+            f"ImageLoader expects a list, numpy array or pandas Series of image paths; got "
+            f"{type(X).__name__}.")
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and shape[1] == 1:
+        X = np.asarray(X).ravel()
+    elif shape is not None and len(shape) != 1:
+        raise ValueError(
+            f"ImageLoader expects a 1-D collection of image paths (one per sample); got an array "
+            f"of shape {tuple(shape)}.")
+    paths = list(X)
+    if not paths:
+        raise ValueError("ImageLoader got 0 image paths; it needs at least one.")
+    for i, path in enumerate(paths):
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(
+                f"ImageLoader expects image paths (str or pathlib.Path); entry {i} is "
+                f"{path!r} of type {type(path).__name__}.")
+    return paths
+
+
+def _plain_path(path):
+    """``path`` as a plain str (bytes stay bytes).
+
+    numpy's ``str_`` (the entries of an array of paths, as ``load_image_folder`` returns) shows
+    as ``np.str_('...')`` where a message uses repr, as Pillow's and ``OSError``'s do.
+    """
+    path = os.fspath(path)
+    return str(path) if isinstance(path, str) else path
+
+
+def _float_pixels(path):
+    return (f"Image file '{path}' has 32-bit floating-point pixels (Pillow mode 'F'), which "
+            f"ImageLoader cannot scale to 0-255 without knowing their range. Convert it to 8 or "
+            f"16 bits (values in [0, 1]: np.round(a * 255).astype(np.uint8)), or decode the "
+            f"files yourself and give the float arrays to the pipeline without ImageLoader.")
+
+
+def _to_uint8_mode(image, mode):
+    """Convert a Pillow image to mode "RGB" or "L" (16-bit and palette images included)."""
+    if image.mode == mode:
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit (or int32) grayscale: scale 0..65535 to 0..255 instead of Pillow's clipping.
+        values = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), mode="L")
+    elif image.mode in ("P", "PA"):
+        image = image.convert("RGBA")  # palette transparency is resolved through RGBA
+    return image if image.mode == mode else image.convert(mode)
+
+
+def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode one image file into a uint8 array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file (any format Pillow reads: JPEG, PNG, BMP, GIF, WebP, TIFF, ...).
+    mode : {"RGB", "L"}, default="RGB"
+        Color mode of the result. Alpha channels are dropped; palette, grayscale, 16-bit and
+        CMYK images are converted. EXIF orientation is applied. 32-bit floating-point images
+        (Pillow mode "F") are refused: their range of values is unknown.
+    size : tuple (height, width) or None, default=None
+        Resize to this size (bilinear, antialiased; the aspect ratio is not kept).
+
+    Returns
+    -------
+    image : ndarray of uint8, shape (H, W, 3) for "RGB" or (H, W) for "L"
+        The pixels.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, IsADirectoryError
+        When the file cannot be opened (the message names it).
+    ValueError
+        When the file is not a readable image (corrupt, truncated, unknown format), or has
+        floating-point pixels (Pillow mode "F").
+    """
+    path = _plain_path(path)
+    try:
+        with Image.open(path) as image:
+            # Mode "F" is known from the header: refused (below) before decoding.
+            if image.mode != "F":
+                return _decode(image, mode, size)
+    except OSError as exc:
+        if exc.errno is not None:  # the file could not be opened: not found, permission, ...
+            raise type(exc)(exc.errno, f"Cannot open image file: {exc.strerror}", path) from exc
+        raise ValueError(_unreadable(path, exc)) from exc
+    except (ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ValueError(_unreadable(path, exc)) from exc
+    raise ValueError(_float_pixels(path))
+
+
+def _decode(image, mode, size):
+    """The pixels of an opened Pillow image, in ``mode`` and resized to ``size``."""
+    if size is not None:
+        # JPEG: decode at a reduced scale that is still >= size (2.6x faster for large
+        # photos: benchmarks/cpu_checks.py jpeg),
+        # in the file's own colours: asking for mode "L" here would switch to libjpeg's
+        # grayscale, up to 11 levels away from the conversion below.
+        image.draft(image.mode, (max(size), max(size)))
+    image.load()
+    ImageOps.exif_transpose(image, in_place=True)
+    image = _to_uint8_mode(image, mode)
+    if size is not None and image.size != (size[1], size[0]):
+        image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _unreadable(path, exc):
+    return (f"Cannot decode image file '{path}' ({type(exc).__name__}: {exc}). "
+            f"Check that it is a complete, valid image, or remove it from the list.")
+
+
+def _n_threads(n_jobs) -> int:
+    # scikit-learn's convention: None means 1 unless a joblib.parallel_config says otherwise.
+    return max(1, effective_n_jobs(n_jobs))
+
+
+def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None = None,
+                n_jobs: int | None = None) -> np.ndarray:
+    """Decode image files into one uint8 array, in parallel threads.
+
+    Parameters
+    ----------
+    paths : sequence of str or os.PathLike
+        The files, one per image.
+    mode : {"RGB", "L"}, default="RGB"
+        Color mode, see :func:`read_image`.
+    size : tuple (height, width) or None, default=None
+        Resize every image to this size; None requires all images to have the same size.
+    n_jobs : int or None, default=None
+        Decoding threads, with scikit-learn's convention: None is 1 (the calling thread)
+        unless a ``joblib.parallel_config`` sets another number, -1 means one per core.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (N, H, W, 3) for "RGB" or (N, H, W) for "L"
+        The decoded images, written straight into one preallocated array.
+    """
+    first = read_image(paths[0], mode, size)
+    out = np.empty((len(paths),) + first.shape, dtype=np.uint8)
+    out[0] = first
+    stop = threading.Event()
+
+    def decode(start, stop_at):
+        for i in range(start, stop_at):
+            if stop.is_set():
+                return
+            image = read_image(paths[i], mode, size)
+            if image.shape != first.shape:
+                stop.set()
+                raise ValueError(
+                    f"Images have different sizes: '{_plain_path(paths[0])}' is "
+                    f"{first.shape[0]}x{first.shape[1]} (height x width) but "
+                    f"'{_plain_path(paths[i])}' is {image.shape[0]}x{image.shape[1]}. Pass "
+                    f"size=(height, width) to ImageLoader to resize every image, for example "
+                    f"size={first.shape[:2]}.")
+            out[i] = image
+
+    n_threads = min(_n_threads(n_jobs), math.ceil((len(paths) - 1) / _CHUNK))
+    if n_threads <= 1:
+        decode(1, len(paths))
+        return out
+    starts = range(1, len(paths), _CHUNK)
+    with ThreadPoolExecutor(n_threads, thread_name_prefix="sk_cnn-decode") as pool:
+        futures = [pool.submit(decode, s, min(s + _CHUNK, len(paths))) for s in starts]
+        try:
+            for future in futures:  # in file order: the first failing file is reported
+                future.result()
+        except BaseException:
+            stop.set()
+            raise
+    return out
+
+
+class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
+    """Read image files (paths) into a uint8 image array, as the first step of a Pipeline.
+
+    ``transform`` decodes every file with Pillow, in ``n_jobs`` threads, converts it to
+    ``mode`` and resizes it to ``size``. The output stays uint8 (4x smaller than float32);
+    :class:`ImageNormalizer` and :class:`CNNClassifier` accept it as is.
+
+    Parameters
+    ----------
+    size : int, tuple (height, width) or None, default=None
+        Resize every image to this size (bilinear, antialiased; the aspect ratio is not kept).
+        None keeps the files' size, which must then be the same for all images.
+    mode : {"RGB", "L"}, default="RGB"
+        "RGB" gives ``(N, H, W, 3)``, "L" (grayscale) gives ``(N, H, W)``. Images in other
+        modes (grayscale, RGBA, palette, 16-bit, CMYK) are converted; alpha is dropped.
+        32-bit floating-point images (Pillow mode "F", e.g. scientific TIFFs) raise
+        ``ValueError``: their range of values is unknown (Pillow's conversion would truncate
+        values in [0, 1] to black). Convert them to 8 or 16 bits first, or decode them yourself
+        and give the arrays to the pipeline without ImageLoader.
+    n_jobs : int or None, default=None
+        Decoding threads, with scikit-learn's convention: None is 1 (the calling thread)
+        unless a ``joblib.parallel_config`` sets another number, -1 means one per core.
+        Threads share the output array (no copying) and Pillow releases Python's GIL while it
+        decodes, so they can help for large files on free cores; for tiny files (CIFAR's
+        32x32 JPEGs) they were slower (benchmarks/README.md).
+
+    See Also
+    --------
+    sk_cnn.datasets.load_image_folder : paths and labels of a class-per-folder tree.
+
+    Notes
+    -----
+    The transformer is stateless: ``fit`` only validates the parameters and the paths, learns
+    nothing, and ``transform`` also works unfitted (``requires_fit=False``).
+
+    A missing file raises ``FileNotFoundError`` and a corrupt or truncated one ``ValueError``;
+    both name the file, and no file is ever skipped. EXIF orientation is applied. JPEG files
+    are decoded at a reduced scale when that is still at least ``size`` (Pillow's draft mode).
+
+    Input is a 1-D list of paths, not a numeric array, so (like scikit-learn's text vectorizers)
+    the estimator is tagged ``input_tags.string=True, two_d_array=False`` and scikit-learn's
+    numeric estimator checks do not apply to it.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from sk_cnn import ImageLoader
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     paths = [os.path.join(folder, f"{i}.png") for i in range(3)]
+    ...     for path in paths:
+    ...         Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(path)
+    ...     rgb = ImageLoader().fit_transform(paths)
+    ...     gray = ImageLoader(size=(8, 8), mode="L").fit_transform(paths)
+    >>> rgb.shape, rgb.dtype, gray.shape
+    ((3, 10, 20, 3), dtype('uint8'), (3, 8, 8))
+    """
+
+    _parameter_constraints = {
+        "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
+        "mode": [StrOptions(set(MODES))],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "RGB",
+                 n_jobs: int | None = None):
+        self.size = size
+        self.mode = mode
+        self.n_jobs = n_jobs
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Validate the parameters and the paths (nothing is decoded or learned).
+
+        Parameters
+        ----------
+        X : list, ndarray or pandas Series of str or os.PathLike
+            Image paths, one per sample.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ImageLoader
+            The transformer.
+        """
+        check_size(self.size)
+        check_paths(X)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Decode the image files.
+
+        Parameters
+        ----------
+        X : list, ndarray or pandas Series of str or os.PathLike
+            Image paths, one per sample.
+
+        Returns
+        -------
+        images : ndarray of uint8, shape (n_samples, H, W, 3) or (n_samples, H, W)
+            The images, channels last, in the order of X.
+        """
+        self._validate_params()
+        size = check_size(self.size)
+        return load_images(check_paths(X), self.mode, size, self.n_jobs)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
