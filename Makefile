@@ -3,8 +3,11 @@
 PYTHON ?= python3
 VENV := .venv
 TORCH := torch==2.14.1 torchvision==0.29.1
+# The lowest skorch that pyproject.toml admits, and the environment that tests it.
+SKORCH_FLOOR := $(shell sed -n 's/^ *"skorch>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+FLOOR_VENV := .venv-skorch-floor
 
-.PHONY: demo test lint bench docs
+.PHONY: demo test test-skorch-floor lint bench docs
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +19,15 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest
+
+$(FLOOR_VENV)/.installed: pyproject.toml
+	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
+	$(FLOOR_VENV)/bin/python -m pip install --quiet $(TORCH) -e ".[dev,dask]" "skorch==$(SKORCH_FLOOR)"
+	touch $@
+
+# The tests against the lowest skorch pyproject.toml admits, so that the floor it states is true.
+test-skorch-floor: $(FLOOR_VENV)/.installed
+	$(FLOOR_VENV)/bin/python -m pytest -p no:cacheprovider
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sk_cnn tests examples benchmarks

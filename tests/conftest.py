@@ -5,8 +5,10 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
+from skorch.callbacks import Callback
 
-from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer, ImageReshaper
+from sk_cnn import CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer, ImageReshaper
+from sk_cnn.recipes import airbench_params
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +53,74 @@ def _tiny_classifier(**params):
 def tiny_classifier():
     """Factory of a CNNClassifier small and short enough for unit tests."""
     return _tiny_classifier
+
+
+@pytest.fixture
+def small_regressor():
+    """Factory of a CNNRegressor that learns the regression tests' tasks."""
+    def make(**params):
+        defaults = dict(conv_filters=(16, 32), max_epochs=10, verbose=0, random_state=0)
+        return CNNRegressor(**{**defaults, **params})
+
+    return make
+
+
+@pytest.fixture
+def tiny_airbench():
+    """Factory of the airbench recipe scaled down to tiny images and batches of 16."""
+    def make(**params):
+        recipe = airbench_params(max_epochs=3)
+        # The recipe's lr is for its batch size: scale it linearly to batches of 16.
+        defaults = {**recipe, "conv_filters": (8, 16), "batch_size": 16,
+                    "lr": recipe["lr"] * 16 / recipe["batch_size"], "verbose": 0,
+                    "random_state": 0}
+        return CNNClassifier(**{**defaults, **params})
+
+    return make
+
+
+@pytest.fixture
+def two_frequency_signals():
+    """Factory of signals whose class is their frequency."""
+    def make(n=240, channels=2, length=64, seed=0):
+        """Class 0 oscillates twice along the signal, class 1 five times, on channel 0 only;
+        random phase and amplitude, Gaussian noise on every channel, channel 1 offset by 3."""
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, n)
+        t = np.linspace(0, 1, length, endpoint=False)
+        freq = np.where(y == 0, 2, 5)[:, None]
+        phase = rng.uniform(0, 2 * np.pi, (n, 1))
+        X = rng.normal(0, 0.6, (n, channels, length))
+        X[:, 0] += rng.uniform(0.5, 1.5, (n, 1)) * np.sin(2 * np.pi * freq * t + phase)
+        X[:, 1] += 3.0
+        return X.astype(np.float32), y
+
+    return make
+
+
+@pytest.fixture
+def recorded_lrs():
+    """The learning rates skorch's LRScheduler recorded in a history, per epoch or per batch."""
+    def read(history):
+        return [lr for row in history
+                for lr in ([row["event_lr"]] if "event_lr" in row
+                           else [b["event_lr"] for b in row["batches"] if "event_lr" in b])]
+
+    return read
+
+
+class _Crash(Callback):
+    """Raises (as a kill would stop the fit) at the end of epoch ``at``."""
+
+    def __init__(self, at, error=RuntimeError):
+        self.at, self.error = at, error
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.at:
+            raise self.error("crash")
+
+
+@pytest.fixture
+def crash():
+    """The callback class that crashes a fit at the end of a given epoch."""
+    return _Crash

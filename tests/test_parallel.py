@@ -1,4 +1,4 @@
-"""Grid search determinism across n_jobs, and on a real Dask cluster (optional extra)."""
+"""Grid search with parallel jobs: the same results, one torch thread per worker, a Dask cluster."""
 
 import os
 
@@ -6,7 +6,9 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 
 @pytest.fixture
@@ -65,3 +67,31 @@ def test_grid_search_on_a_dask_cluster(digits_split, digits_pipeline, one_torch_
     local = _grid(pipe, 1).fit(X[:300], y[:300])
     np.testing.assert_array_equal(grid.cv_results_["mean_test_accuracy"],
                                   local.cv_results_["mean_test_score"])
+
+
+class RecordThreads(Callback):
+    """Stores torch's thread count seen during training in the net's history."""
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("torch_threads", torch.get_num_threads())
+
+
+def test_grid_search_over_dropout_and_optimizer_with_two_jobs(digits_split, digits_pipeline):
+    X_train, _, y_train, _ = digits_split
+    grid = GridSearchCV(digits_pipeline(max_epochs=2, random_state=0),
+                        {"cnn__dropout": [0.0, 0.5], "cnn__optimizer": ["adam", "sgd"]},
+                        cv=3, n_jobs=2, error_score="raise")
+    grid.fit(X_train[:600], y_train[:600])
+    assert np.all(grid.cv_results_["mean_test_score"] > 0.3)  # chance: 0.1
+
+
+def test_parallel_workers_do_not_oversubscribe_cores(digits_split, digits_pipeline):
+    # GridSearchCV(n_jobs=2) fits in joblib's loky workers, which cap each worker's thread
+    # pools at cpu_count // n_jobs; torch must follow that cap.
+    X_train, _, y_train, _ = digits_split
+    pipe = digits_pipeline(max_epochs=1, callbacks=[("threads", RecordThreads())])
+    fitted = joblib.Parallel(n_jobs=2)(
+        joblib.delayed(clone(pipe).fit)(X_train[:200], y_train[:200]) for _ in range(2))
+    for model in fitted:
+        assert model[-1].history[-1, "torch_threads"] == max(1, joblib.cpu_count() // 2)
+

@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
 from skorch.dataset import unpack_data
 
+from .._skorch import SkorchConventionsMixin, init_context, set_training, stopped_early
 from ..exceptions import TrainingInterruptedWarning
 from ..networks._build import build_network
 from ..networks._summary import ModelSummary, summarize_module
@@ -42,13 +43,7 @@ from ..training._precision import autocast
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._seeding import call_seed, seeded
 from ..training._split import validation_split
-from ._parameters import NETWORK, keyword_parameters, parameters_rebuilding
-from ._skorch import (
-    SkorchConventionsMixin,
-    init_context,
-    set_training,
-    stopped_early,
-)
+from ._parameters import CALLBACKS, NETWORK, OPTIMIZER, keyword_parameters, parameters_rebuilding
 
 
 class CNNEstimatorMixin(SkorchConventionsMixin):
@@ -147,6 +142,21 @@ class CNNEstimatorMixin(SkorchConventionsMixin):
                 f"encoding; partial_fit and warm_start keep training what was built with "
                 f"{then}. Fit with warm_start=False to rebuild.", UserWarning,
                 stacklevel=stacklevel + 1)
+
+    def _rebuild_after_set_params(self, params: dict) -> None:
+        """Rebuild what the parameters just set configure on an initialized estimator: the
+        callbacks, and the optimizer (keeping its state, e.g. momentum)."""
+        table = self._parameter_table
+        if params.keys() & parameters_rebuilding(table, CALLBACKS):
+            self.initialize_callbacks()
+        if (params.keys() & parameters_rebuilding(table, OPTIMIZER)
+                or any(k.startswith("optimizer__") for k in params)):
+            old = self.optimizer_
+            self.initialize_optimizer()
+            if type(old) is type(self.optimizer_):
+                state = self.optimizer_.state_dict()
+                state["state"] = old.state_dict()["state"]
+                self.optimizer_.load_state_dict(state)
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):

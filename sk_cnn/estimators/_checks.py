@@ -27,7 +27,7 @@ CNN_CLASSIFIER_EXPECTED_FAILED_CHECKS = {
         "takes 20 optimizer steps, and the default cosine schedule anneals the learning rate "
         "over them, which leaves too few large steps. With lr_schedule=None the same check "
         "passes (both measured with sklearn 1.9.1). The weights do reach the loss: see "
-        "tests/test_classifier.py::test_class_weight_and_label_smoothing_reach_the_loss."
+        "tests/estimators/test_classifier.py::test_class_weight_and_label_smoothing_reach_the_loss."
     ),
 }
 
@@ -40,6 +40,6 @@ CNN_REGRESSOR_EXPECTED_FAILED_CHECKS = {
         "that tells the informative feature apart. Measured with sklearn 1.9.1 "
         "(conv_filters=(8, 16), 10 epochs, batch 32, random_state=0): R^2 0.21 with the default "
         "global_pool='avg', 0.62 with global_pool='flatten'. On data with local structure "
-        "the regressor learns: see tests/test_regressor.py."
+        "the regressor learns: see tests/estimators/test_regressor.py."
     ),
 }

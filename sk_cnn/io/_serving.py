@@ -21,9 +21,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from .._skorch import predict_nonlinearity
 from .._version import __version__
 from ..estimators import CNNClassifier
-from ..estimators._skorch import predict_nonlinearity
 from ..preprocessing import ImageAugmenter, ImageNormalizer, ImageReshaper
 from ..training._batching import to_network_input
 

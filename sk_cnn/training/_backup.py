@@ -14,6 +14,8 @@ import torch
 from skorch.callbacks import Callback, LRScheduler
 from skorch.history import History
 
+from .._skorch import EARLY_STOPPING_STATE
+
 
 class TrainingBackup(Callback):
     """Save the whole training state after every epoch; restore it when a fit is restarted.
@@ -154,7 +156,7 @@ class TrainingBackup(Callback):
 # What early stopping (skorch's) and weight averaging (sk_cnn's Lookahead) carry from one
 # epoch to the next; the other callbacks start each epoch afresh or follow the history.
 _CALLBACK_STATE = {
-    "EarlyStopping": ("misses_", "dynamic_threshold_", "best_epoch_", "best_model_weights_"),
+    "EarlyStopping": EARLY_STOPPING_STATE,
     "Lookahead": ("average_", "step_", "total_steps_"),
 }
 

@@ -124,9 +124,7 @@ class BatchIterator:
     batch_size : int, default=128
         Samples per batch. The last batch may be smaller; when it would hold less than half a
         batch (or a single sample) it joins the batch before it, since batch normalization
-        learns noise from a few samples: a ResNet-18 trained on 450 images in batches of 64
-        scored 0.493 on CIFAR-10 classes 5-9 with a last batch of 2, 0.688 with it merged
-        (benchmarks/short_last_batch.py).
+        learns noise from a few samples (``benchmarks/short_last_batch.py``).
     shuffle : bool, default=False
         Draw a new random order every time iteration starts (every epoch).
     drop_last : bool, default=False

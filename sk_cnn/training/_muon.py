@@ -72,10 +72,8 @@ class Muon(torch.optim.SGD):
     weight_decay : float, default=0.0
         Weight decay of the SGD part (coupled, as in :class:`torch.optim.SGD`).
     muon_lr : float, default=0.05
-        Learning rate of the filters. Measured on CIFAR-10 with the fast recipe at batches of
-        256 (widths 32/128/128, float32; benchmarks/README.md): on all 50,000 images for 16
-        epochs 0.05 and 0.08 beat airbench94_muon's 0.24 (used there with batches of 2000); on
-        10,000 images 0.24 and 0.08 beat 0.03 and 0.5.
+        Learning rate of the filters, chosen by measurement for the fast CIFAR-10 recipe's
+        batches of 256 (``benchmarks/cifar10.py``).
     muon_momentum : float, default=0.6
         Momentum of the filters (airbench94_muon's).
     ns_steps : int, default=3

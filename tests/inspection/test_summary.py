@@ -1,4 +1,4 @@
-"""CNNClassifier.summary (torchinfo underneath) and the verbose=2 progress bar."""
+"""The model summary: every layer, every parameter, before and after fit."""
 
 import gc
 import re
@@ -184,30 +184,6 @@ def test_summary_does_not_keep_the_network_alive():
     assert ref() is None  # torchinfo's module-level cache was cleared
 
 
-def test_verbose_2_shows_a_progress_bar(tiny_images, capsys):
-    X, y = tiny_images
-    CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=16, verbose=2,
-                  random_state=0).fit(X, y)
-    out, err = capsys.readouterr()
-    assert "train_loss" in out  # the per-epoch table still prints
-    # 64 samples, 10% validation: 57 training samples in 4 batches of 16, 7 in 1 batch.
-    # (tqdm draws the empty bar at once; later updates are throttled.)
-    assert re.search(r"\b0/5 \[", err), err[-500:]
-    CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=16, verbose=1,
-                  random_state=0).fit(X, y)
-    out, err = capsys.readouterr()
-    assert "train_loss" in out and "it/s" not in err
-
-
-def test_verbose_2_with_one_batch_per_epoch(tiny_images, capsys):
-    X, y = tiny_images
-    CNNClassifier(conv_filters=(4,), max_epochs=2, batch_size=-1, verbose=2,
-                  random_state=0).fit(X, y)
-    _, err = capsys.readouterr()
-    # Counted in the first epoch: one training and one validation batch from the second on.
-    assert "0it [" in err and "0/2 [" in err
-
-
 def _rows(block1, block2, pooled, *, pool="MaxPool2d", act="ReLU", bn=True, dropout=False,
           head_dropout=False,
           global_pool=(("global_pool.0", "AdaptiveAvgPool2d", (1, 8, 1, 1)),
@@ -275,3 +251,4 @@ def test_architecture_parameters_shape_the_network(tiny_images, tiny_classifier,
     assert conv_dropout == ([0.2, 0.2] if "conv_dropout" in params else [])
     head_dropout = [m.p for m in module.head.modules() if isinstance(m, torch.nn.Dropout)]
     assert head_dropout == ([0.5] if "dropout" in params else [])  # none by default
+

@@ -1,56 +1,13 @@
-"""ImageReshaper, ImageNormalizer and ImageAugmenter as scikit-learn transformers."""
-
-import warnings
+"""ImageNormalizer: per-channel statistics, exact and fast."""
 
 import joblib
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import MinMaxScaler
+from sklearn.pipeline import Pipeline
 
-from sk_cnn import CNNClassifier, ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
+from sk_cnn import CNNClassifier, ImageNormalizer
 
 RNG = np.random.default_rng(0)
-
-
-def test_reshaper_flat_rows_to_images_and_back():
-    X = RNG.random((5, 64))
-    reshaper = ImageReshaper(image_shape=(8, 8)).fit(X)
-    images = reshaper.transform(X)
-    assert images.shape == (5, 8, 8) and reshaper.output_shape_ == (8, 8)
-    np.testing.assert_array_equal(images[2, 1], X[2, 8:16])
-    np.testing.assert_array_equal(reshaper.inverse_transform(images), X)
-
-
-def test_reshaper_channels_last_rows_become_channels_first():
-    X = RNG.random((4, 4 * 4 * 3))
-    images = ImageReshaper(image_shape=(4, 4, 3), channels="last").fit_transform(X)
-    assert images.shape == (4, 3, 4, 4)
-    np.testing.assert_array_equal(images[0, :, 0, 0], X[0, :3])
-    reshaper = ImageReshaper(image_shape=(4, 4, 3), channels="last").fit(X)
-    np.testing.assert_array_equal(reshaper.inverse_transform(reshaper.transform(X)), X)
-
-
-@pytest.mark.parametrize("n_features, expected", [(64, (8, 8)), (9, (3, 3)), (10, (10,)),
-                                                   (2, (2,))])
-def test_reshaper_without_shape_infers_square_images_or_signals(n_features, expected):
-    X = RNG.random((3, n_features))
-    assert ImageReshaper().fit_transform(X).shape[1:] == expected
-
-
-def test_reshaper_wrong_size_says_what_fits():
-    with pytest.raises(ValueError, match=r"image_shape=\(8, 8\) would fit"):
-        ImageReshaper(image_shape=(9, 9)).fit(RNG.random((3, 64)))
-    reshaper = ImageReshaper(image_shape=(8, 8)).fit(RNG.random((3, 64)))
-    with pytest.raises(ValueError, match="features"):
-        reshaper.transform(RNG.random((3, 63)))
-
-
-def test_reshaper_channels_last_images_become_channels_first_views():
-    X = RNG.random((2, 5, 6, 3))
-    out = ImageReshaper().fit_transform(X)
-    assert out.shape == (2, 3, 5, 6) and np.shares_memory(out, X)
 
 
 def test_normalizer_learns_per_channel_statistics_on_uint8_scale():
@@ -147,22 +104,6 @@ def test_normalizer_given_and_imagenet_statistics():
             ImageNormalizer(**params).fit(X)
 
 
-def test_pixels_that_lost_their_uint8_scaling_warn(tiny_images, tiny_classifier):
-    # uint8 is scaled to [0, 1], other dtypes are not: the same pixels as int64 would reach
-    # the network 255 times larger. Floats scaled to [0, 1] by the user are fine.
-    X, y = tiny_images
-    norm = ImageNormalizer().fit(X)
-    clf = tiny_classifier(max_epochs=1).fit(X, y)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for model in (norm.transform, clf.predict):
-            model(X)
-            model(X.astype(np.float32) / 255)
-    for model in (norm.transform, clf.predict):
-        with pytest.warns(UserWarning, match="fitted on uint8 pixels.*X is int64 with values"):
-            model(X.astype(np.int64))
-
-
 @pytest.mark.parametrize("offset, spread", [(300.0, 1e-5), (1e8, 1.0), (0.0, 1.0)])
 def test_normalizer_statistics_are_accurate_far_from_zero(offset, spread):
     # The mean of squares minus the squared mean cancels away at such offsets unless the
@@ -205,57 +146,15 @@ def test_normalizer_statistics_travel_with_the_pickle(tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), norm.transform(X))
 
 
-def test_augmenter_transform_is_identity_and_fit_transform_marks():
-    X = RNG.random((6, 8, 8))
-    aug = ImageAugmenter(horizontal_flip=False, crop_padding=1, brightness=0.1)
-    marked = aug.fit_transform(X)
-    np.testing.assert_array_equal(marked, X)
-    assert np.shares_memory(marked, X)
-    assert marked.augmentation.crop_padding == 1 and marked.augmentation.brightness == 0.1
-    plain = aug.transform(X)
-    np.testing.assert_array_equal(plain, X)
-    assert getattr(plain, "augmentation", None) is None
 
 
-@pytest.mark.parametrize("transformer", [ImageReshaper(), ImageNormalizer(), ImageAugmenter()])
-def test_transformers_not_fitted(transformer):
-    with pytest.raises(NotFittedError):
-        transformer.transform(RNG.random((2, 4, 4)))
+def test_normalizer_learns_per_channel_signal_statistics(two_frequency_signals):
+    X, _ = two_frequency_signals(n=50)
+    norm = ImageNormalizer(input_type="signal").fit(X)
+    np.testing.assert_allclose(norm.mean_, X.mean(axis=(0, 2)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(norm.std_, X.std(axis=(0, 2)), rtol=1e-4)
+    Xt = norm.transform(X)
+    np.testing.assert_allclose(Xt.mean(axis=(0, 2)), 0, atol=1e-4)
+    # The same data read as 3-D grayscale images would have one channel.
+    assert ImageNormalizer().fit(X).mean_.shape == (1,)
 
-
-@pytest.mark.parametrize("transformer, message", [
-    (ImageAugmenter(crop_padding=-1), "'crop_padding' parameter"),
-    (ImageAugmenter(rotation=500), "'rotation' parameter"),
-    (ImageAugmenter(contrast=2.0), "'contrast' parameter"),
-    (ImageNormalizer(mean="imagenette"), "'mean' parameter"),
-    (ImageNormalizer(channels="middle"), "'channels' parameter"),
-    (ImageReshaper(image_shape=(0, 64)), "positive sizes"),
-])
-def test_transformer_bad_parameters(transformer, message):
-    with pytest.raises(ValueError, match=message):
-        transformer.fit(RNG.random((2, 64)))
-
-
-@pytest.mark.parametrize("transformer", [ImageReshaper(), ImageNormalizer(), ImageAugmenter()])
-def test_transformers_refuse_nan(transformer):
-    X = RNG.random((3, 16))
-    X[1, 2] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        transformer.fit(X)
-
-
-def test_set_output_is_accepted_and_images_stay_arrays():
-    pytest.importorskip("pandas")
-    rng = np.random.default_rng(0)
-    X, y = rng.random((40, 64)), np.arange(40) % 2
-    pipe = make_pipeline(MinMaxScaler(), ImageReshaper((8, 8)), ImageNormalizer(),
-                         ImageAugmenter(horizontal_flip=True),
-                         CNNClassifier(conv_filters=(4,), max_epochs=1, verbose=0))
-    pipe.set_output(transform="pandas")  # scikit-learn refused: no set_output on the steps
-    pipe.fit(X, y)
-    assert type(pipe[0].transform(X)).__name__ == "DataFrame"  # the tabular step follows
-    assert type(pipe[:-1].transform(X)) is np.ndarray and pipe[:-1].transform(X).shape == (40, 8, 8)
-    assert pipe.predict(X).shape == (40,)
-    assert type(ImageLoader().set_output(transform="polars")) is ImageLoader
-    with pytest.raises(ValueError, match="transform must be one of"):
-        ImageNormalizer().set_output(transform="dataframe")

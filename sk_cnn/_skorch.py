@@ -2,9 +2,9 @@
 that uses what skorch keeps private.
 
 skorch's private API used here, and nowhere else in sk_cnn: the ``_default_callbacks`` hook,
-``_set_training``, ``_current_init_context``, ``_get_predict_nonlinearity`` and early
-stopping's ``misses_`` counter. The lowest skorch that ``pyproject.toml`` admits is tested in
-CI (``make test-skorch-floor``).
+``_set_training``, ``_current_init_context``, ``_get_predict_nonlinearity`` and the state that
+early stopping carries between epochs (``misses_``, ...). The lowest skorch that
+``pyproject.toml`` admits is tested in CI (``make test-skorch-floor``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import torch
 from sklearn.base import BaseEstimator
 from skorch import NeuralNet
 from skorch.callbacks import EarlyStopping
-
-from ._parameters import CALLBACKS, OPTIMIZER, parameters_rebuilding
 
 
 def resolve_device(device):
@@ -103,8 +101,9 @@ class SkorchConventionsMixin:
 
         skorch applies ``lr`` and ``optimizer__*`` to every parameter group alike and builds
         the callbacks once, so a later ``partial_fit`` or ``warm_start`` fit would run with
-        flattened learning rates and the old schedule. Here the optimizer (keeping its
-        state, e.g. momentum) and the callbacks are rebuilt from the new values.
+        flattened learning rates and the old schedule. Here the estimator rebuilds what the
+        new values configure (``_rebuild_after_set_params``: the optimizer, keeping its state
+        such as momentum, and the callbacks).
 
         Parameters
         ----------
@@ -131,17 +130,7 @@ class SkorchConventionsMixin:
         for key, value in params.items():
             if key.startswith("optimizer__"):  # skorch only sets the optimizer's groups
                 setattr(self, key, value)
-        table = self._parameter_table
-        if params.keys() & parameters_rebuilding(table, CALLBACKS):
-            self.initialize_callbacks()
-        if (params.keys() & parameters_rebuilding(table, OPTIMIZER)
-                or any(k.startswith("optimizer__") for k in params)):
-            old = self.optimizer_
-            self.initialize_optimizer()
-            if type(old) is type(self.optimizer_):
-                state = self.optimizer_.state_dict()
-                state["state"] = old.state_dict()["state"]
-                self.optimizer_.load_state_dict(state)
+        self._rebuild_after_set_params(params)
         return self
 
     def __repr__(self, N_CHAR_MAX=700):
@@ -182,6 +171,10 @@ class SkorchConventionsMixin:
 def set_training(net: NeuralNet, training: bool) -> None:
     """Put the network and the loss in training (or evaluation) mode, as skorch does."""
     net._set_training(training)
+
+
+#: The attributes of skorch's EarlyStopping that carry its state from one epoch to the next.
+EARLY_STOPPING_STATE = ("misses_", "dynamic_threshold_", "best_epoch_", "best_model_weights_")
 
 
 def stopped_early(net: NeuralNet) -> bool:

@@ -21,7 +21,7 @@ from sk_cnn.cli import _commands as cli_commands
 from sk_cnn.cli import main
 from sk_cnn.datasets import find_images, load_image_folder
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _write_tree(root, n_per_class, seed=0, size=(10, 10)):

@@ -1,21 +1,25 @@
-"""sk_cnn.plotting: every function returns a Figure with the expected axes, lines and images."""
+"""The plots: curves, filters, predictions, confusion matrices."""
 
 import importlib
 import sys
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import confusion_matrix
 from sklearn.pipeline import Pipeline
 
-from sk_cnn import CNNClassifier, CNNRegressor, ImageNormalizer, ImageReshaper
+from sk_cnn import (
+    CNNClassifier,
+    CNNRegressor,
+    ImageNormalizer,
+    ImageReshaper,
+    plotting,  # noqa: E402
+)
+from sk_cnn.plotting import plot_filters
 
 matplotlib = pytest.importorskip("matplotlib")
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from sk_cnn import plotting  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -297,3 +301,34 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.delitem(sys.modules, "sk_cnn.plotting", raising=False)
     with pytest.raises(ImportError, match=r'sk_cnn\[plot\]'):
         importlib.import_module("sk_cnn.plotting")
+
+
+
+
+def test_plot_history_shows_r2_for_a_regressor(small_regressor):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sk_cnn.plotting import plot_history
+
+    X = np.random.default_rng(0).normal(size=(60, 12)).astype(np.float32)
+    reg = small_regressor(max_epochs=2).fit(X, X.mean(axis=1))
+    fig = plot_history(reg)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "r2"]
+    assert len(fig.axes[1].lines) == 2  # train_r2 and valid_r2
+
+
+
+
+def test_plot_filters_of_a_signal_network(two_frequency_signals):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    X, y = two_frequency_signals(n=40, length=32)
+    clf = CNNClassifier(conv_filters=(6,), max_epochs=1, input_type="signal", verbose=0,
+                        random_state=0).fit(X, y)
+    fig = plot_filters(clf).figure
+    assert len([ax for ax in fig.axes if ax.lines or ax.images]) >= 6
+

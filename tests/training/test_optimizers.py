@@ -1,4 +1,4 @@
-"""The Muon optimizer: orthogonalized steps for filters, plain SGD for everything else."""
+"""Optimizers: Muon, the optimizer names, their options and parameter groups."""
 
 import functools
 
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sk_cnn.networks._airbench import NORM_BIAS_LR_FACTOR
 from sk_cnn.training import Muon
 from sk_cnn.training._muon import orthogonalize
 from sk_cnn.training._optimizers import check_optimizer_options
@@ -122,3 +123,45 @@ def test_check_optimizer_options_names_the_option_and_who_takes_it():
                                         r".*Remove optimizer__typo\.$"):
         check_optimizer_options(functools.partial(torch.optim.SGD, momentum=0.5),
                                 {"typo": 1}, "optimizer=functools.partial(...)", alternatives)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop", torch.optim.Adagrad])
+def test_optimizers(tiny_images, tiny_classifier, optimizer):
+    X, y = tiny_images
+    clf = tiny_classifier(optimizer=optimizer, weight_decay=1e-4, nesterov=True,
+                          lr_schedule=None).fit(X, y)
+    expected = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+                "rmsprop": torch.optim.RMSprop}.get(optimizer, optimizer)
+    assert type(clf.optimizer_) is expected
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 1e-4
+    if optimizer == "sgd":
+        assert clf.optimizer_.param_groups[0]["momentum"] == 0.9
+        assert clf.optimizer_.param_groups[0]["nesterov"] is True
+        assert clf.optimizer_.param_groups[0]["lr"] == 0.05
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", torch.optim.AdamW])
+def test_weight_decay_zero_reaches_the_optimizer(tiny_images, tiny_classifier, optimizer):
+    X, y = tiny_images
+    clf = tiny_classifier(optimizer=optimizer, max_epochs=1).fit(X, y)
+    assert clf.weight_decay == 0.0
+    assert {g["weight_decay"] for g in clf.optimizer_.param_groups} == {0.0}  # AdamW's is 0.01
+
+
+
+
+def test_norm_bias_groups_only_with_sgd(tiny_images, tiny_airbench):
+    X, y = tiny_images
+    sgd = tiny_airbench(max_epochs=1, optimizer="sgd").fit(X, y)
+    assert len(sgd.optimizer_.param_groups) == 2
+    muon = tiny_airbench(max_epochs=1).fit(X, y)  # the recipe's: Muon splits off the filters
+    groups = muon.optimizer_.param_groups
+    assert [g["muon"] for g in groups] == [False, False, True]
+    assert groups[0]["initial_lr"] == pytest.approx(muon.lr * NORM_BIAS_LR_FACTOR)
+    assert groups[2]["initial_lr"] == pytest.approx(0.05)  # Muon's default filter lr
+    assert all(p.ndim == 4 for p in groups[2]["params"])
+    adam = tiny_airbench(max_epochs=1, optimizer="adam", lr=None).fit(X, y)
+    assert len(adam.optimizer_.param_groups) == 1
+    scheduler = dict(adam.callbacks_)["lr_scheduler"].lr_scheduler_
+    assert scheduler.get_last_lr()[0] < 2e-3  # scheduled down by warmup_linear
+

@@ -1,4 +1,4 @@
-"""Mixed precision (runs on the CPU too) and the GPU data path (skipped without CUDA)."""
+"""Devices and mixed precision: where the data and the network live, in which dtype."""
 
 import io
 
@@ -133,3 +133,4 @@ def test_seeded_cpu_fit_leaves_the_gpus_alone(tiny_images, tiny_classifier, monk
     X, y = tiny_images
     tiny_classifier(device="cpu", optimizer="sgd", max_epochs=1, random_state=0).fit(X, y)
     assert touched == []
+
