@@ -1,4 +1,4 @@
-"""What sk_cnn's estimators share: the fit / partial_fit flow and skorch's hooks.
+"""What sk_cnn's estimators share: the fit / partial_fit flow.
 
 ``fit`` reads the augmentation (the contract of :mod:`sk_cnn.preprocessing._augmentation`),
 validates the parameters and the data, learns the input layout and the targets, builds the
@@ -8,8 +8,6 @@ parameters it names) and trains on batches sliced from the in-memory data.
 
 from __future__ import annotations
 
-import copy
-import os
 import warnings
 from numbers import Integral
 
@@ -17,16 +15,12 @@ import numpy as np
 import torch
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
-from sklearn.utils._param_validation import validate_parameter_constraints
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
-from skorch.dataset import unpack_data
 
-from .._skorch import SkorchConventionsMixin, init_context, set_training, stopped_early
+from .._skorch import SkorchConventionsMixin, init_context, stopped_early
 from ..exceptions import TrainingInterruptedWarning
-from ..networks._build import build_network
 from ..networks._summary import ModelSummary, summarize_module
-from ..networks._tta import tta_logits
 from ..preprocessing._augmentation import take_augmentation
 from ..preprocessing._input import (
     canonical_view,
@@ -34,20 +28,20 @@ from ..preprocessing._input import (
     resolve_channels,
     validate_images,
 )
-from ..training._augment import alternating_flip_mask, augment_batch, check_spec_fits
-from ..training._backup import check_backup_directory
-from ..training._batching import BatchIterator, as_tensor, to_network_input
-from ..training._callbacks import build_callbacks
-from ..training._optimizers import build_optimizer
-from ..training._precision import autocast
+from ..training._augment import check_spec_fits
+from ..training._batching import BatchIterator, as_tensor
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._seeding import call_seed, seeded
-from ..training._split import validation_split
-from ._parameters import CALLBACKS, NETWORK, OPTIMIZER, keyword_parameters, parameters_rebuilding
+from ._parameters import ParametersMixin
+from ._steps import SkorchStepsMixin
 
 
-class CNNEstimatorMixin(SkorchConventionsMixin):
-    """The fit flow and skorch hooks of sk_cnn's estimators; put it left of the skorch class.
+class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixin):
+    """The fit flow of sk_cnn's estimators; put it left of the skorch class.
+
+    Its parameters' checks come from :class:`~._parameters.ParametersMixin`, skorch's hooks
+    from :class:`~._steps.SkorchStepsMixin`, scikit-learn's conventions for a skorch net from
+    :class:`~sk_cnn._skorch.SkorchConventionsMixin`.
 
     An estimator built on it has a ``_parameter_table`` and supplies what differs between
     classification and regression: ``_fit_targets(y)`` (learn and encode the targets in
@@ -57,106 +51,6 @@ class CNNEstimatorMixin(SkorchConventionsMixin):
 
     #: Passed to scikit-learn's validate_data with y in fit (the regressor takes 2-D float y).
     _target_checks: dict = {}
-
-    # ------------------------------------------------------------------ parameters
-    def _validate_hyperparameters(self):
-        """Check the parameters (constraints, then how they combine) at the start of fit."""
-        validate_parameter_constraints(
-            self._parameter_constraints, self.get_params(deep=False),
-            caller_name=type(self).__name__)
-        for name in ("conv_filters", "dense_units"):
-            values = getattr(self, name)
-            values = (values,) if isinstance(values, Integral) else tuple(values)
-            if not all(isinstance(v, Integral) and v >= 1 for v in values):
-                raise ValueError(
-                    f"{name} must be a tuple of positive integers, got {getattr(self, name)!r}.")
-        if self.module is None and not len(self.conv_filters):
-            raise ValueError("conv_filters must name at least one convolution block, e.g. (32,).")
-        if self.backbone is None and (self.freeze is not None or self.unfreeze_at_epoch
-                                      or self.backbone_lr_factor != 1.0
-                                      or self.input_size is not None):
-            raise ValueError("freeze, unfreeze_at_epoch, backbone_lr_factor and input_size "
-                             "need a backbone, e.g. backbone='resnet18'.")
-        if isinstance(self.input_size, (tuple, list)) and not (
-                len(self.input_size) == 2
-                and all(isinstance(v, Integral) and v >= 1 for v in self.input_size)):
-            raise ValueError(f"input_size must be a positive int or a pair (height, width) of "
-                             f"positive ints, got {self.input_size!r}.")
-        if self.architecture != "plain" and self.backbone is not None:
-            raise ValueError(f"architecture={self.architecture!r} builds its own network; "
-                             f"leave backbone=None (got {self.backbone!r}).")
-        if self.early_stopping is not None and not self._uses_validation():
-            raise ValueError(
-                "early_stopping needs a validation split: set validation_fraction > 0 (for "
-                "example 0.1) or pass train_split.")
-        if self.checkpoint_dir is not None:
-            check_backup_directory(self.checkpoint_dir)
-        try:
-            torch.empty(0, device=self.device)
-        except (RuntimeError, AssertionError, NotImplementedError) as error:
-            setting = self.get_params(deep=False)["device"]
-            raise ValueError(
-                f"device={setting!r} is not usable here ({str(error).splitlines()[0]}). Use "
-                f"device='auto' (a GPU when torch sees one, else the CPU) or 'cpu'.") from error
-
-    def _uses_validation(self):
-        return bool(self.train_split) or bool(self.validation_fraction)
-
-    def _check_fit_params(self, fit_params):
-        """Refuse fit parameters sk_cnn's own networks cannot take (skorch passes
-        ``fit(X, y, **fit_params)`` to the module's ``forward``; a user's module may take
-        some)."""
-        if not fit_params or self.module is not None:
-            return
-        hint = ""
-        if "sample_weight" in fit_params:
-            hint = " Weighting samples is not supported" + (
-                "; for unbalanced classes use class_weight='balanced'." if is_classifier(self)
-                else ".")
-        raise TypeError(f"{type(self).__name__}.fit got unexpected keyword argument(s) "
-                        f"{sorted(fit_params)}: sk_cnn's networks take only X.{hint}")
-
-    def _parameters_for(self, builder) -> dict:
-        """The estimator's values of the parameters a builder names (its keyword-only
-        arguments)."""
-        return {name: getattr(self, name) for name in keyword_parameters(builder)}
-
-    def _record_built_values(self) -> None:
-        """Remember the values of the parameters the network and loss are built from."""
-        params = self.get_params(deep=False)
-        names = parameters_rebuilding(self._parameter_table, NETWORK)
-        # Copies: a list or dict changed in place afterwards is a change too.
-        self._built_with = {name: copy.copy(value) if isinstance(value, (list, dict, np.ndarray))
-                            else value for name, value in params.items() if name in names}
-
-    def _warn_if_built_with_other_values(self, stacklevel: int) -> None:
-        """Warn that partial_fit / warm_start keep the network built with earlier values
-        (``stacklevel`` points at the user's call)."""
-        built = getattr(self, "_built_with", {})
-        changed = [name for name, value in built.items() if not _same(getattr(self, name), value)]
-        if changed:
-            now = ", ".join(f"{name}={getattr(self, name)!r}" for name in changed)
-            then = ", ".join(f"{name}={built[name]!r}" for name in changed)
-            warnings.warn(
-                f"{now}: changed since fit built the network, the loss and the target "
-                f"encoding; partial_fit and warm_start keep training what was built with "
-                f"{then}. Fit with warm_start=False to rebuild.", UserWarning,
-                stacklevel=stacklevel + 1)
-
-    def _rebuild_after_set_params(self, params: dict) -> None:
-        """Rebuild what the parameters just set configure on an initialized estimator: the
-        callbacks, and the optimizer (keeping its state, e.g. momentum)."""
-        table = self._parameter_table
-        if params.keys() & parameters_rebuilding(table, CALLBACKS):
-            self.initialize_callbacks()
-        if (params.keys() & parameters_rebuilding(table, OPTIMIZER)
-                or any(k.startswith("optimizer__") for k in params)):
-            old = self.optimizer_
-            self.initialize_optimizer()
-            if type(old) is type(self.optimizer_):
-                state = self.optimizer_.state_dict()
-                state["state"] = old.state_dict()["state"]
-                self.optimizer_.load_state_dict(state)
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
@@ -378,11 +272,6 @@ class CNNEstimatorMixin(SkorchConventionsMixin):
             raise ValueError(f"tta={self.tta!r} mirrors images, but {type(self).__name__} "
                              f"works on 1-D signals here; set tta=None.")
 
-    def _run_network(self, X, forward=None, **fit_params):
-        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
-        with autocast(self.mixed_precision, X.device):
-            return (forward or self.module_)(X, **fit_params).float()
-
     # ------------------------------------------------------------------ summary
     def _summary(self, input_shape, n_outputs) -> ModelSummary:
         """The summary of the fitted network, or before fit of the network this estimator
@@ -415,129 +304,15 @@ class CNNEstimatorMixin(SkorchConventionsMixin):
         return summarize_module(fitted.module_, (1, *fitted._sample_shape()),
                                 input_shape=shape, title=title)
 
-    # ------------------------------------------------------------------ skorch hooks
-    def check_data(self, X, y):
-        """Do nothing: ``fit`` validated and encoded the data before skorch sees it."""
-
-    def initialize_module(self):
-        """Build sk_cnn's network (:func:`~sk_cnn.networks._build.build_network`), or
-        skorch's module from ``module``."""
-        self._record_built_values()
-        if self.module is not None:
-            return super().initialize_module()
-        self.module_ = build_network(self._sample_shape(), self._n_outputs(),
-                                     **self._parameters_for(build_network))
-        return self
-
-    def initialize_optimizer(self, triggered_directly=None):
-        """Create the optimizer (:func:`~sk_cnn.training._optimizers.build_optimizer`)."""
-        (param_groups,), options = self.get_params_for_optimizer(
-            "optimizer", self.get_all_learnable_params())
-        self.optimizer_ = build_optimizer(self.module_, param_groups, options,
-                                          **self._parameters_for(build_optimizer))
-        return self
-
-    def _build_callbacks(self):
-        return build_callbacks(self._scoring_callbacks(),
-                               **self._parameters_for(build_callbacks))
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given);
-        refuse splits that early stopping or the training batches cannot work with."""
-        if self.train_split is not None:
-            train, valid = super().get_split_datasets(X, y, **fit_params)
-        else:
-            train, valid = validation_split(
-                self.get_dataset(X, y), y, self.validation_fraction,
-                getattr(self, "validation_seed_", None), is_classifier(self))
-        if valid is None and self.early_stopping is not None:
-            raise ValueError(
-                f"early_stopping needs a validation split, and {len(train)} samples leave none "
-                f"(a classifier keeps 1 for training, a regressor 2 on each side). Give more "
-                f"samples or set early_stopping=None.")
-        params = self.get_params_for("iterator_train")
-        batch_size = params.get("batch_size", self.batch_size)
-        if params.get("drop_last") and batch_size != -1 and len(train) < batch_size:
-            raise ValueError(
-                f"The training split of {len(train)} samples gives no batch (batch_size="
-                f"{batch_size}, iterator_train__drop_last=True). Use a smaller batch_size or "
-                f"iterator_train__drop_last=False.")
-        return train, valid
-
-    def get_iterator(self, dataset, training=False):
-        """skorch's iterator, shuffled for training unless ``iterator_train__shuffle`` says no."""
-        if training and "shuffle" not in self.get_params_for("iterator_train"):
-            kwargs = self.get_params_for("iterator_train")
-            kwargs.setdefault("batch_size", self.batch_size)
-            if kwargs["batch_size"] == -1:
-                kwargs["batch_size"] = len(dataset)
-            return self.iterator_train(dataset, shuffle=True, **kwargs)
-        return super().get_iterator(dataset, training=training)
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """skorch's epoch loop; remembers the training iterator (alternating flip reads the
-        positions of the current batch from it; callbacks may create other iterators)."""
-        if training:
-            self._train_iterator_ = iterator
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-
-    def infer(self, x, **fit_params):
-        """Run the network on a raw batch (converted to float32 on the device first)."""
-        return self._run_network(to_network_input(x, self.device), **fit_params)
-
-    def train_step_single(self, batch, **fit_params):
-        """One forward/backward pass on a training batch, augmented when the data was marked."""
-        set_training(self, True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_network_input(Xi, self.device)
-        if self.augmentation_ is not None:
-            spec, generator, first_epoch_flips = self.augmentation_
-            flip = None
-            if first_epoch_flips is not None:
-                flip = alternating_flip_mask(first_epoch_flips, self._train_iterator_.indices_,
-                                             len(self.history))
-            Xi = augment_batch(Xi, spec, generator, flip=flip)
-        try:
-            y_pred = self._run_network(Xi, **fit_params)
-        except ValueError as exc:
-            if "Expected more than 1 value per channel" not in str(exc):
-                raise
-            plain = self.module is None and self.backbone is None and (
-                self.architecture == "plain")
-            raise ValueError(
-                f"A training batch of {len(Xi)} sample cannot train batch normalization here: "
-                "the network's feature maps shrink to one value per channel. Train on batches "
-                "of at least 2 samples (batch_size >= 2, partial_fit with 2 or more samples)"
-                + (", or set batch_norm=False." if plain else ".")) from exc
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
-        # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.
-        return {"loss": loss.detach(), "y_pred": y_pred.detach()}
-
-    def evaluation_step(self, batch, training=False):
-        """Forward pass for prediction, under ``torch.inference_mode`` unless training."""
-        if training:
-            return super().evaluation_step(batch, training=True)
-        self.check_is_fitted()
-        Xi, _ = unpack_data(batch)
-        with torch.inference_mode():
-            set_training(self, False)
-            X = to_network_input(Xi, self.device)
-            # Test-time augmentation: average with mirror (and shifted) images.
-            return self._run_network(X, lambda x: tta_logits(self.module_, x, self.tta))
 
 
-def _same(a, b) -> bool:
-    a, b = (os.fspath(v) if isinstance(v, os.PathLike) else v for v in (a, b))
-    if isinstance(a, (list, tuple, np.ndarray)) or isinstance(b, (list, tuple, np.ndarray)):
-        try:  # (8, 16), [8, 16] and np.array([8, 16]) are the same conv_filters
-            return np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-        except ValueError:  # ragged
-            return a is b
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):
-        return a is b
+
+
+
+
+
+
+
 
 
 def _check_input_shape(input_shape) -> tuple[int, ...]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sk_cnn import CNNClassifier
 from sk_cnn.networks._airbench import NORM_BIAS_LR_FACTOR
 from sk_cnn.training import Muon
 from sk_cnn.training._muon import orthogonalize
@@ -165,3 +166,16 @@ def test_norm_bias_groups_only_with_sgd(tiny_images, tiny_airbench):
     scheduler = dict(adam.callbacks_)["lr_scheduler"].lr_scheduler_
     assert scheduler.get_last_lr()[0] < 2e-3  # scheduled down by warmup_linear
 
+
+
+def test_lbfgs_is_refused_only_where_weights_are_channels_last():
+    # LBFGS views every parameter flat; one block over grayscale images keeps every weight
+    # contiguous even in channels_last, two blocks do not.
+    X = np.random.default_rng(0).random((40, 8, 8)).astype(np.float32)
+    y = np.arange(40) % 2
+    params = dict(optimizer=torch.optim.LBFGS, lr=0.1, max_epochs=1, batch_size=40,
+                  validation_fraction=None, verbose=0)
+    clf = CNNClassifier(conv_filters=(4,), **params).fit(X, y)
+    assert isinstance(clf.optimizer_, torch.optim.LBFGS)
+    with pytest.raises(ValueError, match="LBFGS cannot train sk_cnn's image networks"):
+        CNNClassifier(conv_filters=(4, 8), **params).fit(X, y)

@@ -1,0 +1,142 @@
+"""The training and prediction steps of sk_cnn's estimators, as skorch's hooks.
+
+skorch calls them while it trains and predicts: they build the network, optimizer and
+callbacks from the estimator's parameters (each builder takes the parameters it names), split
+off the validation data, slice and augment the batches, and run the network under
+``mixed_precision``.
+"""
+
+from __future__ import annotations
+
+import torch
+from sklearn.base import is_classifier
+from skorch.dataset import unpack_data
+
+from .._skorch import set_training
+from ..networks._build import build_network
+from ..networks._tta import tta_logits
+from ..training._augment import alternating_flip_mask, augment_batch
+from ..training._batching import to_network_input
+from ..training._callbacks import build_callbacks
+from ..training._optimizers import build_optimizer
+from ..training._precision import autocast
+from ..training._split import validation_split
+
+
+class SkorchStepsMixin:
+    """skorch's hooks for sk_cnn's estimators (see :class:`~._base.CNNEstimatorMixin`)."""
+
+    def check_data(self, X, y):
+        """Do nothing: ``fit`` validated and encoded the data before skorch sees it."""
+
+    def initialize_module(self):
+        """Build sk_cnn's network (:func:`~sk_cnn.networks._build.build_network`), or
+        skorch's module from ``module``."""
+        self._record_built_values()
+        if self.module is not None:
+            return super().initialize_module()
+        self.module_ = build_network(self._sample_shape(), self._n_outputs(),
+                                     **self._parameters_for(build_network))
+        return self
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """Create the optimizer (:func:`~sk_cnn.training._optimizers.build_optimizer`)."""
+        (param_groups,), options = self.get_params_for_optimizer(
+            "optimizer", self.get_all_learnable_params())
+        self.optimizer_ = build_optimizer(self.module_, param_groups, options,
+                                          **self._parameters_for(build_optimizer))
+        return self
+
+    def _build_callbacks(self):
+        return build_callbacks(self._scoring_callbacks(),
+                               **self._parameters_for(build_callbacks))
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        """Split off the stratified ``validation_fraction`` (unless ``train_split`` is given);
+        refuse splits that early stopping or the training batches cannot work with."""
+        if self.train_split is not None:
+            train, valid = super().get_split_datasets(X, y, **fit_params)
+        else:
+            train, valid = validation_split(
+                self.get_dataset(X, y), y, self.validation_fraction,
+                getattr(self, "validation_seed_", None), is_classifier(self))
+        if valid is None and self.early_stopping is not None:
+            raise ValueError(
+                f"early_stopping needs a validation split, and {len(train)} samples leave none "
+                f"(a classifier keeps 1 for training, a regressor 2 on each side). Give more "
+                f"samples or set early_stopping=None.")
+        params = self.get_params_for("iterator_train")
+        batch_size = params.get("batch_size", self.batch_size)
+        if params.get("drop_last") and batch_size != -1 and len(train) < batch_size:
+            raise ValueError(
+                f"The training split of {len(train)} samples gives no batch (batch_size="
+                f"{batch_size}, iterator_train__drop_last=True). Use a smaller batch_size or "
+                f"iterator_train__drop_last=False.")
+        return train, valid
+
+    def get_iterator(self, dataset, training=False):
+        """skorch's iterator, shuffled for training unless ``iterator_train__shuffle`` says no."""
+        if training and "shuffle" not in self.get_params_for("iterator_train"):
+            kwargs = self.get_params_for("iterator_train")
+            kwargs.setdefault("batch_size", self.batch_size)
+            if kwargs["batch_size"] == -1:
+                kwargs["batch_size"] = len(dataset)
+            return self.iterator_train(dataset, shuffle=True, **kwargs)
+        return super().get_iterator(dataset, training=training)
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch loop; remembers the training iterator (alternating flip reads the
+        positions of the current batch from it; callbacks may create other iterators)."""
+        if training:
+            self._train_iterator_ = iterator
+        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+
+    def infer(self, x, **fit_params):
+        """Run the network on a raw batch (converted to float32 on the device first)."""
+        return self._run_network(to_network_input(x, self.device), **fit_params)
+
+    def train_step_single(self, batch, **fit_params):
+        """One forward/backward pass on a training batch, augmented when the data was marked."""
+        set_training(self, True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_network_input(Xi, self.device)
+        if self.augmentation_ is not None:
+            spec, generator, first_epoch_flips = self.augmentation_
+            flip = None
+            if first_epoch_flips is not None:
+                flip = alternating_flip_mask(first_epoch_flips, self._train_iterator_.indices_,
+                                             len(self.history))
+            Xi = augment_batch(Xi, spec, generator, flip=flip)
+        try:
+            y_pred = self._run_network(Xi, **fit_params)
+        except ValueError as exc:
+            if "Expected more than 1 value per channel" not in str(exc):
+                raise
+            plain = self.module is None and self.backbone is None and (
+                self.architecture == "plain")
+            raise ValueError(
+                f"A training batch of {len(Xi)} sample cannot train batch normalization here: "
+                "the network's feature maps shrink to one value per channel. Train on batches "
+                "of at least 2 samples (batch_size >= 2, partial_fit with 2 or more samples)"
+                + (", or set batch_norm=False." if plain else ".")) from exc
+        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        # Detached: skorch's scoring callbacks keep the predictions of the whole epoch.
+        return {"loss": loss.detach(), "y_pred": y_pred.detach()}
+
+    def evaluation_step(self, batch, training=False):
+        """Forward pass for prediction, under ``torch.inference_mode`` unless training."""
+        if training:
+            return super().evaluation_step(batch, training=True)
+        self.check_is_fitted()
+        Xi, _ = unpack_data(batch)
+        with torch.inference_mode():
+            set_training(self, False)
+            X = to_network_input(Xi, self.device)
+            # Test-time augmentation: average with mirror (and shifted) images.
+            return self._run_network(X, lambda x: tta_logits(self.module_, x, self.tta))
+
+    def _run_network(self, X, forward=None, **fit_params):
+        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
+        with autocast(self.mixed_precision, X.device):
+            return (forward or self.module_)(X, **fit_params).float()
