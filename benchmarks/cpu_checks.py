@@ -75,10 +75,15 @@ def airbench_step(activation: str, batch_size: int = 1024, compile: bool = False
 
 def plain_cnn_step(batch_size: int = 128, bfloat16: bool = False, channels_last: bool = True):
     """A function running one bare SGD step of the plain CNN (conv 32-64-128) on random data."""
+    from sk_cnn import CNNClassifier
+    from sk_cnn.estimators._parameters import keyword_parameters
     from sk_cnn.networks._plain import build_cnn
 
     torch.manual_seed(0)
-    net = build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32), conv_filters=(32, 64, 128))
+    defaults = {name: value for name, value in CNNClassifier().get_params().items()
+                if name in keyword_parameters(build_cnn)}
+    net = build_cnn(**{**defaults, "in_channels": 3, "n_outputs": 10, "input_size": (32, 32),
+                       "conv_filters": (32, 64, 128)})
     return training_step(net, batch_size, bfloat16=bfloat16, channels_last=channels_last)
 
 

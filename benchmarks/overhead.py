@@ -31,6 +31,7 @@ from skorch import NeuralNetClassifier
 from torchvision.transforms import v2
 
 from sk_cnn import AugmentationSpec, CNNClassifier, ImageAugmenter
+from sk_cnn.estimators._parameters import keyword_parameters
 from sk_cnn.networks._plain import build_cnn
 from sk_cnn.training._augment import augment_batch
 
@@ -43,7 +44,10 @@ NETWORK = dict(conv_filters=(32, 64, 128), dropout=0.5)
 
 def make_module(seed=0):
     torch.manual_seed(seed)
-    return build_cnn(in_channels=3, n_outputs=10, input_size=(32, 32), **NETWORK)
+    defaults = {name: value for name, value in CNNClassifier().get_params().items()
+                if name in keyword_parameters(build_cnn)}
+    return build_cnn(**{**defaults, "in_channels": 3, "n_outputs": 10, "input_size": (32, 32),
+                        **NETWORK})
 
 
 def hand_loop(X, y, epochs):

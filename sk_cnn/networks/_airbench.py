@@ -172,8 +172,7 @@ class AirbenchNet(nn.Module):
 
 
 def build_airbench(*, in_channels: int, n_outputs: int, input_size: Sequence[int],
-                   conv_filters: Sequence[int] = (32, 128, 128),
-                   activation: str = "gelu") -> AirbenchNet:
+                   conv_filters: Sequence[int], activation: str) -> AirbenchNet:
     """Build :class:`AirbenchNet` for images of ``input_size``, checking that they fit.
 
     Parameters
@@ -184,10 +183,10 @@ def build_airbench(*, in_channels: int, n_outputs: int, input_size: Sequence[int
         Number of classes.
     input_size : sequence of int
         ``(H, W)`` of the images.
-    conv_filters : sequence of int, default=(32, 128, 128)
-        Widths of the blocks (``CNNClassifier``'s ``conv_filters``).
-    activation : str, default="gelu"
-        Activation function.
+    conv_filters : sequence of int
+        Widths of the blocks (the estimators' ``conv_filters``).
+    activation : str
+        Activation function (the estimators' ``activation``).
 
     Returns
     -------

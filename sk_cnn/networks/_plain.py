@@ -68,19 +68,22 @@ def build_cnn(
     in_channels: int,
     n_outputs: int,
     input_size: Sequence[int],
-    conv_filters: Sequence[int] = (32, 64, 128, 256),
-    kernel_size: int = 3,
-    stride: int = 1,
-    padding="same",
-    pooling: str | None = "max",
-    activation: str = "relu",
-    batch_norm: bool = True,
-    global_pool: str = "avg",
-    dense_units: Sequence[int] = (),
-    dropout: float = 0.0,
-    conv_dropout: float = 0.0,
+    conv_filters: Sequence[int],
+    kernel_size: int,
+    stride: int,
+    padding,
+    pooling: str | None,
+    activation: str,
+    batch_norm: bool,
+    global_pool: str,
+    dense_units: Sequence[int],
+    dropout: float,
+    conv_dropout: float,
 ) -> nn.Sequential:
     """Build the plain CNN as an ``nn.Sequential`` of ``features``, ``global_pool`` and ``head``.
+
+    The arguments after ``input_size`` are the estimators' parameters of the same names; their
+    defaults are the estimators'.
 
     Parameters
     ----------
@@ -91,29 +94,29 @@ def build_cnn(
     input_size : sequence of int
         Spatial size of one input, ``(H, W)`` for images or ``(L,)`` for signals; it picks 2-D or
         1-D layers and is used to check that the network's downsampling fits the input.
-    conv_filters : sequence of int, default=(32, 64, 128, 256)
+    conv_filters : sequence of int
         Output channels of each convolution block; one block per entry.
-    kernel_size : int, default=3
+    kernel_size : int
         Side of the convolution kernels.
-    stride : int, default=1
+    stride : int
         Stride of the convolutions; at least 2 is used when ``pooling=None``.
-    padding : {"same", "valid"} or int, default="same"
+    padding : {"same", "valid"} or int
         Convolution padding; "same" pads ``kernel_size - 1`` zeros per axis (the extra one of
         an even kernel at the bottom/right), so each convolution outputs ``ceil(size /
         stride)`` positions; an int pads that many on every side.
-    pooling : {"max", "avg"} or None, default="max"
+    pooling : {"max", "avg"} or None
         2x2 pooling after every block; None downsamples with strided convolutions instead.
-    activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}, default="relu"
+    activation : {"relu", "gelu", "leaky_relu", "elu", "tanh"}
         Activation after every convolution and hidden dense layer.
-    batch_norm : bool, default=True
+    batch_norm : bool
         Batch normalization after every convolution (then built without bias).
-    global_pool : {"avg", "max", "flatten"}, default="avg"
+    global_pool : {"avg", "max", "flatten"}
         How the last feature map becomes one vector.
-    dense_units : sequence of int, default=()
+    dense_units : sequence of int
         Hidden dense layers of the head, before the output layer.
-    dropout : float, default=0.0
+    dropout : float
         Dropout before each dense layer of the head, the output layer included.
-    conv_dropout : float, default=0.0
+    conv_dropout : float
         Channel dropout after every convolution block's activation.
 
     Returns

@@ -68,20 +68,23 @@ def test_network_init_whitening_sets_weights_and_flag():
                                            ((3, 20, 17), (4, 8)), ((4, 64, 48), (4, 8, 8))])
 def test_airbench_output_shape(shape, filters):
     net = build_airbench(in_channels=shape[0], n_outputs=7, input_size=shape[1:],
-                         conv_filters=filters)
+                         conv_filters=filters, activation="gelu")
     assert net(torch.randn((5,) + shape)).shape == (5, 7)
     assert net.whiten.out_channels == 2 * shape[0] * 4
 
 
 def test_airbench_refuses_too_small_images_and_signals():
     with pytest.raises(ValueError, match="at least 9x9"):
-        build_airbench(in_channels=3, n_outputs=2, input_size=(8, 8), conv_filters=(4, 4, 4))
+        build_airbench(in_channels=3, n_outputs=2, input_size=(8, 8), conv_filters=(4, 4, 4),
+                       activation="gelu")
     with pytest.raises(ValueError, match="needs images"):
-        build_airbench(in_channels=1, n_outputs=2, input_size=(30,))
+        build_airbench(in_channels=1, n_outputs=2, input_size=(30,), conv_filters=(4,),
+                       activation="gelu")
 
 
 def test_norm_biases_get_their_own_learning_rate():
-    net = build_airbench(in_channels=3, n_outputs=2, input_size=(16, 16), conv_filters=(4, 8))
+    net = build_airbench(in_channels=3, n_outputs=2, input_size=(16, 16), conv_filters=(4, 8),
+                         activation="gelu")
     norm, other = net.optimizer_param_groups(lr=0.5, weight_decay=0.01)
     assert norm["lr"] == 0.5 * NORM_BIAS_LR_FACTOR
     assert norm["lr"] * norm["weight_decay"] == pytest.approx(0.5 * 0.01)

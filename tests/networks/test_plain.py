@@ -1,11 +1,21 @@
 """The plain CNN: padding, pooling and the shapes it gives."""
 
+import inspect
 import warnings
 
 import pytest
 import torch
 
 from sk_cnn import CNNClassifier
+from sk_cnn.estimators._parameters import keyword_parameters
+from sk_cnn.networks._plain import build_cnn
+
+
+def _plain_cnn(**arguments):
+    """build_cnn with the estimator's defaults for the arguments not given."""
+    defaults = {name: p.default for name, p in inspect.signature(CNNClassifier).parameters.items()
+                if name in keyword_parameters(build_cnn)}
+    return build_cnn(**{**defaults, **arguments})
 
 
 def _conv_output_shapes(module, x):
@@ -24,10 +34,8 @@ def _conv_output_shapes(module, x):
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("size", [(7, 10), (8, 9), (11,), (12,)])
 def test_same_padding_outputs_ceil_of_size_over_stride(kernel_size, stride, size):
-    from sk_cnn.networks._plain import build_cnn
-
     # pooling=None: only the strided convolutions downsample, so every feature map is known.
-    net = build_cnn(in_channels=2, n_outputs=3, input_size=size, conv_filters=(4, 4),
+    net = _plain_cnn(in_channels=2, n_outputs=3, input_size=size, conv_filters=(4, 4),
                     kernel_size=kernel_size, stride=stride, padding="same",
                     pooling=None if stride > 1 else "max")
     expected, current = [], list(size)
@@ -41,9 +49,7 @@ def test_same_padding_outputs_ceil_of_size_over_stride(kernel_size, stride, size
 
 @pytest.mark.parametrize("kernel_size", [2, 4])
 def test_same_padding_of_even_kernels_computes_torchs_same_convolution(kernel_size):
-    from sk_cnn.networks._plain import build_cnn
-
-    net = build_cnn(in_channels=3, n_outputs=2, input_size=(9, 8), conv_filters=(4,),
+    net = _plain_cnn(in_channels=3, n_outputs=2, input_size=(9, 8), conv_filters=(4,),
                     kernel_size=kernel_size, batch_norm=False)
     block = net.features.block1
     reference = torch.nn.Conv2d(3, 4, kernel_size, padding="same")
@@ -66,9 +72,7 @@ def test_same_padding_in_the_summary_keeps_the_size_for_even_kernels():
 def test_same_padding_keeps_the_state_dict_keys(kernel_size, size):
     """Weight files and saved models of odd-kernel networks still load: the same layers, with
     the same keys; even kernels add only a weightless padding layer."""
-    from sk_cnn.networks._plain import build_cnn
-
-    net = build_cnn(in_channels=1, n_outputs=2, input_size=size, conv_filters=(4, 8),
+    net = _plain_cnn(in_channels=1, n_outputs=2, input_size=size, conv_filters=(4, 8),
                     kernel_size=kernel_size, dense_units=(5,))
     keys = [f"features.block{i}.{layer}" for i in (1, 2) for layer in (
         "conv.weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
