@@ -116,6 +116,24 @@ class SkorchConventionsMixin:
             The estimator.
         """
         initialized = getattr(self, "initialized_", False) and hasattr(self, "optimizer_")
+        if initialized:
+            # All or nothing: the values are checked first, and a change that fails (torch
+            # refusing an optimizer option, say) leaves the estimator as it was. skorch sets
+            # some optimizer options into the live optimizer's groups: their values come back
+            # with its state.
+            self._check_settable(params)
+            before, optimizer_state = dict(self.__dict__), self.optimizer_.state_dict()
+            try:
+                return self._set_params(params, initialized=True)
+            except Exception:
+                optimizer = before["optimizer_"]
+                self.__dict__.clear()
+                self.__dict__.update(before)
+                optimizer.load_state_dict(optimizer_state)
+                raise
+        return self._set_params(params, initialized=False)
+
+    def _set_params(self, params, initialized):
         # skorch treats these names as components of the optimizer, dataset and iterators; on
         # an initialized net it then fails ("Something went wrong"). They are read when
         # training starts, so they are plain attributes here.

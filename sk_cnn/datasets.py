@@ -37,8 +37,9 @@ def find_images(root, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[str]
     Returns
     -------
     paths : list of str
-        The files, sorted by their path relative to ``root``; symbolic links are followed,
-        except a link to a folder that contains it (a loop), which is skipped with a warning.
+        The regular files (FIFOs, devices and sockets are left out), sorted by their path
+        relative to ``root``; symbolic links are followed, except a link to a folder that
+        contains it (a loop), which is skipped with a warning.
     """
     extensions = _normalize_extensions(extensions)
     root = os.fspath(root)
@@ -63,7 +64,10 @@ def find_images(root, extensions: Iterable[str] = IMAGE_EXTENSIONS) -> list[str]
         dirs[:] = kept
         relative = os.path.relpath(folder, root)
         for name in files:
-            if not name.startswith(".") and name.lower().endswith(extensions):
+            # Regular files (or links to them) only: reading a FIFO named 2.png would wait
+            # forever.
+            if (not name.startswith(".") and name.lower().endswith(extensions)
+                    and os.path.isfile(os.path.join(folder, name))):
                 found.append(os.path.normpath(os.path.join(relative, name)))
     return [os.path.join(root, rel) for rel in sorted(found, key=lambda p: p.split(os.sep))]
 

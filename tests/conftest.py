@@ -110,13 +110,16 @@ def recorded_lrs():
 
 
 class _Crash(Callback):
-    """Raises (as a kill would stop the fit) at the end of epoch ``at``."""
+    """Raises (as a kill would stop the fit) at the end of epoch ``at``, once: the same fit
+    run again (with this callback) goes on, as a fit after a crash does."""
 
     def __init__(self, at, error=RuntimeError):
         self.at, self.error = at, error
+        self.crashed_ = False  # state, not a setting: not in a backup's fingerprint
 
     def on_epoch_end(self, net, **kwargs):
-        if len(net.history) == self.at:
+        if len(net.history) == self.at and not self.crashed_:
+            self.crashed_ = True
             raise self.error("crash")
 
 
@@ -124,3 +127,36 @@ class _Crash(Callback):
 def crash():
     """The callback class that crashes a fit at the end of a given epoch."""
     return _Crash
+
+
+@pytest.fixture
+def rewrite_model_file():
+    """Rewrite an sk_cnn.save file: its configuration (a JSON dict) edited by ``edit``, its
+    tensors by ``edit_tensors``, with the digest recomputed, as a program that edits files
+    (or another sk_cnn version) could write it."""
+    import json
+
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from sk_cnn.io._codec import digest
+
+    def rewrite(path, out, edit=None, edit_tensors=None, version=None):
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata()
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        config = json.loads(metadata["config"])
+        if edit is not None:
+            edit(config)
+        if edit_tensors is not None:
+            edit_tensors(tensors)
+        metadata["config"] = json.dumps(config)
+        if version is not None:
+            metadata["sk_cnn_version"] = version
+        metadata["sha256"] = digest(metadata["config"], tensors)
+        save_file({k: torch.as_tensor(v).contiguous() for k, v in tensors.items()}, str(out),
+                  metadata=metadata)
+        return out
+
+    return rewrite

@@ -1,5 +1,6 @@
 """sk_cnn.datasets: class-per-folder trees and sklearn's digits as images."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,13 @@ def test_load_digits_images():
     np.testing.assert_allclose(X, digits.images * 255 / 16, atol=0.5)
     np.testing.assert_array_equal(y, digits.target)
 
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+def test_only_regular_files_are_listed(tmp_path):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "1.png").write_bytes(b"")
+    os.mkfifo(tmp_path / "cat" / "2.png")
+    (tmp_path / "cat" / "3.png").mkdir()
+    paths, labels = load_image_folder(tmp_path)
+    assert [os.path.basename(p) for p in paths] == ["1.png"] and labels.tolist() == ["cat"]

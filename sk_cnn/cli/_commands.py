@@ -14,7 +14,6 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
 
@@ -27,49 +26,8 @@ from ..preprocessing import ImageAugmenter, ImageLoader, ImageNormalizer
 from ..preprocessing._loader import check_size
 from ._errors import CLIError
 from ._files import check_output, saving
-
-TRUST_NOTE = "The model file is unpickled: load only files you trust."
-
-
-def log(*parts):
-    print(*parts, file=sys.stderr, flush=True)
-
-
-# ---------------------------------------------------------------------------------- models
-def load_model(path) -> Pipeline:
-    """Load a pipeline saved by ``sk-cnn train`` and check that it is one.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The joblib file. It is unpickled, which runs code: load only files you trust.
-
-    Returns
-    -------
-    pipeline : sklearn.pipeline.Pipeline
-        A fitted pipeline whose first step is an :class:`ImageLoader` and whose last step is a
-        fitted classifier with ``classes_``.
-
-    Raises
-    ------
-    CLIError
-        When the file is missing, is not a joblib file, or holds something else.
-    """
-    if not Path(path).is_file():
-        raise CLIError(f"model file not found: '{path}'.")
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling can fail in many ways; all mean "not a model file"
-        raise CLIError(
-            f"'{path}' is not a model saved by 'sk-cnn train' (joblib could not read it: "
-            f"{type(exc).__name__}: {exc}).") from exc
-    if not (isinstance(model, Pipeline) and isinstance(model.steps[0][1], ImageLoader)
-            and hasattr(model.steps[-1][1], "classes_")):
-        raise CLIError(
-            f"'{path}' holds a {type(model).__name__}, not an sk_cnn pipeline that starts with "
-            f"ImageLoader and ends with a fitted classifier. Save one with 'sk-cnn train' or "
-            f"joblib.dump(Pipeline([('load', ImageLoader()), ..., ('cnn', CNNClassifier())])).")
-    return model
+from ._models import check_model_suffix, load_model, save_model
+from ._output import log, printable
 
 
 def _image_folder(root):
@@ -133,11 +91,12 @@ def run_train(args) -> int:
     if args.weights is not None and backbone is None:
         raise CLIError("--weights needs --backbone NAME.")
     out = check_output(args.out, "the model")
+    check_model_suffix(out)
     paths, labels = _image_folder(args.data_dir)
     if len(set(labels.tolist())) < 2:
         raise CLIError(f"'{args.data_dir}' has one class folder; training needs at least two.")
-    print(f"Found {len(paths)} images of {len(set(labels.tolist()))} classes in "
-          f"'{args.data_dir}' ({_class_summary(labels)})", flush=True)
+    print(printable(f"Found {len(paths)} images of {len(set(labels.tolist()))} classes in "
+                    f"'{args.data_dir}' ({_class_summary(labels)})"), flush=True)
     loader = ImageLoader(size=None if args.image_size is None else tuple(args.image_size),
                          mode="L" if args.grayscale else "RGB")
     X = _decode(loader, paths)
@@ -169,8 +128,8 @@ def run_train(args) -> int:
         print("validation accuracy: not measured (--validation-fraction 0)")
     model = Pipeline([("load", loader)] + steps)
     with saving(out, "the model") as partial:
-        joblib.dump(model, partial)
-    print(f"saved the pipeline to '{out}' (sk-cnn predict {out} IMAGES)")
+        save_model(model, partial)
+    print(printable(f"saved the pipeline to '{out}' (sk-cnn predict {out} IMAGES)"))
     return 0
 
 
@@ -196,13 +155,16 @@ def _python(values):
 
 
 def run_predict(args) -> int:
-    model = load_model(args.model)
+    model = load_model(args.model, args.allow_pickle)
     paths = _collect_images(args.images)
     classes = _python(model.classes_)
     try:
         proba = model.predict_proba(paths)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from exc
+    # File and class names as they can be printed (a name that is not UTF-8 shows \xNN).
+    paths = [printable(path) for path in paths]
+    classes = [printable(c) if isinstance(c, str) else c for c in classes]
     labels = [classes[i] for i in proba.argmax(axis=1)]
     if args.format == "json":
         rows = []
@@ -230,7 +192,7 @@ def run_export(args) -> int:
     if out.suffix not in exporters:
         raise CLIError(f"cannot tell the format of '{out}': name it *.onnx (ONNX) or *.pt2 "
                        f"(torch.export program).")
-    model = load_model(args.model)
+    model = load_model(args.model, args.allow_pickle)
     loader = model.steps[0][1]  # an ImageLoader (load_model checks), whatever its step's name
     # ImageLoader(size=None) keeps the files' size, which must be the training size.
     size = check_size(loader.size) or model.steps[-1][1].input_shape_[:2]
@@ -243,9 +205,9 @@ def run_export(args) -> int:
     except (ImportError, ValueError, TypeError, RuntimeError) as exc:
         raise CLIError(str(exc)) from exc
     layout = f"{height}, {width}, 3" if loader.mode == "RGB" else f"{height}, {width}"
-    print(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode and "
-          f"resize files as the model's ImageLoader does) and returns the probabilities of "
-          f"the classes {_python(model.classes_)}")
+    print(printable(f"exported to '{out}': it takes uint8 images of shape (N, {layout}) (decode "
+                    f"and resize files as the model's ImageLoader does) and returns the "
+                    f"probabilities of the classes {_python(model.classes_)}"))
     return 0
 
 
@@ -280,7 +242,7 @@ def run_evaluate(args) -> int:
     plt = None if args.no_plot else _pyplot()
     if plt is not None:
         _check_figure_path(args.confusion_matrix)
-    model = load_model(args.model)
+    model = load_model(args.model, args.allow_pickle)
     paths, y_true = _image_folder(args.data_dir)
     try:
         y_pred = model.predict(paths)
@@ -294,7 +256,7 @@ def run_evaluate(args) -> int:
         log(f"warning: class folder(s) {unknown} are not classes of the model; their images "
              f"count as errors.")
     print(f"accuracy: {accuracy_score(y_true, y_pred):.4f} on {len(paths)} images")
-    print(classification_report(y_true, y_pred, zero_division=0))
+    print(printable(classification_report(y_true, y_pred, zero_division=0)))
     if plt is not None:
         labels = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
         size = max(4.0, 0.6 * len(labels) + 2)
@@ -308,7 +270,7 @@ def run_evaluate(args) -> int:
                 fig.savefig(partial, dpi=100, bbox_inches="tight")
         finally:
             plt.close(fig)
-        print(f"confusion matrix saved to '{args.confusion_matrix}'")
+        print(printable(f"confusion matrix saved to '{args.confusion_matrix}'"))
     return 0
 
 
@@ -317,6 +279,8 @@ def run_demo(args) -> int:
     from sklearn.model_selection import train_test_split
 
     out = check_output(args.out, "the model") if args.out else None
+    if out is not None:
+        check_model_suffix(out)
     X, y = load_digits_images()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0)
@@ -333,6 +297,6 @@ def run_demo(args) -> int:
     print(f"test accuracy: {pipe.score(X_test, y_test):.4f}")
     if out is not None:
         with saving(out, "the model") as partial:
-            joblib.dump(pipe, partial)
-        print(f"saved the pipeline (input: uint8 8x8 arrays) to '{out}'")
+            save_model(pipe, partial)
+        print(printable(f"saved the pipeline (input: uint8 8x8 arrays) to '{out}'"))
     return 0

@@ -7,8 +7,6 @@ import argparse
 from .._version import __version__
 from ..estimators import CNNClassifier
 from ._commands import (
-    TRUST_NOTE,
-    log,
     run_demo,
     run_evaluate,
     run_export,
@@ -16,6 +14,8 @@ from ._commands import (
     run_train,
 )
 from ._errors import CLIError
+from ._models import PICKLE_NOTE
+from ._output import log, tolerant_streams
 
 
 # ---------------------------------------------------------------------------------- parser
@@ -37,10 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser(
         "train", help="train a CNN on DATA_DIR/<class>/<image> and save the pipeline",
         description="Train ImageLoader -> ImageNormalizer -> ImageAugmenter -> CNNClassifier on "
-        "a class-per-folder tree (DATA_DIR/<class>/<image files>) and save it with joblib.")
+        "a class-per-folder tree (DATA_DIR/<class>/<image files>) and save it (pickle-free "
+        "*.safetensors, or a joblib pickle *.joblib).")
     train.add_argument("data_dir", metavar="DATA_DIR", help="folder with one sub-folder per class")
-    train.add_argument("--out", default="model.joblib", metavar="FILE",
-                       help="file to save the fitted pipeline to (default: model.joblib)")
+    train.add_argument("--out", default="model.safetensors", metavar="FILE",
+                       help="file to save the fitted pipeline to: *.safetensors (pickle-free, "
+                       "default: model.safetensors) or *.joblib (a pickle)")
     train.add_argument("--epochs", type=int, default=defaults.max_epochs, metavar="N",
                        help=f"passes over the training data (default: {defaults.max_epochs})")
     train.add_argument("--image-size", type=int, nargs=2, metavar=("HEIGHT", "WIDTH"),
@@ -67,8 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict", help="predict the class of image files", description="Predict the class "
-        f"of image files with a saved pipeline; prints CSV or JSON. {TRUST_NOTE}")
+        f"of image files with a saved pipeline; prints CSV or JSON. {PICKLE_NOTE}")
     predict.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
+    predict.add_argument("--allow-pickle", action="store_true",
+                         help="read MODEL even if it is a joblib pickle, which runs any "
+                         "code it holds: only for a file you trust")
     predict.add_argument("images", metavar="FILES_OR_DIR", nargs="+",
                          help="image files, or folders searched recursively for images")
     predict.add_argument("--proba", action="store_true", help="add the class probabilities")
@@ -79,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, classification report and confusion matrix on DATA_DIR",
         description="Score a saved pipeline on a class-per-folder tree: print the accuracy "
-        f"and a classification report, save a confusion-matrix PNG. {TRUST_NOTE}")
+        f"and a classification report, save a confusion-matrix PNG. {PICKLE_NOTE}")
     evaluate.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
+    evaluate.add_argument("--allow-pickle", action="store_true",
+                         help="read MODEL even if it is a joblib pickle, which runs any "
+                         "code it holds: only for a file you trust")
     evaluate.add_argument("data_dir", metavar="DATA_DIR",
                           help="folder with one sub-folder per class")
     evaluate.add_argument("--confusion-matrix", default="confusion_matrix.png", metavar="PNG",
@@ -95,8 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write the saved pipeline's normalization and network as one ONNX model "
         "or torch.export program that takes decoded uint8 images and returns class "
         f"probabilities (class labels in its metadata). ONNX needs: pip install "
-        f"'sk_cnn[onnx]'. {TRUST_NOTE}")
+        f"'sk_cnn[onnx]'. {PICKLE_NOTE}")
     export.add_argument("model", metavar="MODEL", help="pipeline saved by 'sk-cnn train'")
+    export.add_argument("--allow-pickle", action="store_true",
+                         help="read MODEL even if it is a joblib pickle, which runs any "
+                         "code it holds: only for a file you trust")
     export.add_argument("out", metavar="OUT", help="destination: *.onnx or *.pt2")
     export.set_defaults(run=run_export)
 
@@ -107,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--epochs", type=int, default=defaults.max_epochs, metavar="N",
                       help=f"passes over the training data (default: {defaults.max_epochs})")
     demo.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
-    demo.add_argument("--out", metavar="FILE", help="also save the fitted pipeline to this file")
+    demo.add_argument("--out", metavar="FILE", help="also save the fitted pipeline to this file "
+                      "(*.safetensors or *.joblib)")
     demo.set_defaults(run=run_demo)
     return parser
 
@@ -125,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     status : int
         0 on success, 1 on an error (reported on stderr), 2 on a usage error (from argparse).
     """
+    tolerant_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size"):

@@ -238,6 +238,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
     # ------------------------------------------------------------------ prediction
     def _validate_predict_data(self, X):
         check_is_fitted(self)
+        # The parameters prediction uses, which may have been set after fit.
+        self._validate_parameters_named(("batch_size", "tta", "mixed_precision", "device"))
         given = getattr(X, "shape", ())[1:]
         images = max(len(given), len(self.input_shape_)) >= 2
         if given and tuple(given) != self.input_shape_ and images:
@@ -261,7 +263,9 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
     def _sample_shape(self, input_shape=None) -> tuple[int, ...]:
         """One sample's shape as the network sees it (channels first)."""
         shape = self.input_shape_ if input_shape is None else input_shape
-        return canonical_view(np.empty((1,) + tuple(shape), np.uint8), self.layout_).shape[1:]
+        # A view of one value: no memory for samples of any size.
+        sample = np.broadcast_to(np.uint8(0), (1,) + tuple(shape))
+        return canonical_view(sample, self.layout_).shape[1:]
 
     def _fitted_on_images(self) -> bool:
         """True for a network of images (Conv2d), False for 1-D signals."""

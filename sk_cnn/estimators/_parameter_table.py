@@ -110,7 +110,7 @@ The optimizer; a class is used as in skorch (its options through ``optimizer__``
 (:class:`sk_cnn.training.Muon`) gives the convolution filters Muon steps (orthogonalized
 momentum; their own learning rate 0.05 and momentum 0.6, set with ``optimizer__muon_lr``
 and ``optimizer__muon_momentum``) and the other parameters SGD steps with ``lr``,
-``momentum``, ``nesterov`` and ``weight_decay``.""", OPTIMIZER),
+``momentum``, ``nesterov`` and ``weight_decay``.""", OPTIMIZER, loads="class"),
     "lr": Parameter("float or None", [Interval(Real, 0, None, closed="neither"), None], """
 Learning rate; None takes the optimizer's default, chosen by measurement
 (``benchmarks/defaults.py``): adam, adamw 2e-3; sgd and muon's SGD part 5e-2; rmsprop 1e-3;
@@ -207,22 +207,24 @@ over the batches of each epoch (skorch's ``ProgressBar``, on stderr); 0 is silen
         CALLBACKS),
     "train_split": Parameter("callable or None", "no_validation", """
 skorch's splitter of internal validation data; None lets ``validation_fraction``
-decide."""),
+decide.""", loads="default"),
     "iterator_train": Parameter("class", "no_validation", """
 Iterator of the training batches; :class:`sk_cnn.training.BatchIterator` slices whole
-batches from memory. Use ``torch.utils.data.DataLoader`` for per-sample datasets."""),
+batches from memory. Use ``torch.utils.data.DataLoader`` for per-sample datasets.""",
+        loads="class"),
     "iterator_valid": Parameter("class", "no_validation", """
-Iterator of the validation and prediction batches, as ``iterator_train``."""),
+Iterator of the validation and prediction batches, as ``iterator_train``.""",
+        loads="class"),
     "dataset": Parameter("class", "no_validation", """
 Dataset wrapping the image tensor and the encoded targets
-(:class:`sk_cnn.training.ImageDataset`)."""),
+(:class:`sk_cnn.training.ImageDataset`).""", loads="class"),
 }
 
 # skorch's own parameters, passed on to skorch as they are.
 _SKORCH = {
     "callbacks": Parameter("list or None", "no_validation", """
 More skorch callbacks (instances, or (name, callback) pairs), run after sk_cnn's own;
-their parameters are set with ``callbacks__<name>__<parameter>``."""),
+their parameters are set with ``callbacks__<name>__<parameter>``.""", loads="default"),
     "predict_nonlinearity": Parameter('"auto", callable or None', "no_validation", """
 What ``predict_proba`` applies to the network's output: "auto" (skorch's choice: softmax
 after cross-entropy, nothing after a regression loss), a callable, or None."""),
@@ -231,21 +233,22 @@ after cross-entropy, nothing after a regression loss), a callable, or None."""),
 instead of building a new one."""),
     "compile": Parameter("bool", "no_validation", """
 Compile the network with ``torch.compile`` (skorch's option; ``compile__`` parameters go
-to it)."""),
+to it).""", loads="default"),
     "use_caching": Parameter('"auto" or bool', "no_validation", """
 Whether skorch's scoring callbacks reuse the predictions made during the epoch."""),
     "torch_load_kwargs": Parameter("dict or None", "no_validation", """
 Arguments of ``torch.load`` where skorch loads parameters (skorch's default:
-``weights_only=True``)."""),
+``weights_only=True``).""", loads="default"),
 }
 
 CLASSIFIER_PARAMETERS = {
     "module": Parameter("torch.nn.Module class or instance, or None", "no_validation", """
 None builds sk_cnn's network from the parameters below; a module is used as in skorch
-(configure it with ``module__`` parameters) and must output class logits.""", NETWORK),
+(configure it with ``module__`` parameters) and must output class logits.""", NETWORK,
+        loads="default"),
     **_SHARED,
     "criterion": Parameter("torch loss class", "no_validation", """
-The loss; it receives the network's logits.""", NETWORK),
+The loss; it receives the network's logits.""", NETWORK, loads="class"),
     "class_weight": Parameter('dict, "balanced" or None',
                               [StrOptions({"balanced"}), dict, None], """
 Weights of the classes in the loss, as in scikit-learn. "balanced" weighs each class of y
@@ -263,14 +266,15 @@ REGRESSOR_PARAMETERS = {
     "module": Parameter("torch.nn.Module class or instance, or None", "no_validation", """
 None builds sk_cnn's network from the parameters below; a module is used as in skorch
 (configure it with ``module__`` parameters) and must output ``(n_samples, n_outputs)``
-predictions (of the scaled targets when ``scale_target=True``).""", NETWORK),
+predictions (of the scaled targets when ``scale_target=True``).""", NETWORK,
+        loads="default"),
     **_SHARED,
     "criterion": Parameter(
         '{"mse", "huber", "l1"} or torch loss class',
         [StrOptions(set(REGRESSION_LOSSES)), type, callable], """
 The loss: mean squared error, Huber loss (quadratic below ``criterion__delta``, default 1,
 linear above: robust to outliers) or mean absolute error. With ``scale_target=True`` it is
-computed on the standardized targets.""", NETWORK),
+computed on the standardized targets.""", NETWORK, loads="class"),
     "scale_target": Parameter("bool", ["boolean"], """
 Standardize each target with the mean and standard deviation of the training targets for
 training, and undo it in ``predict``, so the learning rate fits targets of any scale

@@ -22,7 +22,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import is_classifier
+from sklearn.base import clone, is_classifier
 from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ..training._backup import check_backup_directory
@@ -49,12 +49,18 @@ class Parameter:
     rebuilds : {"network", "optimizer", "callbacks"} or None, default=None
         What a change on a fitted estimator rebuilds; None: the value is read whenever it
         is used.
+    loads : {"value", "class", "default"}, default="value"
+        What :func:`sk_cnn.load` accepts from a file: data the constraints allow ("value");
+        that or a class of the file format's fixed allowlist ("class": losses, optimizers,
+        the batch iterator); or only the signature's default ("default": the parameter can
+        reach a code path, such as a module, callbacks or compiler options).
     """
 
     type: str
     constraints: list | str
     doc: str
     rebuilds: str | None = None
+    loads: str = "value"
 
 
 def parameter_constraints(table: dict[str, Parameter]) -> dict:
@@ -163,6 +169,20 @@ class ParametersMixin:
             raise ValueError(
                 f"device={setting!r} is not usable here ({str(error).splitlines()[0]}). Use "
                 f"device='auto' (a GPU when torch sees one, else the CPU) or 'cpu'.") from error
+
+    def _check_settable(self, params: dict) -> None:
+        """Refuse, before anything changes, values that ``fit`` would refuse (``set_params``
+        on a fitted estimator is all or nothing): they are tried on an unfitted copy."""
+        trial = clone(self)
+        trial.set_params(**params)
+        trial._validate_hyperparameters()
+
+    def _validate_parameters_named(self, names) -> None:
+        """Check the constraints of the parameters ``names`` (those a prediction uses)."""
+        params = self.get_params(deep=False)
+        validate_parameter_constraints({name: self._parameter_constraints[name] for name in names},
+                                       {name: params[name] for name in names},
+                                       caller_name=type(self).__name__)
 
     def _uses_validation(self):
         return bool(self.train_split) or bool(self.validation_fraction)

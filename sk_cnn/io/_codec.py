@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import hmac
+import json
 import os
 from pathlib import Path
 
@@ -39,13 +41,53 @@ ALLOWED_CLASSES = {
 _CLASS_NAMES = {cls: name for name, cls in ALLOWED_CLASSES.items()}
 
 
-def digest(config: str, tensors: dict) -> str:
-    sha = hashlib.sha256(config.encode())
+def _hash_tensors(hasher, tensors: dict) -> None:
     for key in sorted(tensors):
         tensor = tensors[key].contiguous()
-        sha.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        sha.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        hasher.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        hasher.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel()
+                      else b"")
+
+
+def digest(config: str, tensors: dict) -> str:
+    """SHA-256 of a file's configuration and tensors: it detects accidental damage, but
+    anyone who edits a file can write the digest of the edit (see :func:`signature`)."""
+    sha = hashlib.sha256(config.encode())
+    _hash_tensors(sha, tensors)
     return sha.hexdigest()
+
+
+#: The metadata entry that holds a file's keyed signature.
+SIGNATURE = "hmac_sha256"
+
+
+def signature(key, metadata: dict, tensors: dict) -> str:
+    """HMAC-SHA256 with ``key`` over a file's whole content: every metadata entry but the
+    signature itself, and every tensor (names, dtypes, shapes and bytes).
+
+    Parameters
+    ----------
+    key : bytes or str
+        The secret (a str is encoded as UTF-8); not empty.
+    metadata : dict of str to str
+        The file's metadata.
+    tensors : dict of str to torch.Tensor
+        The file's tensors.
+
+    Returns
+    -------
+    signature : str
+        The HMAC, in hexadecimal.
+    """
+    if isinstance(key, str):
+        key = key.encode()
+    if not isinstance(key, (bytes, bytearray)) or not key:
+        raise TypeError(f"key must be a non-empty bytes or str secret, got {type(key).__name__}.")
+    mac = hmac.new(bytes(key), digestmod=hashlib.sha256)
+    signed = {name: value for name, value in metadata.items() if name != SIGNATURE}
+    mac.update(json.dumps(signed, sort_keys=True).encode())
+    _hash_tensors(mac, tensors)
+    return mac.hexdigest()
 
 
 def encode(value, key, tensors):

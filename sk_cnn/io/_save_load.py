@@ -9,9 +9,11 @@ corrupted files.
 
 from __future__ import annotations
 
+import hmac
 import json
 import warnings
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -27,7 +29,15 @@ from .._version import __version__
 from ..estimators import CNNClassifier, CNNRegressor
 from ..networks._backbones import BackboneNet, torchvision_state_dict
 from ..preprocessing import ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
-from ._codec import decode, digest, encode
+from ._allowlist import (
+    Refused,
+    check_cnn_params,
+    check_input_shape,
+    check_state_names,
+    check_step_params,
+    check_weights_fit,
+)
+from ._codec import SIGNATURE, decode, digest, encode, signature
 
 FORMAT = "sk_cnn"
 FORMAT_VERSION = 1
@@ -42,8 +52,13 @@ _CNN_ESTIMATORS = {cls.__name__: cls for cls in (CNNClassifier, CNNRegressor)}
 _OPTIONAL_STATE = ("feature_names_in_", "_first_epoch_flips")
 
 
-def save(estimator, path, *, include_optimizer: bool = True) -> Path:
+def save(estimator, path, *, include_optimizer: bool = True, key: bytes | str | None = None
+         ) -> Path:
     """Write a fitted sk_cnn estimator or pipeline to a pickle-free file.
+
+    The file holds data only; :func:`load` runs no code from it. Its SHA-256 digest detects
+    accidental damage. Signed with a ``key``, it also proves who wrote it: only a holder of
+    the key can write a file that ``load(path, key=key)`` accepts.
 
     Parameters
     ----------
@@ -59,6 +74,9 @@ def save(estimator, path, *, include_optimizer: bool = True) -> Path:
         the saved one would have. False writes a smaller file (Adam's state is twice the
         weights' size) whose estimator predicts the same but continues training with a fresh
         optimizer state.
+    key : bytes, str or None, default=None
+        A secret to sign the file with (HMAC-SHA256 over its whole content); None writes an
+        unsigned file.
 
     Returns
     -------
@@ -75,18 +93,30 @@ def save(estimator, path, *, include_optimizer: bool = True) -> Path:
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
                 "sk_cnn_version": __version__, "config": json.dumps(config)}
     metadata["sha256"] = digest(metadata["config"], tensors)
+    if key is not None:
+        metadata[SIGNATURE] = signature(key, metadata, tensors)
     path = Path(path)
     save_file(tensors, str(path), metadata=metadata)
     return path
 
 
-def load(path):
+def load(path, *, key: bytes | str | None = None):
     """Read an estimator written by :func:`save`, running no code from the file.
+
+    Loading takes data only: each parameter and fitted attribute is checked against what the
+    estimator accepts and nothing in the file can reach a code path (no module, callback,
+    compiler option or class outside a fixed allowlist); the network must have exactly the
+    weights the file holds, checked before it is allocated. The SHA-256 digest refuses damaged
+    files; it proves nothing about who wrote the file, since anyone who edits it can write the
+    edit's digest. With ``key``, the file must carry a signature made with that key (see
+    :func:`save`), which proves it is unchanged since the key's holder saved it.
 
     Parameters
     ----------
     path : str or Path
         A file written by :func:`save`.
+    key : bytes, str or None, default=None
+        The secret the file was signed with; None does not check a signature.
 
     Returns
     -------
@@ -99,8 +129,9 @@ def load(path):
     FileNotFoundError
         When there is no file at ``path``.
     ValueError
-        When the file is not an sk_cnn model file, is corrupted, or holds what this version
-        of sk_cnn cannot rebuild (written by another version).
+        When the file is not an sk_cnn model file, is damaged, does not verify with ``key``,
+        holds a value that load does not take (the message names it), or holds what this
+        version of sk_cnn cannot rebuild (written by another version).
     """
     path = Path(path)
     if not path.is_file():
@@ -119,12 +150,29 @@ def load(path):
         raise ValueError(f"{path} uses sk_cnn file format {metadata.get('format_version')}; "
                          f"this sk_cnn reads format {FORMAT_VERSION}.")
     if metadata.get("sha256") != digest(metadata["config"], tensors):
-        raise ValueError(f"{path} was modified or corrupted: its content does not match the "
-                         f"digest written by sk_cnn.save. Refusing to load it.")
+        raise ValueError(f"{path} is damaged: its content does not match the digest written by "
+                         f"sk_cnn.save. Refusing to load it.")
+    if key is not None:
+        if SIGNATURE not in metadata:
+            raise ValueError(f"{path} is not signed, so key= cannot verify it. Refusing to load "
+                             f"it; load it without key= only if you trust where it came from.")
+        if not hmac.compare_digest(metadata[SIGNATURE], signature(key, metadata, tensors)):
+            raise ValueError(f"{path} does not verify with this key: it was changed after it "
+                             f"was signed, or signed with another key. Refusing to load it.")
     try:
         return _build(json.loads(metadata["config"]), tensors)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        # A step class, parameter or layer this version does not know.
+    except Refused as exc:
+        written = metadata.get("sk_cnn_version")
+        if written != __version__:
+            raise ValueError(
+                f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} does not "
+                f"take what it holds ({exc}). Load it with the sk_cnn version that wrote it, or "
+                f"fit and save the model again.") from None
+        raise ValueError(f"{path}: {exc} Refusing to load it.") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError,
+            OverflowError) as exc:
+        # What the file holds is refused (_allowlist.py), or unknown to this version: a
+        # step class, parameter or layer.
         written = metadata.get("sk_cnn_version")
         if written == __version__:
             raise ValueError(
@@ -207,11 +255,11 @@ def _describe_cnn(clf, key, tensors, include_optimizer):
     if type(clf) is not cls:
         raise TypeError(f"{name} (step {key!r}) is not sk_cnn's {name}. Use joblib.dump.")
     params = clf.get_params(deep=False)
-    for param in ("module", "callbacks"):
-        if params.get(param) is not None:
-            raise TypeError(
-                f"{name}({param}=...) cannot be saved without pickle (step {key!r}): "
-                f"custom modules and callbacks are code. Use joblib.dump.")
+    try:  # what load would refuse is not written
+        check_cnn_params(cls, params)
+    except Refused as exc:
+        raise TypeError(f"{name} (step {key!r}) cannot be saved without pickle: {exc} Use "
+                        f"joblib.dump (and load such files from trusted sources only).") from None
     clf.check_is_fitted()
     for param, tensor in clf.module_.state_dict().items():
         tensors[f"{key}.module.{param}"] = tensor.detach().cpu().contiguous()
@@ -230,27 +278,50 @@ def _describe_cnn(clf, key, tensors, include_optimizer):
 
 # ------------------------------------------------------------------------------ build
 def _build(config, tensors):
+    if not isinstance(config, Mapping):
+        raise Refused(f"a step of the file is a {type(config).__name__}, not a mapping.")
     if "pipeline" in config:
-        steps = [(name, _build(step, tensors)) for name, step in config["pipeline"]]
-        return Pipeline(steps, verbose=config["verbose"])
+        steps = [(_step_name(name), _build(step, tensors)) for name, step in config["pipeline"]]
+        return Pipeline(steps, verbose=bool(config["verbose"]))
     if "passthrough" in config:
+        if config["passthrough"] not in (None, "passthrough"):
+            raise Refused(f"a step left out is {config['passthrough']!r}, not None or "
+                          f"'passthrough'.")
         return config["passthrough"]
     if "cnn" in config:
         return _build_cnn(config, tensors)
     cls = _ESTIMATORS[config["estimator"]]
-    estimator = cls(**decode(config["params"], tensors))
-    for name, value in decode(config["state"], tensors).items():
+    params = decode(config["params"], tensors)
+    check_step_params(cls, params)
+    estimator = cls(**params)
+    state = decode(config["state"], tensors)
+    check_state_names(cls, state)
+    for name, value in state.items():
         setattr(estimator, name, value)
     return estimator
 
 
+def _step_name(name):
+    if not isinstance(name, str) or "__" in name or not name:
+        raise Refused(f"a pipeline step is named {name!r}; step names are strings without "
+                      f"'__'.")
+    return name
+
+
 def _build_cnn(config, tensors):
-    params = decode(config["params"], tensors)
     cls = _CNN_ESTIMATORS[config["cnn"]]
+    params = decode(config["params"], tensors)
+    check_cnn_params(cls, params)
     # Built without its initial weights (the file has the trained ones; the original weights
     # file need not exist here), then given back the parameter.
     clf = cls(**{**params, "weights": None})
-    for name, value in decode(config["state"], tensors).items():
+    state = decode(config["state"], tensors)
+    check_state_names(cls, state, allowed=cls._fitted_attributes + _OPTIONAL_STATE)
+    missing = sorted(set(cls._fitted_attributes) - set(state))
+    if missing:
+        raise Refused(f"the file lacks the fitted attributes {missing} of {cls.__name__}.")
+    check_input_shape(state["input_shape_"], state["layout_"])
+    for name, value in state.items():
         setattr(clf, name, value)
     if torch.device(clf.device).type == "cuda" and not torch.cuda.is_available():
         # As skorch does when unpickling: a model trained on a GPU predicts on the CPU.
@@ -258,21 +329,23 @@ def _build_cnn(config, tensors):
                       f"CUDA is not available here: it is loaded with device='cpu'.",
                       DeviceWarning, stacklevel=4)  # the caller of load
         clf.set_params(device="cpu")
+    prefix = config["weights"]
+    weights = OrderedDict((key[len(prefix):], tensor) for key, tensor in tensors.items()
+                          if key.startswith(prefix))
+    check_weights_fit(clf, weights)
     # The initial weights are drawn (then overwritten) without touching the caller's global
     # random generator.
     with torch.random.fork_rng(devices=[]):
         clf.initialize()
     clf.weights = params.get("weights")
     clf._record_built_values()  # as built from ``weights``: the file holds their trained values
-    prefix = config["weights"]
-    weights = OrderedDict((key[len(prefix):], tensor) for key, tensor in tensors.items()
-                          if key.startswith(prefix))
     # The layers' state-dict versions, which some loaders read (torchvision's MNASNet).
     weights._metadata = getattr(clf.module_.state_dict(), "_metadata", None)
     clf.module_.load_state_dict(weights)
     if "optimizer" in config:
         clf.optimizer_.load_state_dict(decode(config["optimizer"], tensors))
-    clf.history = History(json.loads(config["history"]))
+    history = json.loads(config["history"])
+    if not (isinstance(history, list) and all(isinstance(row, dict) for row in history)):
+        raise Refused("the history is not a list of per-epoch records.")
+    clf.history = History(history)
     return clf
-
-

@@ -9,7 +9,7 @@ with pyplot, so notebooks and sphinx-gallery show it; ``fig.savefig(path)`` save
 
 try:
     import matplotlib.pyplot  # noqa: F401
-except ImportError as exc:  # tests/test_plotting.py hides matplotlib to check the message
+except ImportError as exc:  # tests/plotting/test_plotting.py hides matplotlib to check the message
     raise ImportError(
         'sk_cnn.plotting needs matplotlib, an optional extra of sk_cnn: pip install '
         '"sk_cnn[plot]" (or pip install matplotlib).') from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -141,11 +142,16 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
     FileNotFoundError, PermissionError, IsADirectoryError
         When the file cannot be opened (the message names it).
     ValueError
-        When the file is not a readable image (corrupt, truncated, unknown format), or has
-        floating-point pixels (Pillow mode "F").
+        When the file is not a readable image (corrupt, truncated, unknown format), has
+        floating-point pixels (Pillow mode "F"), or is no regular file (a FIFO, a device).
     """
     path = _plain_path(path)
     try:
+        # Opening a FIFO (or a device) to read would wait forever: image files only.
+        kind = os.stat(path).st_mode
+        if not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
+            raise ValueError(f"'{path}' is not a regular file (a FIFO, device or socket): "
+                             f"ImageLoader reads image files only. Remove it from the list.")
         with Image.open(path) as image:
             # Mode "F" is known from the header: refused (below) before decoding.
             if image.mode != "F":

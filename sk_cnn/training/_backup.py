@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,14 @@ class TrainingBackup(Callback):
         self.fingerprint_ = self._fingerprint(net, X, y, augmentation)
         name = hashlib.blake2b(self.fingerprint_.encode(), digest_size=8).hexdigest()
         self.path_ = Path(self.directory) / f"{self.PREFIX}{name}.pt"
+        if resumable and _UNSTABLE in self.fingerprint_:
+            warnings.warn(
+                "checkpoint_dir: a parameter of this fit (a callback, say) holds an object "
+                "without a stable description, so a backup could be resumed by a fit with "
+                "other settings. This fit is not backed up. Give its objects plain attributes "
+                "to back it up.", UserWarning, stacklevel=2)
+            self.resumable_ = False
+        self._remove_stale_temporaries()
 
     def restore(self, net) -> int:
         """Load the backup into an initialized net; return the number of epochs the
@@ -59,8 +69,8 @@ class TrainingBackup(Callback):
         if not self.path_.is_file():
             return 0
         try:
-            state = torch.load(self.path_, map_location=net.device, weights_only=True)
-        except Exception as exc:  # truncated, empty, not a torch file: all mean damaged
+            state = read_backup(self.path_, map_location=net.device)
+        except Exception as exc:  # truncated, edited, not a backup: all mean damaged
             raise ValueError(
                 f"The training backup {self.path_} cannot be read ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Delete it to "
@@ -125,13 +135,18 @@ class TrainingBackup(Callback):
             "augmentation_rng": generator.get_state() if generator is not None else None,
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
         }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        payload = buffer.getvalue()
         self.path_.parent.mkdir(parents=True, exist_ok=True)
-        # A temporary file of its own: identical fits may write the same backup at once.
+        # A temporary file of its own (named after this process, which a later fit checks to
+        # remove what a killed one left): identical fits may write the same backup at once.
         handle, temporary = tempfile.mkstemp(dir=self.path_.parent, suffix=".tmp",
-                                             prefix=self.path_.stem + "-")
+                                             prefix=f"{self.path_.stem}-{os.getpid()}-")
         try:
             with os.fdopen(handle, "wb") as file:
-                torch.save(state, file)
+                file.write(_HEADER + hashlib.sha256(payload).hexdigest().encode() + b"\n")
+                file.write(payload)
             os.replace(temporary, self.path_)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
@@ -140,8 +155,9 @@ class TrainingBackup(Callback):
     def _fingerprint(self, net, X, y, augmentation) -> str:
         """What must match for a backup to belong to this training call: the data, its
         classes, the parameters, the augmentation, the epochs trained before it."""
+        # Every parameter but those that change nothing in what is trained.
         params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
-                  if k not in ("callbacks", "verbose", "checkpoint_dir", "warm_start")}
+                  if k not in ("verbose", "checkpoint_dir", "warm_start")}
         classes = getattr(net, "classes_", None)  # None for a regressor
         return json.dumps([list(net.input_shape_),
                            None if classes is None else [str(c) for c in classes],
@@ -151,6 +167,14 @@ class TrainingBackup(Callback):
         """Delete the backup (training completed)."""
         if self.resumable_:
             self.path_.unlink(missing_ok=True)
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self):
+        """Delete the temporary files of this fit's backup that a killed process left."""
+        for temporary in self.path_.parent.glob(f"{self.path_.stem}-*-*.tmp"):
+            pid = temporary.name[len(self.path_.stem) + 1:].split("-", 1)[0]
+            if pid.isdigit() and not _process_alive(int(pid)):
+                temporary.unlink(missing_ok=True)
 
 
 # What early stopping (skorch's) and weight averaging (sk_cnn's Lookahead) carry from one
@@ -186,12 +210,24 @@ def _lr_scheduler(net):
     return None
 
 
+# In a fingerprint, an object that _stable_repr cannot describe without its address.
+_UNSTABLE = " at 0x"
+
+
 def _stable_repr(value, depth: int = 0) -> str:
-    """repr without memory addresses (classes and functions by name, a RandomState by type,
-    other objects whose repr shows an address by their class and attributes, e.g. skorch's
-    ValidSplit), so that the same settings give the same fingerprint in another process."""
+    """repr without memory addresses, so that the same settings give the same fingerprint in
+    another process: containers item by item, classes and functions by name, a RandomState by
+    type, other objects whose repr shows an address (skorch's callbacks and ValidSplit) by
+    their class and settings (their attributes, fitted ones ending in "_" left out). What
+    still shows an address cannot be described (see ``_UNSTABLE``)."""
     if isinstance(value, np.random.RandomState):
         return "RandomState"
+    if isinstance(value, (list, tuple)):
+        items = ", ".join(_stable_repr(v, depth + 1) for v in value)
+        return f"[{items}]" if isinstance(value, list) else f"({items})"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_stable_repr(k, depth + 1)}: {_stable_repr(v, depth + 1)}"
+                               for k, v in value.items()) + "}"
     if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
     if isinstance(value, functools.partial):
@@ -199,9 +235,9 @@ def _stable_repr(value, depth: int = 0) -> str:
                 f"{[_stable_repr(v, depth + 1) for v in value.args]}, "
                 f"{ {k: _stable_repr(v, depth + 1) for k, v in value.keywords.items()} })")
     text = repr(value)
-    if " at 0x" in text and hasattr(value, "__dict__") and depth < 3:
+    if _UNSTABLE in text and hasattr(value, "__dict__") and depth < 6:
         attributes = ", ".join(f"{k}={_stable_repr(v, depth + 1)}"
-                               for k, v in sorted(vars(value).items()))
+                               for k, v in sorted(vars(value).items()) if not k.endswith("_"))
         return f"{type(value).__module__}.{type(value).__qualname__}({attributes})"
     return text
 
@@ -216,6 +252,46 @@ def _data_digest(X, y) -> str:
             chunk = tensor[start:start + 4096].detach().cpu().contiguous()
             digest.update(chunk.view(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+# A backup file: this line, the SHA-256 of the payload in hexadecimal and a newline, then the
+# payload (torch.save of the state), so that a damaged backup is refused, not resumed.
+_HEADER = b"sk_cnn training backup, sha256 "
+
+
+def read_backup(path, map_location=None) -> dict:
+    """The state a backup file holds, its digest checked (``torch.load``, weights only).
+
+    Raises
+    ------
+    ValueError
+        When the file is no backup or its content does not match its digest.
+    """
+    payload = _verified_payload(Path(path).read_bytes())
+    return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
+
+
+def _verified_payload(data: bytes) -> bytes:
+    """The payload of a backup file, after checking its digest."""
+    if not data.startswith(_HEADER):
+        raise ValueError("not an sk_cnn training backup")
+    digest, _, payload = data[len(_HEADER):].partition(b"\n")
+    if digest.decode(errors="replace") != hashlib.sha256(payload).hexdigest():
+        raise ValueError("its content does not match its digest")
+    return payload
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (on Windows, where no safe check exists, always True)."""
+    if os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: nothing is sent, the process is only looked up
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def check_backup_directory(directory) -> None:

@@ -16,8 +16,10 @@ from PIL import Image
 from sklearn.pipeline import Pipeline, make_pipeline
 from skorch.callbacks import Callback
 
+import sk_cnn
 from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer
 from sk_cnn.cli import _commands as cli_commands
+from sk_cnn.cli import _models as cli_models
 from sk_cnn.cli import main
 from sk_cnn.datasets import find_images, load_image_folder
 
@@ -55,8 +57,8 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     _write_tree(root / "train", 12, seed=0)
     _write_tree(root / "test", 4, seed=1)
-    result = _run("train", root / "train", "--out", root / "model.joblib", "--epochs", "2",
-                  "--batch-size", "8", "--seed", "0", cwd=root)
+    result = _run("train", root / "train", "--epochs", "2", "--batch-size", "8", "--seed", "0",
+                  cwd=root)  # to model.safetensors, the default
     return root, result
 
 
@@ -67,7 +69,7 @@ def test_train_prints_progress_and_saves_an_sk_cnn_pipeline(trained):
     assert "valid_acc" in result.stdout  # skorch's per-epoch table
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("validation accuracy"))
     assert float(line.split()[2]) >= 0.66  # measured 1.0 on its 3 images (chance: 0.5)
-    model = joblib.load(root / "model.joblib")
+    model = sk_cnn.load(root / "model.safetensors")  # pickle-free
     # It learned the classes: clearly above chance (0.5) on the test tree (measured 1.0).
     paths, labels = load_image_folder(root / "test")
     assert model.score(paths, labels) >= 0.75
@@ -79,9 +81,9 @@ def test_train_prints_progress_and_saves_an_sk_cnn_pipeline(trained):
 
 def test_predict_csv_and_json_match_the_model(trained):
     root, _ = trained
-    model = joblib.load(root / "model.joblib")
+    model = sk_cnn.load(root / "model.safetensors")
     paths = find_images(root / "test")
-    result = _run("predict", root / "model.joblib", root / "test" / "dark", paths[-1],
+    result = _run("predict", root / "model.safetensors", root / "test" / "dark", paths[-1],
                   "--proba", cwd=root)
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(io.StringIO(result.stdout)))
@@ -94,7 +96,7 @@ def test_predict_csv_and_json_match_the_model(trained):
                                atol=1e-5)
     assert [row[1] for row in rows[1:]] == model.predict(expected_paths).tolist()
 
-    result = _run("predict", root / "model.joblib", root / "test", "--format", "json",
+    result = _run("predict", root / "model.safetensors", root / "test", "--format", "json",
                   cwd=root)
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
@@ -105,11 +107,11 @@ def test_predict_csv_and_json_match_the_model(trained):
 
 def test_evaluate_prints_accuracy_report_and_saves_confusion_matrix(trained):
     root, _ = trained
-    result = _run("evaluate", root / "model.joblib", root / "test", "--confusion-matrix",
+    result = _run("evaluate", root / "model.safetensors", root / "test", "--confusion-matrix",
                   root / "cm.png", cwd=root)
     assert result.returncode == 0, result.stderr
     paths, labels = load_image_folder(root / "test")
-    accuracy = joblib.load(root / "model.joblib").score(paths, labels)
+    accuracy = sk_cnn.load(root / "model.safetensors").score(paths, labels)
     assert f"accuracy: {accuracy:.4f} on 8 images" in result.stdout
     assert "precision" in result.stdout and "bright" in result.stdout
     assert (root / "cm.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -117,14 +119,19 @@ def test_evaluate_prints_accuracy_report_and_saves_confusion_matrix(trained):
 
 def test_bad_path_and_not_a_model_exit_non_zero(trained, tmp_path):
     root, _ = trained
-    result = _run("predict", root / "model.joblib", tmp_path / "nowhere.jpg", cwd=tmp_path)
+    result = _run("predict", root / "model.safetensors", tmp_path / "nowhere.jpg",
+                  cwd=tmp_path)
     assert result.returncode == 1
     assert "nowhere.jpg" in result.stderr and "Traceback" not in result.stderr
     (tmp_path / "notes.joblib").write_text("not a model")
-    result = _run("evaluate", tmp_path / "notes.joblib", root / "test", cwd=tmp_path)
+    result = _run("evaluate", tmp_path / "notes.joblib", root / "test", "--allow-pickle",
+                  cwd=tmp_path)
     assert result.returncode == 1
     assert "not a model saved by 'sk-cnn train'" in result.stderr
     assert "Traceback" not in result.stderr
+    (tmp_path / "notes.safetensors").write_text("not a model")
+    result = _run("evaluate", tmp_path / "notes.safetensors", root / "test", cwd=tmp_path)
+    assert result.returncode == 1 and "not an sk_cnn model file" in result.stderr
 
 
 def _main(capsys, *args):
@@ -136,7 +143,8 @@ def _main(capsys, *args):
 def test_model_file_that_is_another_object_or_missing(tmp_path, capsys, trained):
     root, _ = trained
     joblib.dump({"weights": [1, 2]}, tmp_path / "dict.joblib")
-    status, _, err = _main(capsys, "predict", tmp_path / "dict.joblib", root / "test")
+    status, _, err = _main(capsys, "predict", tmp_path / "dict.joblib", root / "test",
+                           "--allow-pickle")
     assert status == 1 and "holds a dict, not an sk_cnn pipeline" in err
     status, _, err = _main(capsys, "evaluate", tmp_path / "missing.joblib", root / "test")
     assert status == 1 and "model file not found" in err
@@ -149,16 +157,20 @@ def test_train_errors(tmp_path, capsys):
     status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet9000")
     assert status == 1 and "Unknown backbone 'resnet9000'" in err
     status, _, err = _main(capsys, "train", tmp_path / "data", "--backbone", "resnet18",
-                           "--weights", tmp_path / "missing.pth", "--out", tmp_path / "m.joblib")
+                           "--weights", tmp_path / "missing.pth")
     assert status == 1 and "missing.pth" in err
-    status, _, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "no" / "m.j")
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--out",
+                           tmp_path / "no" / "m.safetensors")
     assert status == 1 and "does not exist" in err
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "m.j")
+    assert status == 1 and "cannot tell the format of" in err and "*.safetensors" in err
     Image.new("RGB", (7, 5)).save(tmp_path / "data" / "dark" / "odd.png")
-    status, _, err = _main(capsys, "train", tmp_path / "data", "--out", tmp_path / "m.joblib")
+    status, _, err = _main(capsys, "train", tmp_path / "data",
+                           "--out", tmp_path / "m.safetensors")
     assert status == 1 and "--image-size" in err and "odd.png" in err
     (tmp_path / "data" / "dark" / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
     status, _, err = _main(capsys, "train", tmp_path / "data", "--image-size", "6", "6",
-                           "--out", tmp_path / "m.joblib")
+                           "--out", tmp_path / "m.safetensors")
     assert status == 1 and "broken.jpg" in err
     for bad in (["--epochs", "0"], ["--validation-fraction", "1.5"]):
         with pytest.raises(SystemExit) as exit_info:
@@ -174,7 +186,7 @@ def test_train_with_image_size_grayscale_and_no_augmentation(tmp_path, capsys):
                              "--validation-fraction", "0", "--out", tmp_path / "m.joblib")
     assert status == 0, err
     assert "not measured" in out
-    model = joblib.load(tmp_path / "m.joblib")
+    model = joblib.load(tmp_path / "m.joblib")  # *.joblib writes a pickle
     assert [name for name, _ in model.steps] == ["load", "norm", "cnn"]
     assert model["cnn"].input_shape_ == (6, 8) and model["load"].mode == "L"
 
@@ -182,16 +194,17 @@ def test_train_with_image_size_grayscale_and_no_augmentation(tmp_path, capsys):
 def test_evaluate_without_matplotlib_says_how_to_install_it(trained, capsys, monkeypatch):
     root, _ = trained
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
-    status, _, err = _main(capsys, "evaluate", root / "model.joblib", root / "test")
+    status, _, err = _main(capsys, "evaluate", root / "model.safetensors", root / "test")
     assert status == 1 and "sk_cnn[plot]" in err
-    status, out, _ = _main(capsys, "evaluate", root / "model.joblib", root / "test", "--no-plot")
+    status, out, _ = _main(capsys, "evaluate", root / "model.safetensors", root / "test",
+                           "--no-plot")
     assert status == 0 and "accuracy:" in out
 
 
 def test_predict_folder_without_images(trained, tmp_path, capsys):
     root, _ = trained
     (tmp_path / "notes.txt").write_text("no images here")
-    status, _, err = _main(capsys, "predict", root / "model.joblib", tmp_path)
+    status, _, err = _main(capsys, "predict", root / "model.safetensors", tmp_path)
     assert status == 1 and "holds no image file" in err
 
 
@@ -200,20 +213,20 @@ def test_export_onnx_and_program_match_the_model(trained, tmp_path, capsys):
     import torch
 
     root, _ = trained
-    model = joblib.load(root / "model.joblib")
+    model = sk_cnn.load(root / "model.safetensors")
     paths = sorted(str(p) for p in (root / "test").rglob("*.png"))
     images = model["load"].transform(paths)
     expected = model.predict_proba(paths)
-    status, out, err = _main(capsys, "export", root / "model.joblib", tmp_path / "m.onnx")
+    status, out, err = _main(capsys, "export", root / "model.safetensors", tmp_path / "m.onnx")
     assert status == 0, err
     assert "uint8 images of shape (N, 10, 10, 3)" in out
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
     np.testing.assert_allclose(session.run(None, {"X": images})[0], expected, atol=1e-4)
-    status, _, err = _main(capsys, "export", root / "model.joblib", tmp_path / "m.pt2")
+    status, _, err = _main(capsys, "export", root / "model.safetensors", tmp_path / "m.pt2")
     assert status == 0, err
     program = torch.export.load(tmp_path / "m.pt2").module()
     np.testing.assert_allclose(program(torch.from_numpy(images)).numpy(), expected, atol=1e-4)
-    status, _, err = _main(capsys, "export", root / "model.joblib", tmp_path / "m.zip")
+    status, _, err = _main(capsys, "export", root / "model.safetensors", tmp_path / "m.zip")
     assert status == 1 and "*.onnx" in err
 
 
@@ -227,12 +240,13 @@ def test_help_everywhere(command, capsys):
 
 
 def test_demo_trains_on_digits_offline(capsys, tmp_path):
-    status, out, _ = _main(capsys, "demo", "--epochs", "1", "--out", tmp_path / "digits.joblib")
+    status, out, _ = _main(capsys, "demo", "--epochs", "1", "--out",
+                           tmp_path / "digits.safetensors")
     assert status == 0
     line = next(ln for ln in out.splitlines() if ln.startswith("test accuracy"))
     assert float(line.split()[2]) >= 0.5  # measured 0.80 after 1 epoch (chance: 0.1)
     X = np.zeros((2, 8, 8), np.uint8)
-    assert joblib.load(tmp_path / "digits.joblib").predict(X).shape == (2,)
+    assert sk_cnn.load(tmp_path / "digits.safetensors").predict(X).shape == (2,)
 
 
 class _Interrupt(Callback):
@@ -259,10 +273,10 @@ def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_pa
     monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
         callbacks=[("interrupt", _Interrupt(mid_epoch))], **kwargs))
     status, out, err = _main(capsys, "train", tmp_path / "data", "--epochs", str(epochs),
-                             "--out", tmp_path / "m.joblib")
+                             "--out", tmp_path / "m.safetensors")
     assert status == 130
     assert f"interrupted after 1 of {epochs} epochs; nothing saved" in err
-    assert "Trained" not in out and not (tmp_path / "m.joblib").exists()
+    assert "Trained" not in out and not (tmp_path / "m.safetensors").exists()
     # The library's warning about the interruption is not shown besides that line.
     assert not [w for w in recwarn if "interrupted" in str(w.message)]
 
@@ -270,19 +284,21 @@ def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_pa
 def test_interrupted_demo_saves_nothing_and_exits_130(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
         callbacks=[("interrupt", _Interrupt(False))], **kwargs))
-    status, out, err = _main(capsys, "demo", "--epochs", "3", "--out", tmp_path / "m.joblib")
+    status, out, err = _main(capsys, "demo", "--epochs", "3", "--out", tmp_path / "m.safetensors")
     assert status == 130
     assert "sk-cnn demo: interrupted after 1 of 3 epochs; nothing saved" in err
-    assert "test accuracy" not in out and not (tmp_path / "m.joblib").exists()
+    assert "test accuracy" not in out and not (tmp_path / "m.safetensors").exists()
 
 
 def _save_pipeline(root, middle=None, size=None):
-    """A pipeline fitted on a tiny tree, saved with joblib; returns the file."""
+    """A pipeline fitted on a tiny tree, saved pickle-free; returns the file."""
     middle = middle or ("norm", ImageNormalizer())
     paths, labels = load_image_folder(_write_tree(root / "data", 4))
     model = Pipeline([("load", ImageLoader(size=size)), middle,
                       ("cnn", CNNClassifier(max_epochs=1, verbose=0))]).fit(paths, labels)
-    joblib.dump(model, root / "model.joblib")
+    if isinstance(middle[1], ImageNormalizer):
+        return sk_cnn.save(model, root / "model.safetensors")
+    joblib.dump(model, root / "model.joblib")  # a step sk_cnn.save does not store
     return root / "model.joblib"
 
 
@@ -301,9 +317,11 @@ def test_export_errors_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypa
     model = _save_pipeline(tmp_path, middle=("f", FunctionTransformer()))
     before = sorted(os.listdir(tmp_path))
     status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2")
+    assert status == 1 and "--allow-pickle" in err and "Traceback" not in err
+    status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2", "--allow-pickle")
     assert status == 1 and "FunctionTransformer" in err and "Traceback" not in err
     (tmp_path / "adir.onnx").mkdir()
-    status, _, err = _main(capsys, "export", model, tmp_path / "adir.onnx")
+    status, _, err = _main(capsys, "export", model, tmp_path / "adir.onnx", "--allow-pickle")
     assert status == 1 and "it is a folder" in err
 
     def write_then_fail(model, path, **kwargs):
@@ -311,7 +329,7 @@ def test_export_errors_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypa
         raise RuntimeError("torch.export could not export the network")
 
     monkeypatch.setattr(cli_commands, "export_program", write_then_fail)
-    status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2")
+    status, _, err = _main(capsys, "export", model, tmp_path / "m.pt2", "--allow-pickle")
     assert status == 1 and "could not export" in err
     assert sorted(os.listdir(tmp_path)) == sorted(before + ["adir.onnx"])
 
@@ -325,7 +343,7 @@ def test_bad_output_paths_fail_before_the_work(trained, tmp_path, capsys):
     for figure, message in [(tmp_path / "nodir" / "cm.png", "does not exist"),
                             (tmp_path / "adir", "it is a folder"),
                             (tmp_path / "cm.xyz", ".png")]:
-        status, out, err = _main(capsys, "evaluate", root / "model.joblib", root / "test",
+        status, out, err = _main(capsys, "evaluate", root / "model.safetensors", root / "test",
                                  "--confusion-matrix", figure)
         assert status == 1 and message in err and "accuracy" not in out, err
     assert not (tmp_path / "cm.xyz").exists()
@@ -336,8 +354,8 @@ def test_export_takes_the_loader_whatever_its_step_name(tmp_path, capsys):
     paths, labels = load_image_folder(_write_tree(tmp_path / "data", 4))
     model = make_pipeline(ImageLoader(size=6), ImageNormalizer(),
                           CNNClassifier(max_epochs=1, verbose=0)).fit(paths, labels)
-    joblib.dump(model, tmp_path / "model.joblib")
-    status, out, err = _main(capsys, "export", tmp_path / "model.joblib", tmp_path / "m.pt2")
+    sk_cnn.save(model, tmp_path / "model.safetensors")
+    status, out, err = _main(capsys, "export", tmp_path / "model.safetensors", tmp_path / "m.pt2")
     assert status == 0, err
     assert "uint8 images of shape (N, 6, 6, 3)" in out
 
@@ -358,10 +376,10 @@ def test_unwritable_output_paths_fail_before_the_work(trained, tmp_path, capsys)
     _write_tree(tmp_path / "data", 4)
     before = sorted(os.listdir(tmp_path))
     for path, reason in _unwritable_outputs(tmp_path):
-        for args in (["train", tmp_path / "data", "--out", path.with_suffix(".joblib")],
-                     ["demo", "--out", path.with_suffix(".joblib")],
-                     ["export", root / "model.joblib", path.with_suffix(".pt2")],
-                     ["evaluate", root / "model.joblib", root / "test",
+        for args in (["train", tmp_path / "data", "--out", path.with_suffix(".safetensors")],
+                     ["demo", "--out", path.with_suffix(".safetensors")],
+                     ["export", root / "model.safetensors", path.with_suffix(".pt2")],
+                     ["evaluate", root / "model.safetensors", root / "test",
                       "--confusion-matrix", path]):
             status, out, err = _main(capsys, *args)
             assert status == 1 and reason in err, (args, err)
@@ -374,7 +392,7 @@ def test_a_failed_save_is_one_line_and_keeps_the_earlier_file(trained, tmp_path,
                                                              monkeypatch):
     root, _ = trained
     _write_tree(tmp_path / "data", 4)
-    (tmp_path / "m.joblib").write_bytes(b"an earlier model")
+    (tmp_path / "m.safetensors").write_bytes(b"an earlier model")
     (tmp_path / "cm.png").write_bytes(b"an earlier figure")
     before = sorted(os.listdir(tmp_path))
 
@@ -382,21 +400,67 @@ def test_a_failed_save_is_one_line_and_keeps_the_earlier_file(trained, tmp_path,
         Path(path).write_bytes(b"half a file")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(cli_commands.joblib, "dump", fill_the_disk)
+    monkeypatch.setattr(cli_models, "save_file", fill_the_disk)
     status, out, err = _main(capsys, "train", tmp_path / "data", "--epochs", "1",
-                             "--out", tmp_path / "m.joblib")
+                             "--out", tmp_path / "m.safetensors")
     assert status == 1 and "Trained" in out
     assert err.splitlines()[-1] == (f"sk-cnn train: error: cannot save the model to "
-                                    f"'{tmp_path / 'm.joblib'}': No space left on device.")
+                                    f"'{tmp_path / 'm.safetensors'}': No space left on device.")
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
     monkeypatch.setattr(Figure, "savefig", lambda figure, path, **kwargs: fill_the_disk(
         figure, path))
-    status, out, err = _main(capsys, "evaluate", root / "model.joblib", root / "test",
+    status, out, err = _main(capsys, "evaluate", root / "model.safetensors", root / "test",
                              "--confusion-matrix", tmp_path / "cm.png")
     assert status == 1 and "accuracy" in out
     assert "cannot save the confusion matrix" in err and "No space left" in err
     assert sorted(os.listdir(tmp_path)) == before  # no partial file
-    assert (tmp_path / "m.joblib").read_bytes() == b"an earlier model"
+    assert (tmp_path / "m.safetensors").read_bytes() == b"an earlier model"
     assert (tmp_path / "cm.png").read_bytes() == b"an earlier figure"
+
+
+def test_a_pickle_is_read_only_with_allow_pickle(trained, tmp_path, capsys):
+    # The CLI read joblib pickles only, which run any code they hold.
+    root, _ = trained
+    pickled = tmp_path / "model.joblib"
+    joblib.dump(sk_cnn.load(root / "model.safetensors"), pickled)
+    for command in (["predict", pickled, root / "test"], ["evaluate", pickled, root / "test",
+                                                         "--no-plot"],
+                    ["export", pickled, tmp_path / "m.pt2"]):
+        status, out, err = _main(capsys, *command)
+        assert status == 1 and not out
+        assert "--allow-pickle" in err and "could run any code" in err
+    status, safe_out, _ = _main(capsys, "predict", root / "model.safetensors", root / "test")
+    status, out, err = _main(capsys, "predict", pickled, root / "test", "--allow-pickle")
+    assert status == 0, err
+    assert out == safe_out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="byte file names, FIFOs")
+def test_odd_file_names_are_printed_escaped_and_fifos_skipped(trained, tmp_path):
+    # A file name that is not UTF-8 crashed train and predict (UnicodeEncodeError) when stdout
+    # is strict UTF-8; a FIFO named 2.png made them wait forever.
+    root, _ = trained
+    data = _write_tree(tmp_path / "data", 4)
+    odd_class = os.fsdecode(os.path.join(os.fsencode(data), b"caf\xe9"))
+    os.rename(data / "dark", odd_class)
+    odd_file = os.fsdecode(os.path.join(os.fsencode(data / "bright"), b"\xff.png"))
+    os.rename(data / "bright" / "00.png", odd_file)
+    os.mkfifo(data / "bright" / "2b.png")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONIOENCODING": "utf-8:strict"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "sk_cnn.cli", *map(str, args)],
+                              cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    result = run("train", data, "--epochs", "1", "--out", tmp_path / "m.safetensors")
+    assert result.returncode == 0, result.stderr
+    assert "caf\\xe9: " in result.stdout  # the class folder, escaped
+    result = run("predict", tmp_path / "m.safetensors", data)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert any(row[0].endswith("bright/\\xff.png") for row in rows)
+    assert {row[1] for row in rows[1:]} <= {"bright", "caf\\xe9"}
+    assert not any("2b.png" in row[0] for row in rows)  # not a regular file: skipped

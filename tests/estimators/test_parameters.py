@@ -150,3 +150,38 @@ def test_the_network_is_built_from_the_estimators_parameters(tiny_images, tiny_c
     layers = [type(m).__name__ for m in clf.module_.modules()]
     assert layers.count("Conv2d") == 1 and layers.count("Dropout") == 2
     assert "Tanh" in layers and clf.module_.head.dense1.out_features == 5
+
+
+@pytest.mark.parametrize("params, error, match", [
+    ({"optimizer": "adamx"}, ValueError, "'optimizer' parameter"),
+    ({"batch_size": 0}, ValueError, "'batch_size' parameter"),
+    ({"lr": 0.01, "freeze": "backbone"}, ValueError, "need a backbone"),
+    ({"lr": 0.01, "optimizer__betas": (2.0, 5.0)}, ValueError, "Invalid beta parameter"),
+])
+def test_set_params_on_a_fitted_estimator_is_all_or_nothing(tiny_images, tiny_classifier,
+                                                            params, error, match):
+    # set_params(optimizer="adamx") kept the value and failed with "'str' object is not
+    # callable"; batch_size=0 failed in predict; optimizer__betas=(2.0, 5.0) left the betas in
+    # the live optimizer, and the next partial_fit failed deep in torch.
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=1).fit(X, y)
+    before = {**clf.get_params(deep=False)}
+    groups = [dict(group, params=None) for group in clf.optimizer_.param_groups]
+    with pytest.raises(error, match=match):
+        clf.set_params(**params)
+    assert clf.get_params(deep=False).keys() == before.keys()
+    assert all(clf.get_params(deep=False)[k] is v for k, v in before.items())
+    assert [dict(group, params=None) for group in clf.optimizer_.param_groups] == groups
+    clf.partial_fit(X, y)  # trains on, as before
+    assert len(clf.history) == 2
+
+
+def test_predict_checks_the_parameters_it_uses(tiny_images, tiny_classifier):
+    X, y = tiny_images
+    clf = tiny_classifier(max_epochs=1).fit(X, y)
+    clf.batch_size = 0  # set as an attribute, past set_params
+    with pytest.raises(ValueError, match="'batch_size' parameter"):
+        clf.predict(X)
+    clf.batch_size, clf.tta = 16, "rotate"
+    with pytest.raises(ValueError, match="'tta' parameter"):
+        clf.predict_proba(X)

@@ -1,5 +1,6 @@
 """ImageLoader: decoding files into uint8 arrays, in threads, with clear errors."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -286,3 +287,11 @@ def test_floating_point_images_are_refused_not_truncated_to_black(tmp_path, rgb,
                                          r"\(Pillow mode 'F'\).*8 or 16 bits"):
         ImageLoader(mode=mode, size=size).fit_transform([_save(tmp_path / "a.png", rgb), path])
 
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+def test_a_fifo_is_refused_instead_of_waited_on(tmp_path):
+    fifo = tmp_path / "2.png"
+    os.mkfifo(fifo)  # opened for reading, it would wait for a writer forever
+    with pytest.raises(ValueError, match="is not a regular file"):
+        ImageLoader().fit_transform([fifo])

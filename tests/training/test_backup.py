@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline
 from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, ImageAugmenter
+from sk_cnn.training._backup import read_backup
 
 FIT_SCRIPT = """
 import sys, time
@@ -26,12 +27,21 @@ sys.path.insert(0, {repo!r})
 from sk_cnn import CNNClassifier
 
 class Slow(Callback):
+    def initialize(self):
+        self.epochs_run_ = 0
+        return self
+
     def on_epoch_end(self, net, **kwargs):
+        self.epochs_run_ += 1
         time.sleep(0.4)
 
 data = np.load({data!r})
-CNNClassifier(conv_filters=(4, 8), max_epochs=8, batch_size=16, verbose=0, random_state=0,
-              checkpoint_dir={directory!r}, callbacks=[("slow", Slow())]).fit(data["X"], data["y"])
+slow = Slow()
+clf = CNNClassifier(conv_filters=(4, 8), max_epochs=8, batch_size=16, verbose=0, random_state=0,
+                    checkpoint_dir={directory!r}, callbacks=[("slow", slow)])
+clf.fit(data["X"], data["y"])
+np.savez({out!r}, epochs_run=slow.epochs_run_, epochs=clf.history[:, "epoch"],
+         train_loss=clf.history[:, "train_loss"], proba=clf.predict_proba(data["X"]))
 """
 
 
@@ -39,9 +49,10 @@ def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
     X, y = tiny_images
     np.savez(tmp_path / "data.npz", X=X, y=y)
     directory = tmp_path / "backup"
-    script = FIT_SCRIPT.format(repo=os.getcwd(), data=str(tmp_path / "data.npz"),
-                               directory=str(directory))
-    process = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)])
+    script = textwrap.dedent(FIT_SCRIPT.format(
+        repo=os.getcwd(), data=str(tmp_path / "data.npz"), directory=str(directory),
+        out=str(tmp_path / "resumed.npz")))
+    process = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 120
     while not _backups(directory) and time.time() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -50,33 +61,21 @@ def test_killed_fit_resumes_from_its_backup(tmp_path, tiny_images):
     process.wait()
     assert _backups(directory), "the killed fit left no backup"
     (backup,) = directory.glob("sk_cnn_backup_*.pt")
-    saved = torch.load(backup, weights_only=True)
+    saved = read_backup(backup)
     done = len(json.loads(saved["history"])) - int(saved.get("call_start", 0))
     assert 0 < done < 8, f"the backup should hold some, not all, epochs (it holds {done})"
 
-    class CountEpochs(Callback):
-        def initialize(self):
-            self.run_ = 0
-            return self
-
-        def on_epoch_end(self, net, **kwargs):
-            self.run_ += 1
-
-    counter = CountEpochs()
-    params = dict(conv_filters=(4, 8), max_epochs=8, batch_size=16, verbose=0, random_state=0)
-    resumed = CNNClassifier(checkpoint_dir=directory, callbacks=[("count", counter)],
-                            **params).fit(X, y)
-    assert counter.run_ == 8 - done, "the resumed fit did not continue where the backup ended"
-    epochs = resumed.history[:, "epoch"]
-    assert epochs == list(range(1, 9)), "epochs lost or repeated"
-    assert not backup.exists(), "the backup is deleted once training completes"
-    uninterrupted = CNNClassifier(**params).fit(X, y)
-    np.testing.assert_allclose(resumed.history[:, "train_loss"],
-                               uninterrupted.history[:, "train_loss"], rtol=1e-5)
-    np.testing.assert_allclose(resumed.predict_proba(X), uninterrupted.predict_proba(X),
-                               rtol=1e-5, atol=1e-6)
-
-
+    subprocess.run([sys.executable, "-c", script], check=True)  # the same fit, run again
+    with np.load(tmp_path / "resumed.npz") as resumed:
+        assert resumed["epochs_run"] == 8 - done, "it did not continue where the backup ended"
+        assert resumed["epochs"].tolist() == list(range(1, 9)), "epochs lost or repeated"
+        assert not backup.exists(), "the backup is deleted once training completes"
+        uninterrupted = CNNClassifier(conv_filters=(4, 8), max_epochs=8, batch_size=16,
+                                      verbose=0, random_state=0).fit(X, y)
+        np.testing.assert_allclose(resumed["train_loss"], uninterrupted.history[:, "train_loss"],
+                                   rtol=1e-5)
+        np.testing.assert_allclose(resumed["proba"], uninterrupted.predict_proba(X), rtol=1e-5,
+                                   atol=1e-6)
 
 
 def _backups(directory):
@@ -88,8 +87,8 @@ def test_fits_sharing_a_checkpoint_dir_each_resume_their_own_backup(tmp_path, ti
     # As in a grid search or a cross-validation: a failed fit's backup does not stand in the
     # way of the other fits, and running the failed one again resumes it.
     X, y = tiny_images
-    crashing = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path,
-                               callbacks=[("crash", crash(2))])
+    callbacks = [("crash", crash(2))]
+    crashing = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path, callbacks=callbacks)
     with pytest.raises(RuntimeError, match="crash"):
         crashing.fit(X, y)
     assert len(_backups(tmp_path)) == 1
@@ -97,7 +96,8 @@ def test_fits_sharing_a_checkpoint_dir_each_resume_their_own_backup(tmp_path, ti
     other_model = tiny_classifier(checkpoint_dir=tmp_path, conv_filters=(4, 4)).fit(X, y)
     assert len(other_data.history) == len(other_model.history) == 2  # not resumed: their own
     assert len(_backups(tmp_path)) == 1  # theirs deleted once complete, the crashed one kept
-    resumed = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path).fit(X, y)
+    resumed = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path, callbacks=callbacks)
+    resumed.fit(X, y)
     uninterrupted = tiny_classifier(max_epochs=4).fit(X, y)
     np.testing.assert_allclose(resumed.history[:, "train_loss"],
                                uninterrupted.history[:, "train_loss"], rtol=1e-6)
@@ -116,10 +116,10 @@ def test_resume_restores_early_stopping_and_weight_averaging(tmp_path, tiny_imag
     X, y = tiny_images
     uninterrupted = tiny_classifier(**params).fit(X, y)
     at = min(3, len(uninterrupted.history) - 1)
+    callbacks = [("crash", crash(at))]
     with pytest.raises(RuntimeError):
-        tiny_classifier(checkpoint_dir=tmp_path, callbacks=[("crash", crash(at))],
-                        **params).fit(X, y)
-    resumed = tiny_classifier(checkpoint_dir=tmp_path, **params).fit(X, y)
+        tiny_classifier(checkpoint_dir=tmp_path, callbacks=callbacks, **params).fit(X, y)
+    resumed = tiny_classifier(checkpoint_dir=tmp_path, callbacks=callbacks, **params).fit(X, y)
     assert len(resumed.history) == len(uninterrupted.history)
     np.testing.assert_allclose(resumed.predict_proba(X), uninterrupted.predict_proba(X),
                                rtol=1e-5, atol=1e-6)
@@ -128,13 +128,13 @@ def test_resume_restores_early_stopping_and_weight_averaging(tmp_path, tiny_imag
 @pytest.mark.parametrize("content", [b"", b"garbage", "truncated"])
 def test_damaged_backup_gets_a_clear_error(tmp_path, tiny_images, tiny_classifier, content, crash):
     X, y = tiny_images
+    callbacks = [("crash", crash(1))]
     with pytest.raises(RuntimeError):
-        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path,
-                        callbacks=[("crash", crash(1))]).fit(X, y)
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=callbacks).fit(X, y)
     (path,) = tmp_path.glob("sk_cnn_backup_*.pt")
     path.write_bytes(path.read_bytes()[:100] if content == "truncated" else content)
     with pytest.raises(ValueError, match=rf"{path.name} cannot be read .*Delete it"):
-        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path).fit(X, y)
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=callbacks).fit(X, y)
 
 
 def test_resuming_an_unseeded_fit_leaves_the_global_generator_alone(tmp_path, tiny_images,
@@ -142,17 +142,18 @@ def test_resuming_an_unseeded_fit_leaves_the_global_generator_alone(tmp_path, ti
     # An unseeded fit draws from the caller's generator; its resumption must not reset that
     # generator to the state the crashed process had saved.
     X, y = tiny_images
+    callbacks = [("crash", crash(1))]
     with pytest.raises(RuntimeError):
         tiny_classifier(random_state=None, max_epochs=3, checkpoint_dir=tmp_path,
-                        callbacks=[("crash", crash(1))]).fit(X, y)
+                        callbacks=callbacks).fit(X, y)
     (path,) = tmp_path.glob("sk_cnn_backup_*.pt")
     backup = path.read_bytes()
     after = []
     for caller_seed in (1234, 999):  # the same backup resumed twice
         path.write_bytes(backup)
         torch.manual_seed(caller_seed)
-        resumed = tiny_classifier(random_state=None, max_epochs=3,
-                                  checkpoint_dir=tmp_path).fit(X, y)
+        resumed = tiny_classifier(random_state=None, max_epochs=3, checkpoint_dir=tmp_path,
+                                  callbacks=callbacks).fit(X, y)
         assert len(resumed.history) == 3 and not path.exists()  # it did resume
         after.append(torch.rand(3))
     assert not torch.equal(*after)
@@ -165,16 +166,16 @@ def test_interrupted_warm_start_fit_resumes_its_own_remaining_epochs(tmp_path, t
 
     class Interrupt(Callback):  # Ctrl-C after epoch 5, or in the middle of epoch 6
         def __init__(self):
-            self.armed = True
+            self.armed_ = True  # state, not a setting: not in a backup's fingerprint
 
         def on_epoch_end(self, net, **kwargs):
-            if hook == "on_epoch_end" and self.armed and len(net.history) == 5:
-                self.armed = False
+            if hook == "on_epoch_end" and self.armed_ and len(net.history) == 5:
+                self.armed_ = False
                 raise KeyboardInterrupt  # skorch ends the fit quietly
 
         def on_batch_end(self, net, **kwargs):
-            if hook == "on_batch_end" and self.armed and len(net.history) == 6:
-                self.armed = False
+            if hook == "on_batch_end" and self.armed_ and len(net.history) == 6:
+                self.armed_ = False
                 raise KeyboardInterrupt
 
     uninterrupted = tiny_classifier(max_epochs=3, warm_start=True).fit(X, y).fit(X, y)
@@ -304,3 +305,72 @@ def test_checkpoint_dir_backs_up_a_regressor(tmp_path, small_regressor):
     again = small_regressor(conv_filters=(4,), max_epochs=2).fit(SIGNALS, TARGETS)
     np.testing.assert_allclose(reg.predict(SIGNALS), again.predict(SIGNALS), rtol=1e-5)
 
+
+
+def test_a_fit_with_other_callback_settings_does_not_resume_the_backup(tmp_path, tiny_images,
+                                                                       tiny_classifier, crash):
+    # A fit killed with StepLR(gamma=0.001) was resumed by one with gamma=0.5 and trained on
+    # with the other schedule.
+    from skorch.callbacks import LRScheduler
+
+    X, y = tiny_images
+    stop = crash(2)
+
+    def step(gamma):
+        return ("step", LRScheduler(policy=torch.optim.lr_scheduler.StepLR, step_size=1,
+                                    gamma=gamma))
+
+    with pytest.raises(RuntimeError, match="crash"):
+        tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path,
+                        callbacks=[("crash", stop), step(0.001)]).fit(X, y)
+    other = tiny_classifier(max_epochs=4, checkpoint_dir=tmp_path,
+                            callbacks=[("crash", stop), step(0.5)]).fit(X, y)
+    fresh = tiny_classifier(max_epochs=4, callbacks=[step(0.5)]).fit(X, y)
+    np.testing.assert_allclose(other.history[:, "train_loss"], fresh.history[:, "train_loss"],
+                               rtol=1e-6)
+    assert len(_backups(tmp_path)) == 1  # the first fit's, for that fit to resume
+
+
+def test_a_callback_without_a_stable_description_is_not_backed_up(tmp_path, tiny_images,
+                                                                  tiny_classifier):
+    class Holds(Callback):
+        def __init__(self):
+            self.thing = object()  # no attributes, a repr with its address
+
+    X, y = tiny_images
+    with pytest.warns(UserWarning, match="This fit is not backed up"):
+        tiny_classifier(checkpoint_dir=tmp_path, callbacks=[("holds", Holds())]).fit(X, y)
+    assert _backups(tmp_path) == []
+
+
+def test_a_backup_with_changed_bytes_is_refused(tmp_path, tiny_images, tiny_classifier, crash):
+    X, y = tiny_images
+    callbacks = [("crash", crash(1))]
+    with pytest.raises(RuntimeError):
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=callbacks).fit(X, y)
+    (path,) = tmp_path.glob("sk_cnn_backup_*.pt")
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4] = bytes(b ^ 0x55 for b in data[middle:middle + 4])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=rf"{path.name} cannot be read .*does not match its "
+                                         rf"digest.*Delete it"):
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=callbacks).fit(X, y)
+
+
+def test_temporary_files_of_killed_writers_are_removed(tmp_path, tiny_images, tiny_classifier,
+                                                       crash):
+    X, y = tiny_images
+    callbacks = [("crash", crash(1))]
+    with pytest.raises(RuntimeError):
+        tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=callbacks).fit(X, y)
+    (path,) = tmp_path.glob("sk_cnn_backup_*.pt")
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    dead = tmp_path / f"{path.stem}-{finished.stdout.strip()}-abc.tmp"  # a killed writer's
+    live = tmp_path / f"{path.stem}-{os.getpid()}-def.tmp"  # this process may be writing it
+    other = tmp_path / f"sk_cnn_backup_0000000000000000-{finished.stdout.strip()}-x.tmp"
+    for file in (dead, live, other):
+        file.write_bytes(b"half a backup")
+    tiny_classifier(max_epochs=3, checkpoint_dir=tmp_path, callbacks=callbacks).fit(X, y)
+    assert not dead.exists() and live.exists() and other.exists()  # another fit's: its own
