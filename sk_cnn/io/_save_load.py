@@ -162,27 +162,25 @@ def load(path, *, key: bytes | str | None = None):
     try:
         return _build(json.loads(metadata["config"]), tensors)
     except Refused as exc:
-        written = metadata.get("sk_cnn_version")
-        if written != __version__:
-            raise ValueError(
-                f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} does not "
-                f"take what it holds ({exc}). Load it with the sk_cnn version that wrote it, or "
-                f"fit and save the model again.") from None
-        raise ValueError(f"{path}: {exc} Refusing to load it.") from None
+        refused, cause = exc, None
+        problem = f"does not take what it holds ({exc})"
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError,
             OverflowError) as exc:
-        # What the file holds is refused (_allowlist.py), or unknown to this version: a
-        # step class, parameter or layer.
-        written = metadata.get("sk_cnn_version")
-        if written == __version__:
-            raise ValueError(
-                f"{path} was written by sk_cnn {__version__} (this version, or a development "
-                f"build of it), which cannot rebuild it ({type(exc).__name__}: {exc}). Fit and "
-                f"save the model again (joblib.dump keeps any fitted model).") from exc
+        # A step class, parameter or layer this version does not know.
+        refused, cause = None, exc
+        problem = f"cannot rebuild it ({type(exc).__name__}: {exc})"
+    written = metadata.get("sk_cnn_version")
+    if written != __version__:
         raise ValueError(
-            f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} cannot rebuild "
-            f"it ({type(exc).__name__}: {exc}). Load it with the sk_cnn version that wrote "
-            f"it, or fit and save the model again.") from exc
+            f"{path} was written by sk_cnn {written}; this sk_cnn {__version__} {problem}. Load "
+            f"it with the sk_cnn version that wrote it, or fit and save the model again."
+        ) from cause
+    if refused is not None:
+        raise ValueError(f"{path}: {refused} Refusing to load it.") from None
+    raise ValueError(
+        f"{path} was written by sk_cnn {__version__} (this version, or a development build of "
+        f"it), which {problem}. Fit and save the model again (joblib.dump keeps any fitted "
+        f"model).") from cause
 
 
 def save_weights(estimator, path) -> Path:

@@ -149,9 +149,12 @@ def read_image(path, mode: str = "RGB", size: tuple[int, int] | None = None) -> 
     try:
         # Opening a FIFO (or a device) to read would wait forever: image files only.
         kind = os.stat(path).st_mode
-        if not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
-            raise ValueError(f"'{path}' is not a regular file (a FIFO, device or socket): "
-                             f"ImageLoader reads image files only. Remove it from the list.")
+    except OSError:
+        kind = None  # Image.open reports the error
+    if kind is not None and not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
+        raise ValueError(f"'{path}' is not a regular file (a FIFO, device or socket): "
+                         f"ImageLoader reads image files only. Remove it from the list.")
+    try:
         with Image.open(path) as image:
             # Mode "F" is known from the header: refused (below) before decoding.
             if image.mode != "F":
