@@ -1,6 +1,6 @@
 """Data and output folder shared by the ``plot_*`` examples (not an example itself).
 
-The examples train on a class-balanced subset of CIFAR-10 read from the team's archive
+The examples train on a class-balanced subset of CIFAR-10 read from the CIFAR-10 JPEG archive
 ``../shared/datasets/cifar10-jpeg.tar.gz`` (through ``benchmarks/cifar10_data.py``, which caches
 the decoded arrays in ``~/.cache/sk_cnn``). Without the archive they fall back to sklearn's
 digits and say so. The environment variable ``SK_CNN_EXAMPLE_DATA`` chooses:

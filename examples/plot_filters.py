@@ -6,7 +6,7 @@ The lesson's last practice steps: print the network's layers and shapes, visuali
 learned filters of the first convolution, and look at predictions and at which classes get
 confused. The first layer uses 5x5 kernels, large enough to show color blobs and edges.
 
-The data is a class-balanced subset of CIFAR-10 when the team's archive
+The data is a class-balanced subset of CIFAR-10 when the CIFAR-10 JPEG archive
 ``../shared/datasets/cifar10-jpeg.tar.gz`` is there, otherwise sklearn's digits (the script
 says which). ``SK_CNN_EXAMPLE_DATA=digits`` forces digits: the documentation build does, so
 the pictures in the online gallery are of digits (grayscale filters).

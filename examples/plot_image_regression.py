@@ -6,7 +6,7 @@ The dense head of a CNN can predict a number as well as a class. Here every imag
 a random angle between -45 and 45 degrees, and :class:`~sk_cnn.CNNRegressor` learns to read the
 angle back from the pixels. ``score`` is R^2, as for every scikit-learn regressor.
 
-The images are a CIFAR-10 subset when the team's archive is there, otherwise sklearn's digits
+The images are a CIFAR-10 subset when the CIFAR-10 JPEG archive is there, otherwise sklearn's digits
 (the script says which; ``SK_CNN_EXAMPLE_DATA=digits`` forces digits, as the documentation
 build does).
 

@@ -7,7 +7,7 @@ and compare how fast they converge. Both use sk_cnn's default learning rates (SG
 momentum 0.9; Adam: 2e-3, chosen in ``benchmarks/defaults.py``) and a constant learning rate,
 so that only the optimizer differs.
 
-The data is a class-balanced subset of CIFAR-10 when the team's archive
+The data is a class-balanced subset of CIFAR-10 when the CIFAR-10 JPEG archive
 ``../shared/datasets/cifar10-jpeg.tar.gz`` is there, otherwise sklearn's digits (the script
 says which). ``SK_CNN_EXAMPLE_DATA=digits`` forces digits: the documentation build does, so
 the pictures in the online gallery are of digits.

@@ -7,7 +7,7 @@ curves, and compare dropout 0.5 with no dropout. The network is the lesson's pla
 (two Conv -> ReLU -> max-pool blocks, flattened into a dense layer of 128 units) without batch
 normalization or augmentation, trained on a small subset so that overfitting shows quickly.
 
-The data is a class-balanced subset of CIFAR-10 when the team's archive
+The data is a class-balanced subset of CIFAR-10 when the CIFAR-10 JPEG archive
 ``../shared/datasets/cifar10-jpeg.tar.gz`` is there, otherwise sklearn's digits (the script
 says which). ``SK_CNN_EXAMPLE_DATA=digits`` forces digits: the documentation build does, so
 the pictures in the online gallery are of digits.

@@ -16,7 +16,7 @@ Reads ``../shared/datasets/cifar10-jpeg.tar.gz`` when present (``SK_CNN_EXAMPLE_
 forces digits, as for the other examples); otherwise it says so and runs
 the same steps on sklearn's digits (8x8, upsampled to 32x32 by the backbone), digits 0-4 then
 5-9. On CIFAR-10 the pretraining (6 epochs of 25,000 images) is the long part: about 5 minutes
-on the team's idle 2-core machine (see benchmarks/README.md). Pretrained ImageNet weights would
+on an idle 2-core machine (see benchmarks/README.md). Pretrained ImageNet weights would
 work the same way through ``weights="DEFAULT"`` once the file is in the torch hub cache;
 nothing is ever downloaded.
 """
