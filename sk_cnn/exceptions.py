@@ -1,8 +1,16 @@
-"""Warnings that sk_cnn's estimators emit, to be filtered or caught by their class."""
+"""Warnings and errors of sk_cnn, to be filtered or caught by their class."""
 
 from __future__ import annotations
 
-__all__ = ["TrainingInterruptedWarning"]
+__all__ = ["DownloadError", "TrainingInterruptedWarning"]
+
+
+class DownloadError(OSError):
+    """Pretrained weights or a data set could not be downloaded, or failed the hash check.
+
+    Raised after the retries; the message names the address, the last error, and where to
+    put the file by hand.
+    """
 
 
 class TrainingInterruptedWarning(UserWarning):

@@ -1,4 +1,8 @@
-"""Shared fixtures: small, seeded data so that the suite stays fast on 2 CPU cores."""
+"""Shared fixtures: small, seeded data so that the suite stays fast on 2 CPU cores, and a
+local HTTP server for the download tests."""
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -9,6 +13,70 @@ from skorch.callbacks import Callback
 
 from sk_cnn import CNNClassifier, CNNRegressor, ImageAugmenter, ImageNormalizer, ImageReshaper
 from sk_cnn.recipes import airbench_params
+
+
+class FileServer:
+    """An HTTP server on 127.0.0.1 serving ``files`` (name -> bytes) at ``url``.
+
+    The downloads under test are torch's and torchvision's real code; only the address is
+    local. ``requests`` lists the names asked for; a name in ``truncate`` is first served
+    cut in half (the connection dropped) that many times.
+    """
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.truncate: dict[str, int] = {}
+        self.requests: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the name http.server calls
+                name = self.path.lstrip("/")
+                server.requests.append(name)
+                body = server.files.get(name)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.truncate.get(name, 0) > 0:
+                    server.truncate[name] -= 1
+                    self.wfile.write(body[:len(body) // 2])
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """No test downloads unless it says so (the download tests use a server on 127.0.0.1)."""
+    monkeypatch.setenv("SK_CNN_OFFLINE", "1")
+
+
+@pytest.fixture
+def file_server(monkeypatch, tmp_path):
+    """A local HTTP server (``FileServer``), downloads allowed, and an empty torch hub cache."""
+    monkeypatch.delenv("SK_CNN_OFFLINE")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr("sk_cnn._download.RETRY_DELAY", 0.01)
+    with FileServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "sk_cnn"
 # Lower layers never import higher ones; a module may import its own subpackage's modules
 # and anything below it.
 LAYERS = (
-    ("_version", "exceptions", "datasets", "_skorch"),
+    ("_version", "exceptions", "_download", "datasets", "_skorch"),
     ("preprocessing",),
     ("networks",),
     ("training",),

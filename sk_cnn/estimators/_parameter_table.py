@@ -77,11 +77,16 @@ adapted at the first convolution (pretrained RGB kernels summed, or repeated and
 rescaled). Needs images, not 1-D signals.""", NETWORK),
     "weights": Parameter("None, str or path", [str, os.PathLike, None], """
 Initial weights: None (random), a torchvision weights name ("DEFAULT", "IMAGENET1K_V1",
-...) found in the local torch hub cache (never downloaded: a missing file raises an error
-naming it and where to put it), or a state-dict file (read with ``weights_only=True``),
-e.g. written by :func:`sk_cnn.save_weights`. Entries whose name or shape does not fit (an
-old head) are left at their initialization; a backbone's output layer, under
-torchvision's name, is restored when it has as many classes. Also works for the plain
+...), an http(s) address of a state-dict file, or a state-dict file (read with
+``weights_only=True``), e.g. written by :func:`sk_cnn.save_weights`. Names and addresses
+are read from the torch hub cache (``$TORCH_HOME/hub/checkpoints``) and downloaded there
+on first use, with a progress bar; a file whose name carries a hash
+(``resnet18-f37072fd.pth``) is refused unless its SHA-256 starts with it. The environment
+variable ``SK_CNN_OFFLINE=1`` forbids the download (an error names the file and where to
+put it); ``SK_CNN_DOWNLOAD_MIRROR`` names a server holding the same file names. Entries
+whose name or shape does not fit (an old head) are left at their initialization; a
+backbone's output layer, under torchvision's name, is restored when it has as many
+classes. Also works for the plain
 CNN.""", NETWORK),
     "freeze": Parameter(
         'None, "backbone" or int',

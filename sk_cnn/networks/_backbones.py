@@ -1,6 +1,7 @@
 """Transfer learning: torchvision backbones with a new head, adapted input channels, freezing.
 
-Initial weights come from :mod:`._weights` (never downloaded).
+Initial weights come from :mod:`._weights` (a file, or torchvision's weights, downloaded
+into the torch hub cache on first use).
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ class BackboneNet(nn.Module):
 
 def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: float,
                    weights=None, input_size=None, image_size=(MIN_INPUT_SIZE,) * 2):
-    """Build torchvision's ``name`` with local weights, a new head and adapted input channels.
+    """Build torchvision's ``name`` with its weights, a new head and adapted input channels.
 
     Parameters
     ----------
@@ -164,8 +165,9 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
     dropout : float
         Dropout before the new output layer.
     weights : None, str or path, default=None
-        None (random), a torchvision weights name found in the torch hub cache, or a state
-        dict file. Layers whose shapes differ (the old head) keep their new initialization.
+        None (random), a torchvision weights name (downloaded into the torch hub cache when
+        missing), an http(s) address of a state dict file (likewise), or a state dict file.
+        Layers whose shapes differ (the old head) keep their new initialization.
         The head's output layer is read under torchvision's name (a file of torchvision or
         of :func:`sk_cnn.save_weights`) or under sk_cnn's, and restored when it has
         ``n_outputs`` outputs.

@@ -1,8 +1,10 @@
-"""Initial weights from a file or the torch hub cache, loaded where names and shapes fit."""
+"""Initial weights from a file or the torch hub cache (downloaded there when missing),
+loaded where names and shapes fit."""
 
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections import OrderedDict
 from pathlib import Path
@@ -11,14 +13,25 @@ import torch
 from torch import nn
 from torchvision.models import get_model_weights
 
+from .._download import download
+
 
 def load_weights(weights, name: str | None = None):
-    """Return the state dict that ``weights`` names (see :func:`build_backbone`), or None."""
+    """Return the state dict that ``weights`` names (see :func:`build_backbone`), or None.
+
+    A torchvision weights name of the backbone ``name``, or an http(s) address, is read from
+    the torch hub cache and downloaded there first when it is missing (:func:`cached_download`).
+    """
     if weights is None:
         return None
-    path = Path(os.fspath(weights))
-    if not path.suffix and name is not None and not path.exists():
-        path = _cached_torchvision_file(name, str(weights))
+    text = os.fspath(weights)
+    if isinstance(text, str) and text.startswith(("http://", "https://")):
+        path = cached_download(text, f"The weights {text.rsplit('/', 1)[-1]}")
+    else:
+        path = Path(text)
+        if not path.suffix and name is not None and not path.exists():
+            entry = _torchvision_weights(name, str(weights))
+            path = cached_download(entry.url, f"The pretrained weights {name} {entry.name}")
     if not path.is_file():
         raise FileNotFoundError(f"Weights file {path} does not exist.")
     try:
@@ -34,19 +47,37 @@ def load_weights(weights, name: str | None = None):
     return state
 
 
-def _cached_torchvision_file(name: str, weights_name: str) -> Path:
+def _torchvision_weights(name: str, weights_name: str):
     enum = get_model_weights(name)
     try:
-        entry = enum.DEFAULT if weights_name == "DEFAULT" else enum[weights_name]
+        return enum.DEFAULT if weights_name == "DEFAULT" else enum[weights_name]
     except KeyError:
         raise ValueError(f"{name} has no weights named {weights_name!r}; choose one of "
                          f"{['DEFAULT'] + [w.name for w in enum]} or give a file path.") from None
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Pretrained weights {name} {entry.name} are not in the local torch hub cache and "
-            f"sk_cnn never downloads. Put the file {os.path.basename(entry.url)} (from "
-            f"{entry.url}) at {path}, or pass weights='/path/to/file.pth'.")
+
+
+def cached_download(url: str, what: str) -> Path:
+    """The file of ``url`` in the torch hub cache, downloaded there first when missing.
+
+    The cache is torchvision's (``$TORCH_HOME/hub/checkpoints``), so weights that torchvision
+    downloaded are found, and the other way round. The download is torch's own
+    (``torch.hub.download_url_to_file``): a progress bar on stderr, the file written only
+    when complete, and, when its name carries a hash (``resnet18-f37072fd.pth``), refused
+    unless its SHA-256 starts with it. ``SK_CNN_OFFLINE`` and ``SK_CNN_DOWNLOAD_MIRROR`` apply
+    (see :func:`sk_cnn._download.download`).
+    """
+    path = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1]
+    if path.is_file():
+        return path
+    match = torch.hub.HASH_REGEX.search(path.name)
+
+    def fetch(address):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        print(f"Downloading {address} to {path}", file=sys.stderr)
+        torch.hub.download_url_to_file(address, str(path), match.group(1) if match else None,
+                                       progress=True)
+
+    download(what, url, fetch, path=path)
     return path
 
 

@@ -85,7 +85,7 @@ def test_weights_from_a_file_are_loaded_and_change_predictions(tmp_path):
 
 def test_missing_cached_weights_name_the_file_and_where_to_put_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r"never downloads.*resnet18-f37072fd\.pth"):
+    with pytest.raises(FileNotFoundError, match=r"SK_CNN_OFFLINE is set.*resnet18-f37072fd\.pth"):
         backbone_clf(weights="IMAGENET1K_V1").fit(X, Y)
     with pytest.raises(ValueError, match="no weights named"):
         backbone_clf(weights="IMAGENET9K").fit(X, Y)
