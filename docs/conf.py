@@ -28,8 +28,11 @@ extensions = [
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
-    "myst_parser",  # the user guide is docs/user_guide.md, also read on GitHub
+    "myst_parser",  # the user guide pages are Markdown (docs/guide/*.md), also read on GitHub
 ]
+# Anchors for the headings down to ###, so that pages link to each other's sections
+# ([text](page.md#section-title)); a link to a missing one fails the build.
+myst_heading_anchors = 3
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 
 templates_path = ["_templates"]
