@@ -139,7 +139,7 @@ def plot_history(clf_or_history, metrics: Sequence[str] | str | None = None, *,
 
 def compare_histories(runs: Mapping, metrics: Sequence[str] | str | None = None, *,
                       subsets: Sequence[str] = ("train", "valid"),
-                      figsize: tuple[float, float] | None = None):
+                      figsize: tuple[float, float] | None = None, title: str | None = None):
     """Overlay the curves of several runs, e.g. ``{"adam": clf1, "sgd": clf2}``.
 
     Parameters
@@ -152,6 +152,9 @@ def compare_histories(runs: Mapping, metrics: Sequence[str] | str | None = None,
         Which curves to draw for every run: training (solid) and validation (dashed).
     figsize : tuple of float or None, default=None
         Figure size in inches; None gives 4.8 x 3.6 per panel.
+    title : str or None, default=None
+        Title of the figure, above the panels (each panel is titled with its metric); None
+        gives "Compared: " and the names of the runs. "" draws no title.
 
     Returns
     -------
@@ -166,4 +169,9 @@ def compare_histories(runs: Mapping, metrics: Sequence[str] | str | None = None,
     if unknown or not subsets:
         raise ValueError(f"subsets must be among ('train', 'valid'), got {subsets!r}.")
     histories = {name: _history(run) for name, run in runs.items()}
-    return _draw_runs(histories, metrics, subsets, figsize)
+    fig = _draw_runs(histories, metrics, subsets, figsize)
+    if title is None:
+        title = "Compared: " + ", ".join(map(str, histories))
+    if title:
+        fig.suptitle(title)
+    return fig

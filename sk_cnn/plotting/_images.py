@@ -197,9 +197,16 @@ def plot_predictions(estimator, X, y=None, *, n_images: int = 16, ncols: int = 8
     return fig
 
 
+# What plot_confusion_matrix's title says the fractions are of.
+_NORMALIZED_OVER = {None: "", "true": ", fractions of each true class",
+                    "pred": ", fractions of each predicted class",
+                    "all": ", fractions of all samples"}
+
+
 def plot_confusion_matrix(estimator, X, y, *, normalize: str | None = None,
                           class_names: Mapping | Sequence[str] | None = None,
-                          cmap: str = "Blues", figsize: tuple[float, float] | None = None):
+                          cmap: str = "Blues", figsize: tuple[float, float] | None = None,
+                          title: str | None = None):
     """Confusion matrix of the estimator's predictions on X, through scikit-learn's display.
 
     Parameters
@@ -219,11 +226,15 @@ def plot_confusion_matrix(estimator, X, y, *, normalize: str | None = None,
         matplotlib colormap.
     figsize : tuple of float or None, default=None
         Figure size in inches; None grows with the number of classes.
+    title : str or None, default=None
+        Title of the axes; None gives "Confusion matrix", with what the fractions are of when
+        ``normalize`` is set, and the accuracy on these samples. "" draws no title.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        The matrix (true labels in rows, predictions in columns) and its colorbar.
+        The matrix (true labels in rows, predictions in columns) and its colorbar. Counts are
+        printed as integers, fractions (``normalize`` set) all with two decimals.
     """
     clf = _fitted_classifier(estimator, "plot_confusion_matrix")
     labels = np.asarray(clf.classes_)
@@ -235,7 +246,14 @@ def plot_confusion_matrix(estimator, X, y, *, normalize: str | None = None,
     size = max(4.0, 0.5 * len(labels) + 2)
     fig, ax = plt.subplots(figsize=figsize or (size + 1, size))
     crowded = sum(len(name) for name in names) > 4 * len(names) and len(names) > 4
+    # One format for every cell: scikit-learn's default (".2g") prints 1, 0.5 and 0.033 side
+    # by side.
     ConfusionMatrixDisplay(matrix, display_labels=names).plot(
-        cmap=cmap, ax=ax, xticks_rotation=45 if crowded else "horizontal")
+        cmap=cmap, ax=ax, xticks_rotation=45 if crowded else "horizontal",
+        values_format=".2f" if normalize else "d")
+    if title is None:
+        accuracy = np.mean(np.asarray(y_pred) == np.asarray(y))
+        title = f"Confusion matrix{_NORMALIZED_OVER[normalize]} (accuracy {accuracy:.3f})"
+    ax.set_title(title)
     fig.tight_layout()  # constrained layout clips rotated labels next to a colorbar
     return fig

@@ -137,6 +137,16 @@ def test_compare_histories_overlays_runs(rgb_clf, flat_pipe):
         plotting.compare_histories({"a": clf}, subsets=("test",))
 
 
+def test_compare_histories_titles_the_figure_with_the_runs(rgb_clf, flat_pipe):
+    clf, _, _ = rgb_clf
+    fig = plotting.compare_histories({"rgb": clf, "flat": flat_pipe[0]})
+    assert fig.get_suptitle() == "Compared: rgb, flat"
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    fig = plotting.compare_histories({"a": clf}, title="Adam against SGD")
+    assert fig.get_suptitle() == "Adam against SGD"
+    assert plotting.compare_histories({"a": clf}, title="").get_suptitle() == ""
+
+
 def test_plot_filters_rgb_first_layer(rgb_clf):
     clf, _, _ = rgb_clf
     fig = plotting.plot_filters(clf)
@@ -243,6 +253,40 @@ def test_plot_confusion_matrix_counts(rgb_clf, flat_pipe):
     matrix = fig.axes[0].get_images()[0].get_array()
     np.testing.assert_allclose(matrix.sum(axis=1), 1)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["zero", "one"]
+
+
+def test_plot_confusion_matrix_title_names_the_normalization_and_accuracy(rgb_clf):
+    clf, X, y = rgb_clf
+    accuracy = np.mean(clf.predict(X) == y)
+    ax = plotting.plot_confusion_matrix(clf, X, y).axes[0]
+    assert ax.get_title() == f"Confusion matrix (accuracy {accuracy:.3f})"
+    ax = plotting.plot_confusion_matrix(clf, X, y, normalize="true").axes[0]
+    assert ax.get_title() == \
+        f"Confusion matrix, fractions of each true class (accuracy {accuracy:.3f})"
+    assert plotting.plot_confusion_matrix(clf, X, y, title="Mine").axes[0].get_title() == "Mine"
+    assert plotting.plot_confusion_matrix(clf, X, y, title="").axes[0].get_title() == ""
+
+
+@pytest.mark.parametrize("normalize", ["true", "pred", "all"])
+def test_plot_confusion_matrix_prints_fractions_with_two_decimals(rgb_clf, normalize):
+    clf, X, y = rgb_clf
+    ax = plotting.plot_confusion_matrix(clf, X, y, normalize=normalize).axes[0]
+    matrix = ax.get_images()[0].get_array()
+    # Cells of exactly 0 (and, for "true" and "pred", 1) are what a mixed format prints as
+    # "0" or "1" next to "0.33": the check below would not see that without them.
+    assert np.any(matrix == 0)
+    texts = [text.get_text() for text in ax.texts]
+    assert len(texts) == matrix.size
+    assert texts == [f"{value:.2f}" for value in np.ravel(matrix)]
+
+
+def test_plot_confusion_matrix_prints_counts_as_integers(rgb_clf):
+    clf, X, y = rgb_clf
+    X, y = np.concatenate([X] * 7), np.concatenate([y] * 7)  # counts of 100 and more
+    ax = plotting.plot_confusion_matrix(clf, X, y).axes[0]
+    matrix = np.asarray(ax.get_images()[0].get_array())
+    assert matrix.max() >= 100
+    assert [text.get_text() for text in ax.texts] == [str(int(v)) for v in np.ravel(matrix)]
 
 
 def test_plot_confusion_matrix_refuses_labels_outside_classes(rgb_clf):
