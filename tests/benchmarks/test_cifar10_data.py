@@ -60,7 +60,7 @@ class _Payload:
 
 def test_refuses_pickles_that_are_not_arrays(tmp_path, cache_dir):
     archive = tmp_path / "cifar-10-python.tar.gz"
-    _write_archive(archive, {"batches.meta": _Payload(), "data_batch_1": _Payload()})
+    _write_archive(archive, {"batches.meta": _Payload(), **dict.fromkeys(BATCHES, _Payload())})
     with pytest.raises(pickle.UnpicklingError, match="print is not part of a CIFAR-10 batch"):
         cifar10_data.load_cifar10(archive)
     assert not cache_dir.exists()

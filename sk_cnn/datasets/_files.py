@@ -1,4 +1,4 @@
-"""Data sets: class-per-folder image trees and sklearn's digits as uint8 images."""
+"""Image files: class-per-folder image trees; and sklearn's digits as uint8 images."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-
-__all__ = ["IMAGE_EXTENSIONS", "find_images", "load_digits_images", "load_image_folder"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
