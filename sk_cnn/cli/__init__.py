@@ -7,8 +7,25 @@ pickle only with ``--allow-pickle``. Run
 ``sk-cnn COMMAND --help`` for the options; ``python -m sk_cnn.cli`` works too.
 """
 
-from ._commands import load_model
+from typing import TYPE_CHECKING
+
 from ._errors import CLIError
 from ._main import build_parser, main
 
+if TYPE_CHECKING:
+    from ._models import load_model
+
 __all__ = ["CLIError", "build_parser", "load_model", "main"]
+
+
+def __getattr__(name):
+    # load_model imports torch and scikit-learn: not when the parser alone is wanted (--help).
+    if name == "load_model":
+        from ._models import load_model
+
+        return load_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -24,6 +24,7 @@ from ..io import export_onnx, export_program
 from ..networks._backbones import check_backbone_name
 from ..preprocessing import ImageAugmenter, ImageLoader, ImageNormalizer
 from ..preprocessing._loader import check_size
+from ..training._backup import check_backup_directory
 from ._errors import CLIError
 from ._files import check_output, saving
 from ._models import check_model_suffix, load_model, save_model
@@ -60,24 +61,54 @@ def _decode(loader, paths):
     return X
 
 
-def _fit_completed(pipeline, X, y, command) -> bool:
-    """Fit; False (said on stderr) when a KeyboardInterrupt, which skorch swallows, cut the
-    training short: the network is then half trained and nothing is saved."""
+def _augmenter(args, default_shift):
+    """The ImageAugmenter step that ``--augment``, ``--flip`` and ``--shift`` ask for, or None
+    when they ask for no augmentation."""
+    shift = default_shift if args.shift is None else args.shift
+    if not getattr(args, "augment", True) or not (args.flip or shift):
+        return None
+    return ("aug", ImageAugmenter(horizontal_flip=args.flip, crop_padding=shift))
+
+
+def _epochs_completed(cnn) -> int:
+    # An epoch cut short has a history row without its training loss, recorded at its end.
+    return sum("train_loss" in row for row in cnn.history)
+
+
+def _fit_completed(pipeline, X, y) -> bool:
+    """Fit; False when a KeyboardInterrupt, which skorch swallows, cut the training short (the
+    estimator keeps the network trained so far; :func:`_save_interrupted` says so)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", TrainingInterruptedWarning)
         pipeline.fit(X, y)
-    interrupted = None
+    interrupted = False
     for warning in caught:
         if isinstance(warning.message, TrainingInterruptedWarning):
-            interrupted = warning.message  # said here in the command's own words
+            interrupted = True  # said by _save_interrupted, in the command's own words
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename,
                                    warning.lineno, source=warning.source)
-    if interrupted is None:
-        return True
-    log(f"sk-cnn {command}: interrupted after {interrupted.epochs_completed} of "
-        f"{interrupted.epochs_planned} epochs; nothing saved.")
-    return False
+    return not interrupted
+
+
+def _save_interrupted(model, command, out, checkpoint_dir=None) -> int:
+    """Save the pipeline ``model`` whose training was interrupted to ``out`` (when given and
+    an epoch completed), say so on stderr, and return the exit status of an interrupt."""
+    cnn = model.steps[-1][1]
+    # Counted over the whole history: a run resumed from --checkpoint-dir holds the epochs of
+    # the run it resumed too.
+    completed = _epochs_completed(cnn)
+    message = f"sk-cnn {command}: interrupted after {completed} of {cnn.max_epochs} epochs"
+    if not completed or out is None:
+        log(f"{message}; nothing saved.")
+        return 130
+    with saving(out, "the model") as partial:
+        save_model(model, partial)
+    log(printable(f"{message}; saved the model trained so far to '{out}'."))
+    if checkpoint_dir is not None:
+        log(printable(f"Run the same command again to resume from epoch {completed + 1} "
+                      f"(backup in '{checkpoint_dir}')."))
+    return 130
 
 
 def run_train(args) -> int:
@@ -92,6 +123,11 @@ def run_train(args) -> int:
         raise CLIError("--weights needs --backbone NAME.")
     out = check_output(args.out, "the model")
     check_model_suffix(out)
+    if args.checkpoint_dir is not None:
+        try:  # before decoding and training: the backup is first written after an epoch
+            check_backup_directory(args.checkpoint_dir)
+        except ValueError as exc:
+            raise CLIError(str(exc).replace("checkpoint_dir=", "--checkpoint-dir ")) from exc
     paths, labels = _image_folder(args.data_dir)
     if len(set(labels.tolist())) < 2:
         raise CLIError(f"'{args.data_dir}' has one class folder; training needs at least two.")
@@ -104,18 +140,19 @@ def run_train(args) -> int:
     loader.set_params(size=tuple(int(s) for s in X.shape[1:3]))
     # ImageNet weights expect ImageNet's statistics.
     steps = [("norm", ImageNormalizer(mean="imagenet" if args.weights and X.ndim == 4 else None))]
-    if args.augment:
-        padding = max(1, round(min(X.shape[1:3]) / 8))
-        steps.append(("aug", ImageAugmenter(horizontal_flip=True, crop_padding=padding)))
+    augmenter = _augmenter(args, default_shift=max(1, round(min(X.shape[1:3]) / 8)))
+    if augmenter is not None:
+        steps.append(augmenter)
     cnn = CNNClassifier(backbone=backbone, weights=args.weights,
                         max_epochs=args.epochs, batch_size=args.batch_size,
                         validation_fraction=args.validation_fraction, random_state=args.seed,
-                        verbose=1)
+                        checkpoint_dir=args.checkpoint_dir, verbose=2 if args.verbose else 1)
     steps.append(("cnn", cnn))
+    model = Pipeline([("load", loader)] + steps)
     start = time.perf_counter()
     try:
-        if not _fit_completed(Pipeline(steps), X, labels, "train"):
-            return 130
+        if not _fit_completed(Pipeline(steps), X, labels):
+            return _save_interrupted(model, "train", out, args.checkpoint_dir)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
     print(f"Trained {len(cnn.history)} epoch(s) in {time.perf_counter() - start:.1f} s",
@@ -126,7 +163,6 @@ def run_train(args) -> int:
               f"({n_valid} held-out images)")
     else:
         print("validation accuracy: not measured (--validation-fraction 0)")
-    model = Pipeline([("load", loader)] + steps)
     with saving(out, "the model") as partial:
         save_model(model, partial)
     print(printable(f"saved the pipeline to '{out}' (sk-cnn predict {out} IMAGES)"))
@@ -285,14 +321,16 @@ def run_demo(args) -> int:
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0)
     print(f"sklearn digits: {len(X_train)} training and {len(X_test)} test images of 8x8 pixels")
+    augmenter = _augmenter(args, default_shift=1)
     pipe = Pipeline([
         ("norm", ImageNormalizer()),
-        ("aug", ImageAugmenter(horizontal_flip=False, crop_padding=1)),
-        ("cnn", CNNClassifier(max_epochs=args.epochs, random_state=args.seed, verbose=1)),
+        *([augmenter] if augmenter is not None else []),
+        ("cnn", CNNClassifier(max_epochs=args.epochs, random_state=args.seed,
+                              verbose=2 if args.verbose else 1)),
     ])
     start = time.perf_counter()
-    if not _fit_completed(pipe, X_train, y_train, "demo"):
-        return 130
+    if not _fit_completed(pipe, X_train, y_train):
+        return _save_interrupted(pipe, "demo", out)
     print(f"Trained in {time.perf_counter() - start:.1f} s")
     print(f"test accuracy: {pipe.score(X_test, y_test):.4f}")
     if out is not None:

@@ -1,21 +1,67 @@
-"""The ``sk-cnn`` command line: its parser, and ``main``, which runs a sub-command."""
+"""The ``sk-cnn`` command line: its parser, and ``main``, which runs a sub-command.
+
+Building the parser imports neither torch nor scikit-learn (seconds): ``sk-cnn --help`` answers
+at once, and a sub-command imports them when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ast
+import sys
+from pathlib import Path
 
 from .._version import __version__
-from ..estimators import CNNClassifier
-from ._commands import (
-    run_demo,
-    run_evaluate,
-    run_export,
-    run_predict,
-    run_train,
-)
 from ._errors import CLIError
-from ._models import PICKLE_NOTE
-from ._output import log, tolerant_streams
+from ._output import log, plain_streams, silence_broken_pipe, tolerant_streams
+
+PICKLE_NOTE = ("MODEL is read with sk_cnn.load when it ends in .safetensors (no code from the "
+               "file runs); a joblib pickle (.joblib, .pkl) runs any code it holds, so it is "
+               "read only with --allow-pickle.")
+
+#: Exit status when stdout is a pipe closed early (``sk-cnn ... | head -1``): 128 + SIGPIPE,
+#: what a shell reports for a program that the signal ended.
+BROKEN_PIPE_STATUS = 141
+
+
+def estimator_defaults(*names: str) -> dict:
+    """The defaults of :class:`~sk_cnn.CNNClassifier`'s parameters ``names``, read from the
+    signature in its source file, which declares them once: importing the class would import
+    torch just to show ``--help``."""
+    source = Path(__file__).resolve().parents[1] / "estimators" / "_classifier.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    cls = next(node for node in tree.body
+               if isinstance(node, ast.ClassDef) and node.name == "CNNClassifier")
+    init = next(node for node in cls.body
+                if isinstance(node, ast.FunctionDef) and node.name == "__init__")
+    arguments = init.args
+    pairs = list(zip(arguments.args[len(arguments.args) - len(arguments.defaults):],
+                     arguments.defaults))
+    pairs += [(arg, default) for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults)
+              if default is not None]
+    defaults = {arg.arg: default for arg, default in pairs}
+    return {name: ast.literal_eval(defaults[name]) for name in names}
+
+
+def _add_augmentation_switches(parser, flip: bool, shift: str) -> None:
+    parser.add_argument(
+        "--flip", action=argparse.BooleanOptionalAction, default=flip,
+        help="random left-right flips of the training images: right for photos of objects, "
+        "animals, scenes; wrong for digits, letters, text or anything a mirror changes "
+        f"(default: {'on' if flip else 'off'})")
+    shifts = parser.add_mutually_exclusive_group()
+    shifts.add_argument(
+        "--shift", type=int, default=None, metavar="N",
+        help="random shifts of the training images by up to N pixels (padding, then a "
+        f"random crop); they suit photos and digits alike (default: {shift})")
+    shifts.add_argument("--no-shift", dest="shift", action="store_const", const=0,
+                        help="no random shifts")
+
+
+def _add_verbose(parser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show a progress bar over the batches of each epoch "
+                        "(on stderr)")
 
 
 # ---------------------------------------------------------------------------------- parser
@@ -32,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         "folders (one sub-folder per class) with scikit-learn pipelines.")
     parser.add_argument("--version", action="version", version=f"sk_cnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    defaults = CNNClassifier()
+    defaults = argparse.Namespace(**estimator_defaults(
+        "max_epochs", "batch_size", "validation_fraction"))
 
     train = commands.add_parser(
         "train", help="train a CNN on DATA_DIR/<class>/<image> and save the pipeline",
@@ -50,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "the same for all images); new images are resized to the training size")
     train.add_argument("--grayscale", action="store_true", help="train on grayscale images")
     train.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
-                       help="random flips and shifts of the training batches (default: on)")
+                       help="random flips and shifts of the training batches, as --flip and "
+                       "--shift say (default: on; --no-augment turns both off)")
+    _add_augmentation_switches(train, flip=True, shift="an eighth of the smaller image side, "
+                               "at least 1")
     train.add_argument("--backbone", default="none", metavar="NAME",
                        help="'none' (sk_cnn's CNN, default) or a torchvision classification "
                        "model to fine-tune, e.g. resnet18 or mobilenet_v3_small")
@@ -65,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--batch-size", type=int, default=defaults.batch_size, metavar="N",
                        help=f"images per training batch (default: {defaults.batch_size})")
     train.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
-    train.set_defaults(run=run_train)
+    train.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="back up the training state in DIR after every epoch; the same "
+                       "command run again with the same DIR (same data and options) resumes "
+                       "an interrupted run from its last completed epoch; the backup is "
+                       "deleted when training completes")
+    _add_verbose(train)
 
     predict = commands.add_parser(
         "predict", help="predict the class of image files", description="Predict the class "
@@ -79,7 +134,6 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--proba", action="store_true", help="add the class probabilities")
     predict.add_argument("--format", choices=("csv", "json"), default="csv",
                          help="output format on stdout (default: csv)")
-    predict.set_defaults(run=run_predict)
 
     evaluate = commands.add_parser(
         "evaluate", help="accuracy, classification report and confusion matrix on DATA_DIR",
@@ -96,7 +150,6 @@ def build_parser() -> argparse.ArgumentParser:
                           "confusion_matrix.png; needs matplotlib: pip install 'sk_cnn[plot]')")
     evaluate.add_argument("--no-plot", action="store_true",
                           help="do not save the confusion matrix")
-    evaluate.set_defaults(run=run_evaluate)
 
     export = commands.add_parser(
         "export", help="export a saved pipeline to ONNX (*.onnx) or torch.export (*.pt2)",
@@ -109,7 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
                          help="read MODEL even if it is a joblib pickle, which runs any "
                          "code it holds: only for a file you trust")
     export.add_argument("out", metavar="OUT", help="destination: *.onnx or *.pt2")
-    export.set_defaults(run=run_export)
 
     demo = commands.add_parser(
         "demo", help="train on sklearn's digits (offline, seconds)",
@@ -120,12 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
     demo.add_argument("--out", metavar="FILE", help="also save the fitted pipeline to this file "
                       "(*.safetensors or *.joblib)")
-    demo.set_defaults(run=run_demo)
+    _add_augmentation_switches(demo, flip=False, shift="1")
+    _add_verbose(demo)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``sk-cnn`` command line.
+
+    Where stdout or stderr is not a terminal, or the environment sets ``NO_COLOR``, nothing
+    written there holds ANSI escape codes (colours).
 
     Parameters
     ----------
@@ -135,23 +191,44 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     status : int
-        0 on success, 1 on an error (reported on stderr), 2 on a usage error (from argparse).
+        0 on success, 1 on an error (reported on stderr), 2 on a usage error (from argparse),
+        130 when interrupted (Ctrl-C), 141 when stdout is a pipe that its reader closed
+        (``sk-cnn ... | head -1``; nothing is reported).
     """
     tolerant_streams()
+    try:
+        with plain_streams():
+            try:
+                return _run(argv)
+            finally:
+                # A closed pipe shows here, where it can be handled, not at the exit's flush.
+                sys.stdout.flush()
+    except BrokenPipeError:
+        silence_broken_pipe()
+        return BROKEN_PIPE_STATUS
+
+
+def _run(argv) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in ("epochs", "batch_size"):
         if getattr(args, name, 1) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1.")
+    if (getattr(args, "shift", None) or 0) < 0:
+        parser.error("--shift must be at least 0 (or --no-shift).")
     fraction = getattr(args, "validation_fraction", 0.0)
     if not 0 <= fraction < 1:
         parser.error("--validation-fraction must be in [0, 1).")
     try:
-        return args.run(args)
+        # The commands import torch and scikit-learn: only now, that a command runs.
+        from ._commands import run_demo, run_evaluate, run_export, run_predict, run_train
+
+        commands = {"train": run_train, "predict": run_predict, "evaluate": run_evaluate,
+                    "export": run_export, "demo": run_demo}
+        return commands[args.command](args)
     except CLIError as exc:
         log(f"sk-cnn {args.command}: error: {exc}")
         return 1
     except KeyboardInterrupt:
         log("interrupted")
         return 130
-

@@ -22,9 +22,6 @@ from ._errors import CLIError
 SAFE_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
-PICKLE_NOTE = ("MODEL is read with sk_cnn.load when it ends in .safetensors (no code from the "
-               "file runs); a joblib pickle (.joblib, .pkl) runs any code it holds, so it is "
-               "read only with --allow-pickle.")
 
 
 def check_model_suffix(path) -> None:

@@ -5,6 +5,7 @@ import errno
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,13 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 from sklearn.pipeline import Pipeline, make_pipeline
-from skorch.callbacks import Callback
 
 import sk_cnn
 from sk_cnn import CNNClassifier, ImageLoader, ImageNormalizer
 from sk_cnn.cli import _commands as cli_commands
 from sk_cnn.cli import _models as cli_models
-from sk_cnn.cli import main
+from sk_cnn.cli import _output as cli_output
+from sk_cnn.cli import build_parser, main
+from sk_cnn.cli._main import estimator_defaults
 from sk_cnn.datasets import find_images, load_image_folder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,8 +59,9 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     _write_tree(root / "train", 12, seed=0)
     _write_tree(root / "test", 4, seed=1)
+    # Output to pipes, as in a redirected log; -v adds the per-batch progress bar.
     result = _run("train", root / "train", "--epochs", "2", "--batch-size", "8", "--seed", "0",
-                  cwd=root)  # to model.safetensors, the default
+                  "-v", cwd=root)  # to model.safetensors, the default
     return root, result
 
 
@@ -77,6 +80,123 @@ def test_train_prints_progress_and_saves_an_sk_cnn_pipeline(trained):
     assert [name for name, _ in model.steps] == ["load", "norm", "aug", "cnn"]
     assert model["load"].size == (10, 10)  # new images are resized to the training size
     assert sorted(model.classes_.tolist()) == ["bright", "dark"]
+
+
+def test_train_verbose_shows_a_progress_bar_and_no_colour_codes_in_a_pipe(trained):
+    _, result = trained
+    assert result.returncode == 0, result.stderr
+    # tqdm's bar on stderr, over the batches of an epoch: 3 training batches (21 images, 8
+    # per batch) and 1 validation batch (3 images). How far it is drawn depends on the
+    # speed (tqdm redraws at most every 0.1 s).
+    assert re.search(r"\d/4 \[", result.stderr), result.stderr
+    # skorch's table colours the best scores; not in a file or a pipe.
+    assert "\x1b[" not in result.stdout + result.stderr
+    assert "valid_loss" in result.stdout and "train_loss" in result.stdout  # the table
+
+
+def test_progress_bar_only_with_verbose(tmp_path, capsys):
+    _write_tree(tmp_path / "data", 4)
+    for flag, shown in ((), False), (("-v",), True), (("--verbose",), True):
+        status, _, err = _main(capsys, "train", tmp_path / "data", "--epochs", "1",
+                               "--out", tmp_path / "m.safetensors", *flag)
+        assert status == 0, err
+        assert bool(re.search(r"\d+/\d+ \[", err)) == shown, err
+    status, _, err = _main(capsys, "demo", "--epochs", "1", "-v")
+    assert status == 0 and re.search(r"\d+/\d+ \[", err), err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_colour_codes_only_on_a_terminal_without_no_color(monkeypatch):
+    coloured = "\x1b[36m0.5000\x1b[0m\n"
+    for terminal, no_color, kept in [(True, None, True), (True, "1", False),
+                                     (False, None, False), (True, "", True)]:
+        stream = _Terminal() if terminal else io.StringIO()
+        if no_color is None:
+            monkeypatch.delenv("NO_COLOR", raising=False)
+        else:
+            monkeypatch.setenv("NO_COLOR", no_color)
+        monkeypatch.setattr(sys, "stdout", stream)
+        with cli_output.plain_streams():
+            print(coloured, end="")
+            sys.stdout.writelines([coloured])
+        assert sys.stdout is stream  # put back
+        assert stream.getvalue() == (coloured * 2 if kept else "0.5000\n" * 2)
+
+
+def _closed_pipe_run(*args, cwd, buffered):
+    """Run ``python -m sk_cnn.cli`` with stdout a pipe whose reader has already gone, as in
+    ``sk-cnn ... | head -1`` once head has its line. Buffered, the error comes when the
+    output is flushed; unbuffered, at the first write."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+        env.pop("PYTHONUNBUFFERED", None)
+        if not buffered:
+            env["PYTHONUNBUFFERED"] = "1"
+        return subprocess.run([sys.executable, "-m", "sk_cnn.cli", *map(str, args)],
+                              cwd=cwd, env=env, stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=300)
+    finally:
+        os.close(write)
+
+
+def test_a_closed_pipe_ends_quietly_with_status_141(trained):
+    root, _ = trained
+    predict = ["predict", root / "model.safetensors", root / "test"]
+    evaluate = ["evaluate", root / "model.safetensors", root / "test", "--no-plot"]
+    # No traceback, no "Exception ignored" at exit. Buffered, predict's CSV fails only when
+    # flushed, after its line on stderr.
+    for args, buffered, stderr in [(predict, True, "predicted 8 image(s)\n"),
+                                   (predict, False, ""), (evaluate, True, "")]:
+        result = _closed_pipe_run(*args, cwd=root, buffered=buffered)
+        assert (result.returncode, result.stderr) == (141, stderr)
+
+
+def test_flip_and_shift_switches(tmp_path, capsys):
+    parser = build_parser()
+    for argv, step in [
+            (["train", "d"], ("aug", True, 4)),
+            (["train", "d", "--no-flip", "--shift", "3"], ("aug", False, 3)),
+            (["train", "d", "--no-flip", "--no-shift"], None),
+            (["train", "d", "--no-augment"], None),
+            (["demo"], ("aug", False, 1)),
+            (["demo", "--flip", "--shift", "2"], ("aug", True, 2)),
+            (["demo", "--no-shift"], None)]:
+        args = parser.parse_args(argv)
+        found = cli_commands._augmenter(args, default_shift=1 if argv[0] == "demo" else 4)
+        if step is None:
+            assert found is None, argv
+        else:
+            name, flip, shift = step
+            assert found[0] == name and found[1].horizontal_flip is flip, argv
+            assert found[1].crop_padding == shift, argv
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "d", "--shift", "2", "--no-shift"])
+    _write_tree(tmp_path / "data", 4)
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--epochs", "1", "--no-flip",
+                           "--shift", "2", "--out", tmp_path / "m.safetensors")
+    assert status == 0, err
+    augmenter = sk_cnn.load(tmp_path / "m.safetensors")["aug"]
+    assert augmenter.horizontal_flip is False and augmenter.crop_padding == 2
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--epochs", "1",
+                           "--out", tmp_path / "m.safetensors")
+    assert status == 0, err
+    augmenter = sk_cnn.load(tmp_path / "m.safetensors")["aug"]
+    assert augmenter.horizontal_flip is True and augmenter.crop_padding == 1  # 10 px / 8
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", str(tmp_path / "data"), "--shift", "-1"])
+    assert exit_info.value.code == 2
+
+
+def test_parser_shows_the_estimators_defaults():
+    defaults = CNNClassifier().get_params()
+    names = ("max_epochs", "batch_size", "validation_fraction")
+    assert estimator_defaults(*names) == {name: defaults[name] for name in names}
 
 
 def test_predict_csv_and_json_match_the_model(trained):
@@ -249,45 +369,109 @@ def test_demo_trains_on_digits_offline(capsys, tmp_path):
     assert sk_cnn.load(tmp_path / "digits.safetensors").predict(X).shape == (2,)
 
 
-class _Interrupt(Callback):
-    """Ctrl-C at the end of epoch 1 or in the middle of epoch 2 (skorch catches it and ends fit
-    quietly)."""
+def _interrupt(monkeypatch, epoch, mid_epoch=False):
+    """Ctrl-C, once, at the start of epoch ``epoch`` (epochs before it completed and backed
+    up) or after its first batch; skorch catches it and ends fit quietly. Patched on the class,
+    as a callback would be a parameter of the saved model."""
+    hook = "on_batch_end" if mid_epoch else "on_epoch_begin"
+    original = getattr(CNNClassifier, hook)
+    pending = [True]
 
-    def __init__(self, mid_epoch):
-        self.mid_epoch = mid_epoch
-
-    def on_epoch_end(self, net, **kwargs):
-        if not self.mid_epoch:
+    def interrupt(self, net, **kwargs):
+        # At on_epoch_begin the epoch's history row is not there yet; at on_batch_end it is.
+        if pending[0] and len(net.history) == (epoch if mid_epoch else epoch - 1):
+            pending[0] = False
             raise KeyboardInterrupt
+        return original(self, net, **kwargs)
 
-    def on_batch_end(self, net, **kwargs):
-        if self.mid_epoch and len(net.history) == 2:
-            raise KeyboardInterrupt
+    monkeypatch.setattr(CNNClassifier, hook, interrupt)
 
 
 # Interrupted at the end of epoch 1, in epoch 2 of 3, in the last epoch (2 of 2).
 @pytest.mark.parametrize("mid_epoch, epochs", [(False, 3), (True, 3), (True, 2)])
-def test_interrupted_train_saves_nothing_and_exits_130(mid_epoch, epochs, tmp_path, capsys,
-                                                       monkeypatch, recwarn):
+def test_interrupted_train_saves_what_was_trained_and_exits_130(mid_epoch, epochs, tmp_path,
+                                                                capsys, monkeypatch, recwarn):
     _write_tree(tmp_path / "data", 4)
-    monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
-        callbacks=[("interrupt", _Interrupt(mid_epoch))], **kwargs))
+    _interrupt(monkeypatch, 2, mid_epoch)
+    out_file = tmp_path / "m.safetensors"
     status, out, err = _main(capsys, "train", tmp_path / "data", "--epochs", str(epochs),
-                             "--out", tmp_path / "m.safetensors")
+                             "--out", out_file)
     assert status == 130
-    assert f"interrupted after 1 of {epochs} epochs; nothing saved" in err
-    assert "Trained" not in out and not (tmp_path / "m.safetensors").exists()
+    assert (f"sk-cnn train: interrupted after 1 of {epochs} epochs; saved the model trained "
+            f"so far to '{out_file}'.") in err
+    assert "Traceback" not in err and "Trained" not in out
+    model = sk_cnn.load(out_file)
+    assert [name for name, _ in model.steps] == ["load", "norm", "aug", "cnn"]
+    assert len(model["cnn"].history) == 1 + mid_epoch  # epoch 2 cut short has a row too
+    paths, labels = load_image_folder(tmp_path / "data")
+    assert model.predict(paths).shape == labels.shape
     # The library's warning about the interruption is not shown besides that line.
     assert not [w for w in recwarn if "interrupted" in str(w.message)]
 
 
-def test_interrupted_demo_saves_nothing_and_exits_130(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(cli_commands, "CNNClassifier", lambda **kwargs: CNNClassifier(
-        callbacks=[("interrupt", _Interrupt(False))], **kwargs))
-    status, out, err = _main(capsys, "demo", "--epochs", "3", "--out", tmp_path / "m.safetensors")
+def test_train_interrupted_in_its_first_epoch_saves_nothing(tmp_path, capsys, monkeypatch):
+    _write_tree(tmp_path / "data", 4)
+    _interrupt(monkeypatch, 1, mid_epoch=True)
+    status, _, err = _main(capsys, "train", tmp_path / "data", "--epochs", "3",
+                           "--out", tmp_path / "m.safetensors")
     assert status == 130
-    assert "sk-cnn demo: interrupted after 1 of 3 epochs; nothing saved" in err
-    assert "test accuracy" not in out and not (tmp_path / "m.safetensors").exists()
+    assert "sk-cnn train: interrupted after 0 of 3 epochs; nothing saved." in err
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def _epochs_printed(out):
+    """The epoch numbers of skorch's per-epoch table in ``out``."""
+    return [int(line.split()[0]) for line in out.splitlines()
+            if line.split() and line.split()[0].isdigit()]
+
+
+def test_checkpoint_dir_resumes_an_interrupted_train(tmp_path, capsys, monkeypatch):
+    _write_tree(tmp_path / "data", 6)
+    checkpoints = tmp_path / "checkpoints"
+    command = ["train", tmp_path / "data", "--epochs", "3", "--batch-size", "4",
+               "--out", tmp_path / "m.safetensors", "--checkpoint-dir", checkpoints]
+    with monkeypatch.context() as patch:
+        _interrupt(patch, 2)
+        status, out, err = _main(capsys, *command)
+    assert status == 130
+    assert _epochs_printed(out) == [1]
+    assert "saved the model trained so far" in err
+    assert f"Run the same command again to resume from epoch 2 (backup in '{checkpoints}')" \
+        in err
+    assert len(list(checkpoints.glob("sk_cnn_backup_*.pt"))) == 1
+    status, out, err = _main(capsys, *command)
+    assert status == 0, err
+    assert _epochs_printed(out) == [2, 3]  # epoch 1 is not trained again
+    assert list(checkpoints.iterdir()) == []  # the backup goes when training completes
+    resumed = sk_cnn.load(tmp_path / "m.safetensors")
+    assert len(resumed["cnn"].history) == 3
+    # As trained without the interruption (the CLI seeds every fit).
+    status, _, err = _main(capsys, *command[:-4], "--out", tmp_path / "whole.safetensors")
+    assert status == 0, err
+    whole = sk_cnn.load(tmp_path / "whole.safetensors")
+    paths, _ = load_image_folder(tmp_path / "data")
+    np.testing.assert_allclose(resumed.predict_proba(paths), whole.predict_proba(paths),
+                               atol=1e-5)
+
+
+def test_bad_checkpoint_dir_fails_before_the_work(tmp_path, capsys):
+    _write_tree(tmp_path / "data", 4)
+    (tmp_path / "file").write_text("not a folder")
+    status, out, err = _main(capsys, "train", tmp_path / "data", "--checkpoint-dir",
+                             tmp_path / "file" / "sub", "--out", tmp_path / "m.safetensors")
+    assert status == 1 and "--checkpoint-dir" in err and "cannot be created" in err
+    assert "Decoding" not in out and "Traceback" not in err
+
+
+def test_interrupted_demo_saves_what_was_trained_and_exits_130(tmp_path, capsys, monkeypatch):
+    _interrupt(monkeypatch, 2)
+    out_file = tmp_path / "m.safetensors"
+    status, out, err = _main(capsys, "demo", "--epochs", "3", "--out", out_file)
+    assert status == 130
+    assert (f"sk-cnn demo: interrupted after 1 of 3 epochs; saved the model trained so far to "
+            f"'{out_file}'.") in err
+    assert "test accuracy" not in out
+    assert sk_cnn.load(out_file).predict(np.zeros((2, 8, 8), np.uint8)).shape == (2,)
 
 
 def _save_pipeline(root, middle=None, size=None):
