@@ -66,6 +66,80 @@ sphinx_gallery_conf = {
 }
 
 
+# The methods each estimator's API page documents (docs/_templates/autosummary/estimator.rst).
+# The other public names of their classes are skorch's hooks, overridden or inherited
+# (initialize_*, train_step, get_loss, infer, on_*, ...), which a user never calls;
+# _check_estimator_members fails the build when a method sk_cnn defines is in neither group.
+ESTIMATOR_MEMBERS = {
+    "CNNClassifier": ("fit", "partial_fit", "predict", "predict_proba", "score", "summary",
+                      "get_params", "set_params"),
+    "CNNRegressor": ("fit", "partial_fit", "predict", "score", "summary", "get_params",
+                     "set_params"),
+}
+autosummary_context = {"estimator_members": {name: ", ".join(members)
+                                             for name, members in ESTIMATOR_MEMBERS.items()}}
+
+
+def _check_estimator_members(app):
+    """Warn (an error under -W) when an estimator's page would miss one of its methods.
+
+    A public name that a class of sk_cnn in the estimator's MRO defines must be on the page
+    unless it is a fitted attribute (``name_``), a parameter (documented in the Parameters
+    section), a metadata-routing ``set_*_request`` or a name of skorch's ``NeuralNet`` (its
+    hooks, which sk_cnn overrides). Every listed name must exist.
+    """
+    import inspect
+    import re
+
+    from skorch import NeuralNet
+    from sphinx.util import logging
+
+    logger = logging.getLogger(__name__)
+    for class_name, members in ESTIMATOR_MEMBERS.items():
+        cls = getattr(sk_cnn, class_name)
+        for name in members:
+            if not callable(getattr(cls, name, None)):
+                logger.warning(f"docs/conf.py lists {class_name}.{name}, which is not a method")
+        parameters = set(inspect.signature(cls).parameters)
+        ours = {name for klass in cls.__mro__ if klass.__module__.startswith("sk_cnn")
+                for name in vars(klass) if not name.startswith("_")}
+        for name in sorted(ours - set(members) - parameters - set(dir(NeuralNet))):
+            if name.endswith("_") or re.fullmatch(r"set_\w+_request", name):
+                continue
+            logger.warning(f"{class_name}.{name} is missing from its API page: add it to "
+                           f"ESTIMATOR_MEMBERS in docs/conf.py")
+
+
+def _unlink_sklearn_refs(app, what, name, obj, options, lines):
+    """scikit-learn's docstrings (``score``) link to labels of scikit-learn's own user guide,
+    which this site does not have: keep their text, drop the link."""
+    import re
+
+    if getattr(obj, "__module__", "").startswith("sklearn"):
+        lines[:] = [re.sub(r":ref:`([^`<]*?)\s*<[^`>]*>`", r"\1", line) for line in lines]
+
+
+def _no_local_paths_in_examples(app, docname, source):
+    """The examples print where they saved their pictures, an absolute path of this checkout:
+    the gallery shows it relative to the repository."""
+    if docname.startswith("auto_examples/"):
+        source[0] = source[0].replace(str(ROOT) + os.sep, "")
+
+
+def _check_no_local_paths(app, exception):
+    """Warn (an error under -W) when a built page names a path of this machine."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from sphinx.util import logging
+
+    for page in sorted(Path(app.outdir).rglob("*.html")):
+        text = page.read_text(encoding="utf-8", errors="replace")
+        for local in (str(ROOT), "/tmp/"):
+            if local in text:
+                logging.getLogger(__name__).warning(
+                    f"{page.relative_to(app.outdir)} names the local path {local!r}")
+
+
 # The public modules: their __all__ names must be in api.rst (as sk_cnn.<name> when the top
 # level re-exports them).
 PUBLIC_MODULES = ("sk_cnn", "sk_cnn.estimators", "sk_cnn.preprocessing", "sk_cnn.networks",
@@ -95,3 +169,7 @@ def _check_api_page(app):
 
 def setup(app):
     app.connect("builder-inited", _check_api_page)
+    app.connect("builder-inited", _check_estimator_members)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_refs)
+    app.connect("source-read", _no_local_paths_in_examples)
+    app.connect("build-finished", _check_no_local_paths)
