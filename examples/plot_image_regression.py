@@ -6,9 +6,10 @@ The dense head of a CNN can predict a number as well as a class. Here every imag
 a random angle between -45 and 45 degrees, and :class:`~sk_cnn.CNNRegressor` learns to read the
 angle back from the pixels. ``score`` is R^2, as for every scikit-learn regressor.
 
-The images are a CIFAR-10 subset when the CIFAR-10 JPEG archive is there, otherwise sklearn's digits
-(the script says which; ``SK_CNN_EXAMPLE_DATA=digits`` forces digits, as the documentation
-build does).
+The images are a CIFAR-10 subset, downloaded on first use (170 MB, kept in scikit-learn's
+data folder). ``SK_CNN_CIFAR10=<path>`` reads a local copy instead, and
+``SK_CNN_EXAMPLE_DATA=digits`` uses sklearn's digits (seconds), as the documentation build
+does. The picture is saved under ``output`` (``SK_CNN_EXAMPLE_OUTPUT`` changes the folder).
 
 One lesson on augmentation comes for free: a left-right flip turns an angle of +30 degrees into
 -30 degrees, so a flip would teach the network wrong targets. Augment only in ways that keep the
@@ -18,18 +19,30 @@ target true (here: none).
 # %%
 # Rotated images and their angles
 # -------------------------------
+import os
 import time
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from example_data import load_example_data, output_dir
 from scipy.ndimage import rotate
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 
 from sk_cnn import CNNRegressor, ImageNormalizer
+from sk_cnn.datasets import fetch_cifar10, load_digits_images
 
-data = load_example_data(n_train=3000, n_test=600)
-print(data.description)
+if os.environ.get("SK_CNN_EXAMPLE_DATA") == "digits":  # 8x8 grayscale, seconds to train
+    X, y = load_digits_images()
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0)
+else:  # CIFAR-10, 32x32 color; SK_CNN_CIFAR10 may name a local copy of it
+    cifar10 = os.environ.get("SK_CNN_CIFAR10")
+    X_train, y_train = fetch_cifar10("train", source=cifar10, n_samples=3000)
+    X_test, y_test = fetch_cifar10("test", source=cifar10, n_samples=600)
+print(f"{len(X_train)} training and {len(X_test)} test images of shape {X_train.shape[1:]}")
+out = Path(os.environ.get("SK_CNN_EXAMPLE_OUTPUT", "output"))  # where the pictures go
+out.mkdir(parents=True, exist_ok=True)
 
 
 def rotated(images, seed):
@@ -37,13 +50,13 @@ def rotated(images, seed):
     rng = np.random.default_rng(seed)
     angles = rng.uniform(-45, 45, len(images))
     axes = (1, 0)  # the height and width axes of (H, W) and (H, W, C) images
-    out = np.stack([rotate(image, angle, axes=axes, reshape=False, order=1)
-                    for image, angle in zip(images, angles)])
-    return out.astype(images.dtype), angles
+    turned = np.stack([rotate(image, angle, axes=axes, reshape=False, order=1)
+                       for image, angle in zip(images, angles)])
+    return turned.astype(images.dtype), angles
 
 
-X_train, angle_train = rotated(data.X_train, seed=0)
-X_test, angle_test = rotated(data.X_test, seed=1)
+X_train, angle_train = rotated(X_train, seed=0)
+X_test, angle_test = rotated(X_test, seed=1)
 
 # %%
 # The regressor
@@ -67,11 +80,10 @@ print(f"fit in {time.perf_counter() - start:.1f} s; test R^2 {r2:.3f}, mean abso
 # Predicted against true angle
 # ----------------------------
 # Points on the diagonal are perfect predictions.
-fig, ax = plt.subplots(figsize=(4.5, 4.5), layout="constrained")
+fig, ax = plt.subplots(figsize=(5.5, 5), layout="constrained")
 ax.scatter(angle_test, predicted, s=6, alpha=0.5)
 ax.plot([-45, 45], [-45, 45], color="black", linewidth=1)
 ax.set(xlabel="true angle (degrees)", ylabel="predicted angle (degrees)",
-       title=f"{data.name}: test R^2 {r2:.2f}")
-out = output_dir()
+       title=f"Rotation angles of the test images: R^2 {r2:.2f}")
 fig.savefig(out / "rotation_regression.png")
 print(f"picture saved in {out.resolve()}")
