@@ -52,8 +52,8 @@ html_static_path = []
 sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
-    # Run the plot_* examples (fast on digits); show the others without running them.
-    "filename_pattern": r"[\\/]plot_",
+    # Run every example (on digits, seconds each), so that each card has its own figure.
+    "filename_pattern": r"\.py$",
     "ignore_pattern": r"(__init__|example_data)\.py",
     "abort_on_example_error": True,
     "download_all_examples": False,
