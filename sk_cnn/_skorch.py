@@ -2,13 +2,15 @@
 that uses what skorch keeps private.
 
 skorch's private API used here, and nowhere else in sk_cnn: the ``_default_callbacks`` hook,
-``_set_training``, ``_current_init_context``, ``_get_predict_nonlinearity`` and the state that
-early stopping carries between epochs (``misses_``, ...). The lowest skorch that
+``_set_training``, ``_current_init_context``, ``_get_predict_nonlinearity``, the
+``_validate_params`` check of unknown arguments (and its ``_params_to_validate``), and the
+state that early stopping carries between epochs (``misses_``, ...). The lowest skorch that
 ``pyproject.toml`` admits is tested in CI (``make test-skorch-floor``).
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 
 import torch
@@ -133,6 +135,28 @@ class SkorchConventionsMixin:
                 raise
         return self._set_params(params, initialized=False)
 
+    def _validate_params(self):
+        # skorch refuses unknown arguments when the net is initialized (at fit); the message
+        # gains the parameter each was probably meant to be.
+        try:
+            super()._validate_params()
+        except ValueError as exc:
+            raise ValueError(f"{exc}{self._suggestions(self._params_to_validate)}") from None
+
+    def _suggestions(self, names) -> str:
+        """" Did you mean ...?" for the ``names`` that are no parameter, or ''."""
+        # The signature's names (skorch's get_params and _get_param_names list unknown ones).
+        valid = [name for name, param in inspect.signature(type(self).__init__).parameters.items()
+                 if name != "self" and param.kind is not param.VAR_KEYWORD]
+        hints = []
+        for name in sorted(names):
+            if name in valid or name.endswith("_") or "__" in name:
+                continue
+            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{close[0]!r} for {name!r}")
+        return f" Did you mean {', '.join(hints)}?" if hints else ""
+
     def _set_params(self, params, initialized):
         # skorch treats these names as components of the optimizer, dataset and iterators; on
         # an initialized net it then fails ("Something went wrong"). They are read when
@@ -141,7 +165,12 @@ class SkorchConventionsMixin:
             key in _COMPONENT_NAMES or key.split("__", 1)[0] in _COMPONENT_NAMES - {"optimizer"})}
         for key, value in plain.items():
             setattr(self, key, value)
-        super().set_params(**params)
+        try:
+            super().set_params(**params)
+        except ValueError as exc:
+            if not str(exc).startswith("Invalid parameter"):
+                raise
+            raise ValueError(f"{exc}{self._suggestions(params)}") from None
         params.update(plain)
         if not initialized:
             return self

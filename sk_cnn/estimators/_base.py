@@ -91,6 +91,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         X, augmentation = take_augmentation(X, type(self).__name__)
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
+        self._warn_if_freezing_random_weights()
         if self.warm_start and self.__sklearn_is_fitted__():
             self._warn_if_built_with_other_values(stacklevel=2)
             return self._continue_training(X, y, augmentation, resume=True, **fit_params)
@@ -126,6 +127,14 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                     restore_module(self.module, instance)
             raise
         return self
+
+    def _warn_if_freezing_random_weights(self):
+        if self.backbone is not None and self.freeze is not None and self.weights is None:
+            warnings.warn(
+                f"freeze={self.freeze!r} with weights=None freezes randomly initialized "
+                f"layers: they never learn, and the layers after them train on random "
+                f"features. Give pretrained weights (weights='DEFAULT' downloads torchvision's) "
+                f"or leave freeze=None.", UserWarning, stacklevel=3)
 
     def _partial_fit(self, X, y, **fit_params):
         """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""

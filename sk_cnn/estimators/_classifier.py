@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 from numpy.random import RandomState
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 
@@ -264,6 +265,38 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y``.
+
+        A label of ``y`` that fit never saw cannot be predicted, so it counts as an error: a
+        warning names such labels (often a sign of other label encodings, such as strings
+        against integers, or of a test set with classes the training set lacked).
+
+        Parameters
+        ----------
+        X : array-like
+            Images of the shape seen in fit.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean.
+
+        Returns
+        -------
+        score : float
+            The accuracy, between 0 and 1.
+        """
+        check_is_fitted(self)
+        known = self.classes_.tolist()
+        # Compared as predict's labels are (1 and 1.0 alike, "1" and 1 not).
+        unseen = sorted(set(np.asarray(y).ravel().tolist()) - set(known), key=repr)
+        if unseen:
+            warnings.warn(
+                f"y holds {len(unseen)} label(s) that fit never saw ({unseen[:5]!r}); they "
+                f"count as errors. The classifier knows {known[:10]!r}"
+                f"{' ...' if len(known) > 10 else ''}.", UserWarning, stacklevel=2)
+        return super().score(X, y, sample_weight=sample_weight)
 
     def summary(self, input_shape: tuple[int, ...] | None = None, *,
                 n_classes: int | None = None) -> ModelSummary:

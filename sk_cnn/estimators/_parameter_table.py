@@ -181,10 +181,12 @@ for ``(N, C, H, W)``; "auto" picks the axis of size 1, 3 or 4 and raises when un
 Signals with channels (3-D, ``input_type="signal"``): "auto" and "first" mean ``(N, C, L)``
 (aeon, PyTorch), "last" means ``(N, L, C)`` (Keras, tslearn).""", NETWORK),
     "input_type": Parameter('{"auto", "image", "signal"}', [StrOptions(set(INPUT_TYPES))], """
-What a sample is. "auto": 2-D X holds 1-D signals ``(N, L)``, 3-D X grayscale images
-``(N, H, W)``, 4-D X images with channels. "signal" reads 3-D X as signals with channels
-(trained with ``Conv1d``); "image" refuses 2-D X (reshape flat rows of pixels with
-:class:`~sk_cnn.ImageReshaper`).""", NETWORK),
+What a sample is. "auto": 3-D X holds grayscale images ``(N, H, W)``, 4-D X images with
+channels, and 2-D X 1-D signals ``(N, L)`` unless its rows could be flat square images
+(64, 784, 3072, ... columns: 8x8 pixels or more), which are refused with the
+:class:`~sk_cnn.ImageReshaper` that turns them into images. "signal" reads 2-D X as
+signals and 3-D X as signals with channels (trained with ``Conv1d``); "image" refuses
+2-D X.""", NETWORK),
     "random_state": Parameter("int, RandomState instance or None", ["random_state"], """
 Seed of weight initialization, shuffling, dropout, the validation split and augmentation
 (unless the augmenter has its own). Two fits with the same int give identical predictions

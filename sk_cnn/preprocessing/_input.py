@@ -6,6 +6,7 @@ transformers only view them channels-first (``canonical_view``), without copying
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -19,6 +20,23 @@ INPUT_TYPES = ("auto", "image", "signal")
 
 # Channel counts that "auto" recognises: grayscale, RGB, RGBA.
 _USUAL_CHANNELS = (1, 3, 4)
+# The smallest side of a square image that flat rows are taken to be: sklearn's digits (8x8)
+# are the smallest images a CNN is commonly trained on.
+_MIN_IMAGE_SIDE = 8
+
+
+def flat_image_shape(n_columns: int) -> tuple[int, ...] | None:
+    """The square image shape that ``n_columns`` flat pixels may be, or None.
+
+    ``(s, s)`` when the rows may be grayscale images (784 -> (28, 28)), ``(s, s, 3)`` when
+    they may be RGB ones (3072 -> (32, 32, 3)), for sides of 8 pixels or more.
+    """
+    for channels in (1, 3):
+        side = math.isqrt(n_columns // channels)
+        if (n_columns % channels == 0 and side * side * channels == n_columns
+                and side >= _MIN_IMAGE_SIDE):
+            return (side, side) if channels == 1 else (side, side, channels)
+    return None
 
 
 def resolve_channels(shape: tuple[int, ...], channels: str = "auto",
@@ -34,8 +52,9 @@ def resolve_channels(shape: tuple[int, ...], channels: str = "auto",
         ``(N, H, W, C)`` or ``(N, L, C)``. For images "auto" picks the axis of size 1, 3 or 4
         when exactly one of the two candidates has such a size; for signals it means "first".
     input_type : {"auto", "image", "signal"}, default="auto"
-        "signal" reads 3-D arrays as signals with channels; "auto" reads 2-D arrays as
-        signals and 3-D arrays as grayscale images.
+        "signal" reads 2-D and 3-D arrays as signals (3-D: with channels); "auto" reads 3-D
+        arrays as grayscale images, and 2-D arrays as signals only when their rows cannot be
+        flat square images (see :func:`flat_image_shape`): flat pixels are refused.
 
     Returns
     -------
@@ -58,6 +77,13 @@ def resolve_channels(shape: tuple[int, ...], channels: str = "auto",
             f"input_type='image' needs images of 3 or 4 dimensions; got a 2-D array of shape "
             f"{tuple(shape)}. Turn flat rows of pixels into images with sk_cnn.ImageReshaper, "
             f"or set input_type='signal' for 1-D signals.")
+    if ndim == 2 and input_type == "auto" and flat_image_shape(shape[1]) is not None:
+        image_shape = flat_image_shape(shape[1])
+        raise ValueError(
+            f"Got a 2-D array of {shape[1]} columns per row: flat pixels of "
+            f"{'x'.join(map(str, image_shape))} images, or 1-D signals? A CNN needs images as "
+            f"images: put sk_cnn.ImageReshaper(image_shape={image_shape}) before it (in a "
+            f"Pipeline). If each row is a 1-D signal, set input_type='signal'.")
     if ndim == 3 and input_type == "signal":
         return "last" if channels == "last" else "first"
     if ndim != 4:
@@ -135,6 +161,7 @@ def validate_images(estimator, X, y="no_validation", *, reset: bool, **check_par
         mark is not kept, see :mod:`sk_cnn.preprocessing._augmentation`).
     """
     check_params = {"allow_nd": True, "dtype": "numeric", **check_params}
+    X = _stacked_images(estimator, X)
     try:
         out = validate_data(estimator, X, y, reset=reset, **check_params)
     except ValueError as exc:
@@ -147,6 +174,27 @@ def validate_images(estimator, X, y="no_validation", *, reset: bool, **check_par
     if X_checked.ndim > 4:
         canonical_view(X_checked)  # raises the explanatory ValueError
     return out
+
+
+def _stacked_images(estimator, X):
+    """A list of images (PIL images, arrays) as one array, or X unchanged.
+
+    scikit-learn counts the features of a list from its first element, which a PIL image
+    does not give: without this, such a list would fit (``np.asarray`` reads it) but not
+    predict.
+    """
+    if not isinstance(X, (list, tuple)) or not X or not all(
+            hasattr(item, "__array_interface__") or hasattr(item, "__array__") for item in X):
+        return X
+    images = [np.asarray(item) for item in X]
+    shapes = sorted({image.shape for image in images})
+    if len(shapes) > 1:
+        raise ValueError(
+            f"{type(estimator).__name__} got a list of images of {len(shapes)} different "
+            f"shapes ({shapes[:3]}{', ...' if len(shapes) > 3 else ''}): a batch needs one "
+            f"size. Resize them first, e.g. with sk_cnn.ImageLoader(size=...) on their "
+            f"paths.")
+    return np.stack(images)
 
 
 def _complex_data_message(estimator, X) -> str:

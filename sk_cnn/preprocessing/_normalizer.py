@@ -90,8 +90,9 @@ class ImageNormalizer(ArrayOutputMixin, TransformerMixin, BaseEstimator):
         :class:`CNNClassifier`.
     input_type : {"auto", "image", "signal"}, default="auto"
         "signal" reads 3-D input as ``(N, C, L)`` signals (per-channel statistics over
-        samples and time); "auto" reads 2-D input as one-channel signals and 3-D input as
-        grayscale images. Use the same value as the classifier's.
+        samples and time); "auto" reads 3-D input as grayscale images and 2-D input as
+        one-channel signals, refusing rows that could be flat square images (see
+        :class:`CNNClassifier`). Use the same value as the classifier's.
     dtype : {"float32", "float16"}, default="float32"
         dtype of ``transform``'s output. The statistics are applied in float32 either way;
         "float16" then stores the result in half the memory (2 bytes per value instead of 4:

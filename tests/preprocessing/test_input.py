@@ -1,5 +1,6 @@
 """Input arrays: layouts, dtypes, shapes, and the caller's data left as it was."""
 
+import re
 import warnings
 
 import numpy as np
@@ -21,13 +22,51 @@ def test_input_layouts(tiny_images, tiny_classifier, layout):
     }[layout]
     # 8-16 filters and 20 epochs: with 4-8 filters a 1-D net stays stuck for some seeds
     # (measured: 1 of 6), and batch norm's running statistics need a few dozen steps.
-    clf = tiny_classifier(conv_filters=(8, 16), max_epochs=20).fit(X, y)
+    # Rows of 256 values could be flat 16x16 images: signals must be named as such.
+    signal = {"input_type": "signal"} if layout == "signals" else {}
+    clf = tiny_classifier(conv_filters=(8, 16), max_epochs=20, **signal).fit(X, y)
     assert clf.input_shape_ == X.shape[1:]
     first_conv = clf.module_.features.block1.conv
     expected = torch.nn.Conv1d if layout == "signals" else torch.nn.Conv2d
     assert isinstance(first_conv, expected)
     assert first_conv.in_channels == (3 if layout in ("nhwc_uint8", "nchw_float") else 1)
     assert clf.score(X, y) >= 0.8
+
+
+@pytest.mark.parametrize("n_columns, shape", [(64, (8, 8)), (784, (28, 28)),
+                                              (3072, (32, 32, 3))])
+def test_flat_pixel_rows_are_refused_with_the_reshaper_and_their_likely_shape(n_columns, shape):
+    X, y = np.zeros((6, n_columns), np.float32), np.arange(6) % 2
+    pattern = rf"{n_columns} columns.*ImageReshaper\(image_shape={re.escape(str(shape))}\)" \
+              rf".*input_type='signal'"
+    with pytest.raises(ValueError, match=pattern):
+        CNNClassifier(max_epochs=1, verbose=0).fit(X, y)
+    with pytest.raises(ValueError, match=pattern):
+        ImageNormalizer().fit(X)
+    clf = CNNClassifier(max_epochs=1, verbose=0, conv_filters=(4,), input_type="signal")
+    assert clf.fit(X, y).module_.features.block1.conv.__class__ is torch.nn.Conv1d
+
+
+def test_rows_that_cannot_be_square_images_are_signals():
+    # 10 columns (scikit-learn's estimator checks), 140 (an ECG beat): no square image.
+    for n_columns in (10, 140):
+        X, y = np.random.default_rng(0).normal(size=(6, n_columns)), np.arange(6) % 2
+        clf = CNNClassifier(max_epochs=1, verbose=0, conv_filters=(4,)).fit(X, y)
+        assert isinstance(clf.module_.features.block1.conv, torch.nn.Conv1d)
+
+
+def test_a_list_of_pil_images_predicts_as_it_fits(tiny_images, tiny_classifier):
+    from PIL import Image
+
+    X, y = tiny_images
+    images = [Image.fromarray(image) for image in X]
+    clf = tiny_classifier().fit(images, y)
+    np.testing.assert_array_equal(clf.predict(images), clf.predict(X))
+    np.testing.assert_allclose(clf.predict_proba(images), clf.predict_proba(X))
+    assert clf.score(images, y) == clf.score(X, y)
+    images[1] = images[1].resize((8, 8))
+    with pytest.raises(ValueError, match=r"2 different shapes.*ImageLoader\(size=\.\.\.\)"):
+        clf.predict(images)
 
 
 def test_uint8_and_scaled_float_give_the_same_network_input(tiny_images, tiny_classifier):
