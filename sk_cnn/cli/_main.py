@@ -105,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="'none' (sk_cnn's CNN, default) or a torchvision classification "
                        "model to fine-tune, e.g. resnet18 or mobilenet_v3_small")
     train.add_argument("--weights", default=None, metavar="NAME_OR_FILE",
-                       help="initial weights of the backbone: a torchvision weights name found "
-                       "in the local torch hub cache (e.g. DEFAULT) or a state-dict file; never "
-                       "downloaded")
+                       help="initial weights of the backbone: a torchvision weights name "
+                       "(e.g. DEFAULT; downloaded into the torch hub cache on first use, "
+                       "SK_CNN_OFFLINE=1 forbids it) or a state-dict file")
     train.add_argument("--validation-fraction", type=float,
                        default=defaults.validation_fraction, metavar="F",
                        help="fraction of images held out to report validation accuracy "

@@ -1,7 +1,6 @@
 """fetch_cifar10: torchvision's download (from a server on 127.0.0.1 here), and local copies
 in the official layout or as image folders, read without running anything."""
 
-import io
 import os
 import pickle
 import tarfile
