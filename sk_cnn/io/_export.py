@@ -2,7 +2,8 @@
 
 Both exporters write the same :class:`torch.nn.Module`, built by
 :func:`~sk_cnn.io._serving.serving_module`: raw samples in, in the shape and dtype the pipeline was
-fitted on, with any batch size; ``predict_proba``'s probabilities out.
+fitted on, with any batch size; a classifier's ``predict_proba`` probabilities out, or a
+regressor's ``predict`` values (target scaling folded in).
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import torch
 from numpy.typing import DTypeLike
 from sklearn.pipeline import Pipeline
 
-from ..estimators import CNNClassifier
+from ..estimators import CNNClassifier, CNNRegressor
 from ._serving import serving_module
 
 #: Name of the exported model's input and output (ONNX) and of the ``.pt2`` metadata file.
 INPUT_NAME = "X"
 OUTPUT_NAME = "probabilities"
+REGRESSOR_OUTPUT_NAME = "predictions"
 METADATA_FILE = "metadata.json"
 
 
@@ -44,14 +46,15 @@ def _export_error(err, exporter):
 
 
 def export_program(
-    model: Pipeline | CNNClassifier, path: str | os.PathLike, *,
+    model: Pipeline | CNNClassifier | CNNRegressor, path: str | os.PathLike, *,
     input_dtype: DTypeLike | None = None,
 ) -> Path:
-    """Save a fitted pipeline (or classifier) as a ``torch.export`` program (``.pt2``).
+    """Save a fitted pipeline (or estimator) as a ``torch.export`` program (``.pt2``).
 
     The program takes raw samples in the shape and dtype the pipeline was fitted on (e.g. uint8
     ``(N, H, W, C)`` images, or float64 rows for the digits pipeline), any batch size, and
-    returns ``predict_proba``'s probabilities as float32. ImageReshaper and ImageNormalizer are
+    returns ``predict_proba``'s probabilities as float32 (a regressor: ``predict``'s values,
+    the target scaling folded in, as float32). ImageReshaper and ImageNormalizer are
     part of it; ImageAugmenter is left out (identity at prediction time). Loading it needs
     torch only, not sk_cnn: ``torch.export.load(path).module()(torch.from_numpy(X))``.
     The program computes in float32 even for a classifier with ``mixed_precision``: it
@@ -60,9 +63,9 @@ def export_program(
 
     Parameters
     ----------
-    model : Pipeline or CNNClassifier
-        A fitted CNNClassifier, or a fitted Pipeline ending with one whose other steps are
-        ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
+    model : Pipeline, CNNClassifier or CNNRegressor
+        A fitted CNNClassifier or CNNRegressor, or a fitted Pipeline ending with one whose
+        other steps are ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
     path : str or path-like
         Where to write the program, conventionally ending in ``.pt2``.
     input_dtype : numpy dtype or None, default=None
@@ -72,13 +75,14 @@ def export_program(
     -------
     path : pathlib.Path
         The file written. It also holds ``metadata.json``: ``classes`` (the labels of the
-        probability columns), ``input_shape``, ``input_dtype`` and ``sk_cnn_version``; read it
+        probability columns; a regressor's ``n_outputs`` instead), ``input_shape``,
+        ``input_dtype`` and ``sk_cnn_version``; read it
         with ``torch.export.load(path, extra_files={"metadata.json": ""})``.
 
     Raises
     ------
     TypeError
-        When model is neither a Pipeline nor a CNNClassifier.
+        When model is neither a Pipeline nor a CNNClassifier or CNNRegressor.
     ValueError
         When a step cannot be exported; the message names it.
     RuntimeError
@@ -123,14 +127,15 @@ def _import_onnx():
 
 
 def export_onnx(
-    model: Pipeline | CNNClassifier, path: str | os.PathLike, *,
+    model: Pipeline | CNNClassifier | CNNRegressor, path: str | os.PathLike, *,
     input_dtype: DTypeLike | None = None,
 ) -> Path:
-    """Save a fitted pipeline (or classifier) as an ONNX model, preprocessing included.
+    """Save a fitted pipeline (or estimator) as an ONNX model, preprocessing included.
 
     The model's input ``"X"`` takes raw samples in the shape and dtype the pipeline was fitted
     on (e.g. uint8 ``(N, H, W, C)`` images, or float64 rows for the digits pipeline), with a
-    dynamic batch size; its output ``"probabilities"`` is ``predict_proba``'s, as float32.
+    dynamic batch size; its output ``"probabilities"`` is ``predict_proba``'s, as float32 (a
+    regressor's output ``"predictions"`` is ``predict``'s, the target scaling folded in).
     ImageReshaper and ImageNormalizer are part of the graph; ImageAugmenter is left out
     (identity at prediction time). The class labels of the probability columns are in the
     model's ``metadata_props`` under ``"classes"``, as a JSON list (also ``"input_shape"``,
@@ -139,9 +144,9 @@ def export_onnx(
 
     Parameters
     ----------
-    model : Pipeline or CNNClassifier
-        A fitted CNNClassifier, or a fitted Pipeline ending with one whose other steps are
-        ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
+    model : Pipeline, CNNClassifier or CNNRegressor
+        A fitted CNNClassifier or CNNRegressor, or a fitted Pipeline ending with one whose
+        other steps are ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
     path : str or path-like
         Where to write the model, conventionally ending in ``.onnx``.
     input_dtype : numpy dtype or None, default=None
@@ -157,7 +162,7 @@ def export_onnx(
     ImportError
         When onnx or onnxscript is missing (``pip install 'sk_cnn[onnx]'``).
     TypeError
-        When model is neither a Pipeline nor a CNNClassifier.
+        When model is neither a Pipeline nor a CNNClassifier or CNNRegressor.
     ValueError
         When a step cannot be exported; the message names it.
     RuntimeError
@@ -184,7 +189,9 @@ def export_onnx(
         with contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(
                 module, (example,), None, input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME], dynamic_shapes=_dynamic_batch(), dynamo=True,
+                output_names=[REGRESSOR_OUTPUT_NAME if "n_outputs" in metadata
+                              else OUTPUT_NAME],
+                dynamic_shapes=_dynamic_batch(), dynamo=True,
                 verbose=False)
     except Exception as err:  # torch raises many types
         raise _export_error(err, "torch.onnx.export") from None

@@ -1,9 +1,10 @@
 """The module that serves a fitted pipeline: preprocessing, network and output in one.
 
 :func:`serving_module` turns a fitted pipeline into one :class:`torch.nn.Module`: the
-pipeline's ImageReshaper and ImageNormalizer steps as tensor operations, the classifier's own
+pipeline's ImageReshaper and ImageNormalizer steps as tensor operations, the estimator's own
 input conversion (channels-first view, uint8 scaled to [0, 1]), the trained network in
-evaluation mode and skorch's prediction nonlinearity (softmax for the default cross-entropy).
+evaluation mode and the output: a classifier's prediction nonlinearity (skorch's: softmax for
+the default cross-entropy), or a regressor's target scaling undone (``predict``'s values).
 ImageAugmenter is left out: it is the identity at prediction time. The module takes raw
 samples, in the shape and dtype the pipeline was fitted on, with any batch size.
 :mod:`sk_cnn.io._export` writes it as ONNX or as a ``torch.export`` program.
@@ -23,7 +24,7 @@ from torch import nn
 
 from .._skorch import predict_nonlinearity
 from .._version import __version__
-from ..estimators import CNNClassifier
+from ..estimators import CNNClassifier, CNNRegressor
 from ..preprocessing import ImageAugmenter, ImageNormalizer, ImageReshaper
 from ..training._batching import to_network_input
 
@@ -86,17 +87,17 @@ class _NetworkInput(nn.Module):
 
 
 class ServingModule(nn.Module):
-    """Raw samples in, class probabilities out: preprocessing, network, nonlinearity.
+    """Raw samples in, predictions out: preprocessing, network, output.
 
     Parameters
     ----------
     preprocess : torch.nn.Sequential
-        The pipeline's transformers and the classifier's input conversion.
+        The pipeline's transformers and the estimator's input conversion.
     network : torch.nn.Module
         The trained network, in evaluation mode.
     nonlinearity : callable
-        What ``predict_proba`` applies to the network's output (skorch's
-        ``predict_nonlinearity``).
+        What turns the network's output into the prediction: a classifier's
+        ``predict_nonlinearity`` (skorch's), or a regressor's target scaling undone.
     flip_tta : bool, default=False
         Average the outputs of each image and its mirror image, as ``tta="flip"`` does.
     """
@@ -114,12 +115,28 @@ class ServingModule(nn.Module):
         return out[0] if isinstance(out, tuple) else out  # predict_proba keeps the first output
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the class probabilities of the raw batch x."""
+        """Return the class probabilities (or a regressor's predictions) of the raw batch."""
         x = self.preprocess(x)
         out = self._logits(x)
         if self.flip_tta:
             out = (out + self._logits(x.flip(-1))) / 2
         return self.nonlinearity(out)
+
+
+class _Unscale(nn.Module):
+    """A regressor's output back on the targets' scale, as ``predict`` returns it.
+
+    ``(N,)`` for one target, ``(N, n_outputs)`` for several.
+    """
+
+    def __init__(self, mean, scale):
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+
+    def forward(self, out):
+        y = out.float() * self.scale + self.mean
+        return y[:, 0] if self.mean.numel() == 1 else y
 
 
 def _flatten(steps, prefix=""):
@@ -132,33 +149,34 @@ def _flatten(steps, prefix=""):
 
 
 def _steps(model):
-    """The (name, step) pairs that come before the classifier, and the classifier."""
-    if isinstance(model, CNNClassifier):
+    """The (name, step) pairs that come before the estimator, and the estimator."""
+    if isinstance(model, (CNNClassifier, CNNRegressor)):
         return [], model
     if not isinstance(model, Pipeline):
         raise TypeError(
-            f"Expected a fitted sk_cnn.CNNClassifier or a scikit-learn Pipeline ending with one; "
-            f"got {type(model).__name__}.")
+            f"Expected a fitted sk_cnn.CNNClassifier or CNNRegressor, or a scikit-learn "
+            f"Pipeline ending with one; got {type(model).__name__}.")
     steps = list(_flatten(model.steps))
     name, clf = steps[-1]
-    if not isinstance(clf, CNNClassifier):
+    if not isinstance(clf, (CNNClassifier, CNNRegressor)):
         raise ValueError(
             f"The last step of the pipeline, {name!r} ({type(clf).__name__}), cannot be exported: "
-            f"export_onnx and export_program need an sk_cnn.CNNClassifier there.")
+            f"export_onnx and export_program need an sk_cnn.CNNClassifier or CNNRegressor "
+            f"there.")
     return steps[:-1], clf
 
 
 def serving_module(
-    model: Pipeline | CNNClassifier, *, input_dtype: DTypeLike | None = None,
+    model: Pipeline | CNNClassifier | CNNRegressor, *, input_dtype: DTypeLike | None = None,
 ) -> tuple[ServingModule, torch.Tensor, dict]:
     """Build the module that both exporters export, with an example input and metadata.
 
     Parameters
     ----------
-    model : Pipeline or CNNClassifier
-        A fitted CNNClassifier, or a fitted Pipeline of ImageReshaper, ImageNormalizer,
-        ImageAugmenter (left out: identity at prediction time) or "passthrough" steps ending
-        with a CNNClassifier.
+    model : Pipeline, CNNClassifier or CNNRegressor
+        A fitted CNNClassifier or CNNRegressor, or a fitted Pipeline of ImageReshaper,
+        ImageNormalizer, ImageAugmenter (left out: identity at prediction time) or
+        "passthrough" steps ending with one.
     input_dtype : numpy dtype or None, default=None
         dtype of the raw samples; None takes the one the first step saw in fit
         (``input_dtype_``).
@@ -166,17 +184,18 @@ def serving_module(
     Returns
     -------
     module : ServingModule
-        Raw samples ``(N, *input_shape)`` in, probabilities ``(N, n_classes)`` out, on the CPU.
+        Raw samples ``(N, *input_shape)`` in, on the CPU; out, a classifier's probabilities
+        ``(N, n_classes)`` or a regressor's predictions (``(N,)``, or ``(N, n_outputs)``).
     example : torch.Tensor
         Two zero samples of the input's shape and dtype, to trace the module with.
     metadata : dict
-        ``classes`` (a list of the labels), ``input_shape``, ``input_dtype`` and
-        ``sk_cnn_version``.
+        ``classes`` (a list of the labels; a regressor's ``n_outputs`` instead),
+        ``input_shape``, ``input_dtype`` and ``sk_cnn_version``.
 
     Raises
     ------
     TypeError
-        When model is neither a Pipeline nor a CNNClassifier.
+        When model is neither a Pipeline nor a CNNClassifier or CNNRegressor.
     ValueError
         When a step cannot be exported (the message names it) or the input dtype is unknown.
     sklearn.exceptions.NotFittedError
@@ -188,7 +207,7 @@ def serving_module(
         if not isinstance(step, (ImageReshaper, ImageNormalizer, ImageAugmenter)):
             raise ValueError(
                 f"Step {name!r} ({type(step).__name__}) cannot be exported: only {_SUPPORTED} "
-                f"steps can come before the CNNClassifier. Apply it before the pipeline, or "
+                f"steps can come before the estimator. Apply it before the pipeline, or "
                 f"leave it out.")
     for _, step in steps:
         check_is_fitted(step)
@@ -224,9 +243,16 @@ def serving_module(
     # on CPUs (benchmarks/cpu_checks.py layout).
     network = copy.deepcopy(clf.module_).to("cpu")
     network.eval().requires_grad_(False)
-    module = ServingModule(nn.Sequential(*layers), network, predict_nonlinearity(clf),
+    regressor = isinstance(clf, CNNRegressor)
+    output = (_Unscale(clf.target_mean_, clf.target_scale_) if regressor
+              else predict_nonlinearity(clf))
+    module = ServingModule(nn.Sequential(*layers), network, output,
                            flip_tta=clf.tta == "flip").eval()
     example = torch.from_numpy(np.zeros((2,) + input_shape, raw_dtype))
+    metadata = {"input_shape": list(input_shape), "input_dtype": raw_dtype.name,
+                "sk_cnn_version": __version__}
+    if regressor:
+        return module, example, {"n_outputs": int(clf.n_outputs_), **metadata}
     classes = clf.classes_.tolist()
     try:
         json.dumps(classes)
@@ -234,6 +260,4 @@ def serving_module(
         raise ValueError(
             f"The class labels {classes[:5]} cannot be written into the model's metadata: use "
             f"str, int, float or bool labels.") from None
-    metadata = {"classes": classes, "input_shape": list(input_shape),
-                "input_dtype": raw_dtype.name, "sk_cnn_version": __version__}
-    return module, example, metadata
+    return module, example, {"classes": classes, **metadata}

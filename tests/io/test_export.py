@@ -1,4 +1,5 @@
-"""export_onnx and export_program: raw samples in, predict_proba's probabilities out."""
+"""export_onnx and export_program: raw samples in, predict_proba's probabilities out (a
+regressor's predictions)."""
 
 import json
 import subprocess
@@ -15,6 +16,7 @@ from sklearn.pipeline import Pipeline
 
 from sk_cnn import (
     CNNClassifier,
+    CNNRegressor,
     ImageAugmenter,
     ImageNormalizer,
     ImageReshaper,
@@ -309,3 +311,30 @@ def test_even_kernel_same_padding_is_exported(exporter, input_type, tmp_path):
         onnxruntime = pytest.importorskip("onnxruntime")
         got = onnxruntime.InferenceSession(str(path)).run(None, {"X": X})[0]
     np.testing.assert_allclose(got, clf.predict_proba(X), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2])
+@pytest.mark.parametrize("exporter", ["onnx", "program"])
+def test_regressor_exports_predict_with_its_target_scaling(exporter, n_outputs, tmp_path):
+    X, _ = _colour_images()
+    # Targets far from mean 0 and scale 1, so that a scaling left out of the export shows.
+    y = X.mean(axis=(1, 2, 3)) * 10.0 + 500.0
+    if n_outputs == 2:
+        y = np.column_stack([y, -3 * y])
+    pipe = Pipeline([("norm", ImageNormalizer()),
+                     ("reg", CNNRegressor(conv_filters=(4, 8), max_epochs=2, batch_size=32,
+                                          verbose=0, random_state=0))]).fit(X, y)
+    path = _exporter(exporter)(pipe, tmp_path / f"model.{exporter}")
+    for n in BATCHES:
+        expected = pipe.predict(X[:n])
+        if exporter == "onnx":
+            ort = pytest.importorskip("onnxruntime")
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            assert session.get_outputs()[0].name == "predictions"
+            meta = session.get_modelmeta().custom_metadata_map
+            assert json.loads(meta["n_outputs"]) == n_outputs and "classes" not in meta
+            got = session.run(None, {"X": X[:n]})[0]
+        else:
+            got = torch.export.load(path).module()(torch.from_numpy(X[:n])).numpy()
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
