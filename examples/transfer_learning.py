@@ -39,7 +39,8 @@ import sk_cnn
 from sk_cnn import CNNClassifier, ImageAugmenter, ImageNormalizer
 from sk_cnn.datasets import fetch_cifar10, load_digits_images
 
-if os.environ.get("SK_CNN_EXAMPLE_DATA") == "digits":  # 8x8 grayscale, seconds to train
+digits = os.environ.get("SK_CNN_EXAMPLE_DATA") == "digits"
+if digits:  # 8x8 grayscale, seconds to train
     X, y = load_digits_images()
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=0.5, stratify=y, random_state=0)
@@ -63,7 +64,9 @@ test_new = np.isin(y_test, new_classes)
 
 
 def pipeline(**params):
-    return Pipeline([("norm", ImageNormalizer()), ("aug", ImageAugmenter(crop_padding=4)),
+    # Random shifts, and mirrored photos (a mirrored digit may be another digit).
+    augment = ImageAugmenter(horizontal_flip=not digits, crop_padding=1 if digits else 4)
+    return Pipeline([("norm", ImageNormalizer()), ("aug", augment),
                      ("cnn", CNNClassifier(backbone="resnet18", random_state=0, verbose=0,
                                            **params))])
 
