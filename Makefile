@@ -36,7 +36,7 @@ $(VENV)/.installed-docs: $(VENV)/.installed
 	$(VENV)/bin/python -m pip install --quiet -e ".[docs]"
 	touch $@
 
-# The documentation site (docs/_build/html). Warnings are errors; the plot_* examples run on
+# The documentation site (docs/_build/html). Warnings are errors; the examples run on
 # sklearn's digits (SK_CNN_EXAMPLE_DATA=digits, set in docs/conf.py).
 docs: $(VENV)/.installed-docs
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -10,7 +10,7 @@ sys.path.insert(0, str(ROOT))  # document this checkout even when it is not inst
 
 import sk_cnn  # noqa: E402
 
-# The gallery runs the plot_* examples on sklearn's digits (seconds each) unless told
+# The gallery runs every example on sklearn's digits (seconds each) unless told
 # otherwise; their pictures go to the build folder, not into the source tree.
 os.environ.setdefault("SK_CNN_EXAMPLE_DATA", "digits")
 os.environ.setdefault("SK_CNN_EXAMPLE_OUTPUT", str(DOCS / "_build" / "example_output"))
@@ -54,7 +54,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     # Run every example (on digits, seconds each), so that each card has its own figure.
     "filename_pattern": r"\.py$",
-    "ignore_pattern": r"(__init__|example_data)\.py",
+    "ignore_pattern": r"__init__\.py",
     "abort_on_example_error": True,
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -5,8 +5,9 @@ Quickstart: a CNN on sklearn's digits in a scikit-learn Pipeline
 Flat 8x8 digit rows are reshaped into images, normalized with statistics learned on the
 training data, augmented (random 1-pixel shifts, training batches only) and classified by a
 small CNN. The fitted pipeline, normalization statistics included, is saved with joblib, and
-the confusion matrix of the test set is saved under ``output`` (``SK_CNN_EXAMPLE_OUTPUT``
-changes the folder). Runs offline in seconds on a CPU.
+the confusion matrix of the test set beside it, under ``output`` (``SK_CNN_EXAMPLE_OUTPUT``
+changes the folder; a path given as the first argument, the model's file). Runs offline in
+seconds on a CPU.
 """
 
 # %%
@@ -49,7 +50,7 @@ fig.savefig(out / "confusion_matrix.png")
 print(f"picture saved in {out.resolve()}")
 
 # %%
-path = sys.argv[1] if len(sys.argv) > 1 else "model.joblib"
+path = sys.argv[1] if len(sys.argv) > 1 else out / "model.joblib"
 joblib.dump(pipe, path)
 print(f"saved the fitted pipeline to {path}; "
-      f"joblib.load({path!r}).predict(X) reuses it (load pickles from trusted sources only)")
+      f"joblib.load({str(path)!r}).predict(X) reuses it (load pickles from trusted sources only)")

@@ -14,7 +14,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 # Each example: a line its output must contain, and the pictures it promises to save. Every
 # file in examples/ needs an entry (test_every_example_is_listed).
 EXPECTED = {
-    "quickstart.py": ("test accuracy: ", ["confusion_matrix.png"]),
+    "quickstart.py": ("test accuracy: ", ["confusion_matrix.png", "model.joblib"]),
     "grid_search.py": ("best: {'cnn__dropout'", ["grid_search_scores.png"]),
     "signals.py": ("1-nearest-neighbour (Euclidean) test accuracy",
                    ["signals.png"]),
