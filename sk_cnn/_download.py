@@ -78,17 +78,17 @@ def download(what: str, url: str, fetch: Callable[[str], object], *, path,
         raise FileNotFoundError(
             f"{what} are not at {path}, and {OFFLINE_VARIABLE} is set, so nothing is "
             f"downloaded. Unset it to download them from {url}, or put that file at {path}.")
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:
         try:
             return fetch(url)
         except Exception as exc:  # noqa: BLE001 - sorted by _retryable, re-raised below
-            if attempt < attempts and _retryable(exc):
-                time.sleep(RETRY_DELAY * 2 ** (attempt - 1))
-                continue
-            tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
-            raise DownloadError(
-                f"Could not download {what} from {url} ({tried}; last error "
-                f"{type(exc).__name__}: {exc}). Check the connection, set "
-                f"{MIRROR_VARIABLE} to a server holding the same file name, or put the file "
-                f"at {path} yourself.") from exc
-    raise AssertionError("unreachable")  # pragma: no cover
+            if attempt == attempts or not _retryable(exc):
+                tried = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                raise DownloadError(
+                    f"Could not download {what} from {url} ({tried}; last error "
+                    f"{type(exc).__name__}: {exc}). Check the connection, set "
+                    f"{MIRROR_VARIABLE} to a server holding the same file name, or put the "
+                    f"file at {path} yourself.") from exc
+        time.sleep(RETRY_DELAY * 2 ** (attempt - 1))
+        attempt += 1

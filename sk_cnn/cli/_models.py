@@ -23,7 +23,6 @@ SAFE_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 
 
-
 def check_model_suffix(path) -> None:
     """Refuse a model file name of neither format, before any work."""
     if Path(path).suffix.lower() not in (SAFE_SUFFIX, *PICKLE_SUFFIXES):

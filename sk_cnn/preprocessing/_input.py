@@ -77,8 +77,8 @@ def resolve_channels(shape: tuple[int, ...], channels: str = "auto",
             f"input_type='image' needs images of 3 or 4 dimensions; got a 2-D array of shape "
             f"{tuple(shape)}. Turn flat rows of pixels into images with sk_cnn.ImageReshaper, "
             f"or set input_type='signal' for 1-D signals.")
-    if ndim == 2 and input_type == "auto" and flat_image_shape(shape[1]) is not None:
-        image_shape = flat_image_shape(shape[1])
+    image_shape = flat_image_shape(shape[1]) if ndim == 2 and input_type == "auto" else None
+    if image_shape is not None:
         raise ValueError(
             f"Got a 2-D array of {shape[1]} columns per row: flat pixels of "
             f"{'x'.join(map(str, image_shape))} images, or 1-D signals? A CNN needs images as "
