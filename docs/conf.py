@@ -71,10 +71,12 @@ sphinx_gallery_conf = {
 # (initialize_*, train_step, get_loss, infer, on_*, ...), which a user never calls;
 # _check_estimator_members fails the build when a method sk_cnn defines is in neither group.
 ESTIMATOR_MEMBERS = {
-    "CNNClassifier": ("fit", "partial_fit", "predict", "predict_proba", "score", "summary",
-                      "get_params", "set_params"),
-    "CNNRegressor": ("fit", "partial_fit", "predict", "score", "summary", "get_params",
-                     "set_params"),
+    "CNNClassifier": ("fit", "partial_fit", "predict", "predict_proba", "score", "transform",
+                      "get_feature_names_out", "summary", "get_params", "set_params",
+                      "set_output"),
+    "CNNRegressor": ("fit", "partial_fit", "predict", "score", "transform",
+                     "get_feature_names_out", "summary", "get_params", "set_params",
+                     "set_output"),
 }
 autosummary_context = {"estimator_members": {name: ", ".join(members)
                                              for name, members in ESTIMATOR_MEMBERS.items()}}

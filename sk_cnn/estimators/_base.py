@@ -32,16 +32,19 @@ from ..training._augment import check_spec_fits
 from ..training._batching import BatchIterator, as_tensor
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._seeding import call_seed, seeded
+from ._embedding import EmbeddingMixin
 from ._parameters import ParametersMixin
 from ._steps import SkorchStepsMixin
 
 
-class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixin):
+class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixin,
+                        EmbeddingMixin):
     """The fit flow of sk_cnn's estimators; put it left of the skorch class.
 
     Its parameters' checks come from :class:`~._parameters.ParametersMixin`, skorch's hooks
     from :class:`~._steps.SkorchStepsMixin`, scikit-learn's conventions for a skorch net from
-    :class:`~sk_cnn._skorch.SkorchConventionsMixin`.
+    :class:`~sk_cnn._skorch.SkorchConventionsMixin`, ``transform`` (the network's feature
+    vectors) from :class:`~._embedding.EmbeddingMixin`.
 
     An estimator built on it has a ``_parameter_table`` and supplies what differs between
     classification and regression: ``_fit_targets(y)`` (learn and encode the targets in
