@@ -1,7 +1,9 @@
 """Looking into a network: a Keras-like summary of its layers (:func:`model_summary`, or
-``clf.summary()``), for sk_cnn's estimators and any torch module."""
+``clf.summary()``), for sk_cnn's estimators and any torch module, and where an image network
+finds the evidence for a class (:func:`grad_cam`)."""
 
 from ..networks._summary import LayerRow, ModelSummary, summarize_module
+from ._grad_cam import grad_cam
 from ._summary import model_summary
 
-__all__ = ["LayerRow", "ModelSummary", "model_summary", "summarize_module"]
+__all__ = ["LayerRow", "ModelSummary", "grad_cam", "model_summary", "summarize_module"]

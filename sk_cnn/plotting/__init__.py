@@ -1,4 +1,5 @@
-"""Pictures of a CNNClassifier: training curves, first-layer filters, predictions, confusions.
+"""Pictures of a CNNClassifier: training curves, first-layer filters, predictions, confusions,
+Grad-CAM maps.
 
 matplotlib is an optional extra: ``pip install "sk_cnn[plot]"``. Every function takes a fitted
 :class:`~sk_cnn.CNNClassifier` or a fitted ``Pipeline`` ending in one (all but
@@ -14,8 +15,9 @@ except ImportError as exc:  # tests/plotting/test_plotting.py hides matplotlib t
         'sk_cnn.plotting needs matplotlib, an optional extra of sk_cnn: pip install '
         '"sk_cnn[plot]" (or pip install matplotlib).') from exc
 
+from ._grad_cam import plot_grad_cam  # noqa: E402
 from ._history import compare_histories, plot_history  # noqa: E402
 from ._images import plot_confusion_matrix, plot_filters, plot_predictions  # noqa: E402
 
-__all__ = ["compare_histories", "plot_confusion_matrix", "plot_filters", "plot_history",
-           "plot_predictions"]
+__all__ = ["compare_histories", "plot_confusion_matrix", "plot_filters", "plot_grad_cam",
+           "plot_history", "plot_predictions"]
