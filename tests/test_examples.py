@@ -21,6 +21,8 @@ EXPECTED = {
     "transfer_learning.py": ("fine-tuning gains", ["transfer_learning.png"]),
     "plot_filters.py": ("test accuracy", ["first_layer_filters.png", "predictions.png",
                                           "mistakes.png", "confusion_matrix.png"]),
+    "plot_grad_cam.py": ("rank correlation of the trained and re-initialized", [
+        "grad_cam.png", "grad_cam_other_class.png", "grad_cam_randomized.png"]),
     "plot_image_regression.py": ("test R^2", ["rotation_regression.png"]),
     "plot_optimizers.py": ("Adam: fit in", ["optimizer_comparison.png"]),
     "plot_training_curves.py": ("no dropout: fit in", ["training_curves_no_dropout.png",
