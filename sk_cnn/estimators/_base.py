@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import TransformerTags
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 from skorch import NeuralNet
 
@@ -31,6 +32,7 @@ from ..preprocessing._input import (
 from ..training._augment import check_spec_fits
 from ..training._batching import BatchIterator, as_tensor
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
+from ..training._sample_weight import check_sample_weight
 from ..training._seeding import call_seed, seeded
 from ._embedding import EmbeddingMixin
 from ._parameters import ParametersMixin
@@ -47,9 +49,9 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
     vectors) from :class:`~._embedding.EmbeddingMixin`.
 
     An estimator built on it has a ``_parameter_table`` and supplies what differs between
-    classification and regression: ``_fit_targets(y)`` (learn and encode the targets in
-    fit), ``_encode_targets(y)`` (encode them later), ``_n_outputs()`` (units of the output
-    layer) and ``_scoring_callbacks()``.
+    classification and regression: ``_fit_targets(y, sample_weight)`` (learn and encode the
+    targets in fit), ``_encode_targets(y)`` (encode them later), ``_n_outputs()`` (units of
+    the output layer) and ``_scoring_callbacks()``.
     """
 
     #: Passed to scikit-learn's validate_data with y in fit (the regressor takes 2-D float y).
@@ -59,6 +61,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
+        # transform: the network's feature vectors, always float32.
+        tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
         if tags.estimator_type == "regressor":
             tags.target_tags.multi_output = True
         return tags
@@ -67,7 +71,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         return hasattr(self, "input_shape_") and super().__sklearn_is_fitted__()
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y, sample_weight=None, **fit_params):
         """Build the network for X and y, then train it for ``max_epochs``.
 
         With ``warm_start=True`` a fitted estimator continues training its network instead,
@@ -83,6 +87,11 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels of any type (classifier), or numeric targets, one column per output
             (regressor).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights of the samples: each multiplies its sample's loss, in
+            training and in the validation loss. Only their ratios matter (they are rescaled
+            to mean 1); a weight of 0 leaves the sample out of the gradient. Routed by a
+            Pipeline or a search after ``set_fit_request(sample_weight=True)``.
         **fit_params : dict
             Passed to the module's ``forward`` (skorch's convention).
 
@@ -97,7 +106,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         self._warn_if_freezing_random_weights()
         if self.warm_start and self.__sklearn_is_fitted__():
             self._warn_if_built_with_other_values(stacklevel=2)
-            return self._continue_training(X, y, augmentation, resume=True, **fit_params)
+            return self._continue_training(X, y, augmentation, resume=True,
+                                           sample_weight=sample_weight, **fit_params)
         # An error leaves the estimator as it was: a fitted one keeps predicting with its
         # network, not with half of the new fit's attributes or a diverged network. (A
         # KeyboardInterrupt that skorch does not swallow keeps what was trained, as skorch does.)
@@ -108,7 +118,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         try:
             X, y = validate_images(self, X, y, reset=True, **self._target_checks)
             check_network_input(self, X)
-            y_encoded = self._fit_targets(y)
+            weights = self._check_sample_weight(sample_weight, X)
+            y_encoded = self._fit_targets(y, weights)
             self.layout_ = resolve_channels(X.shape, self.channels, self.input_type)
             view = canonical_view(X, self.layout_)
             self._check_tta(images=view.ndim == 4)
@@ -121,7 +132,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 self._interrupted_call_start = None
                 self.initialize()
                 training = True
-                self._train(as_tensor(view), y_encoded, augmentation, resume=True, **fit_params)
+                self._train(as_tensor(view), y_encoded, augmentation, resume=True,
+                            sample_weight=weights, **fit_params)
         except BaseException as error:
             if not (training and isinstance(error, KeyboardInterrupt)):
                 self.__dict__.clear()
@@ -139,25 +151,43 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 f"features. Give pretrained weights (weights='DEFAULT' downloads torchvision's) "
                 f"or leave freeze=None.", UserWarning, stacklevel=3)
 
-    def _partial_fit(self, X, y, **fit_params):
+    def _check_sample_weight(self, sample_weight, X):
+        """The fit's weights (:func:`~sk_cnn.training._sample_weight.check_sample_weight`);
+        they reach the loss through sk_cnn's BatchIterator."""
+        weights = check_sample_weight(sample_weight, X)
+        iterators = {"iterator_train": self.iterator_train, "iterator_valid": self.iterator_valid}
+        for name, iterator in iterators.items():
+            if weights is not None and not (isinstance(iterator, type)
+                                            and issubclass(iterator, BatchIterator)):
+                raise ValueError(
+                    f"sample_weight reaches the loss through sk_cnn's BatchIterator; {name} is "
+                    f"{iterator!r}. Use {name}=BatchIterator (the default), or weigh the "
+                    f"samples in your own criterion.")
+        return weights
+
+    def _partial_fit(self, X, y, sample_weight=None, **fit_params):
         """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""
         if not self.__sklearn_is_fitted__():
-            return self.fit(X, y, **fit_params)
+            return self.fit(X, y, sample_weight=sample_weight, **fit_params)
         X, augmentation = take_augmentation(X, type(self).__name__)
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_built_with_other_values(stacklevel=3)  # user -> partial_fit -> here
-        return self._continue_training(X, y, augmentation, **fit_params)
+        return self._continue_training(X, y, augmentation, sample_weight=sample_weight,
+                                       **fit_params)
 
-    def _continue_training(self, X, y, augmentation, resume=False, **fit_params):
+    def _continue_training(self, X, y, augmentation, resume=False, sample_weight=None,
+                           **fit_params):
         """Train the fitted network on X and y, checked against what the first fit saw."""
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
+        weights = self._check_sample_weight(sample_weight, X_tensor)
         y_encoded = self._encode_targets(y)
         snapshot = state_snapshot(self)  # the network trains in place
         try:
             with seeded(self.random_state, self.device, epochs_done=len(self.history)):
-                self._train(X_tensor, y_encoded, augmentation, resume=resume, **fit_params)
+                self._train(X_tensor, y_encoded, augmentation, resume=resume,
+                            sample_weight=weights, **fit_params)
         except Exception:
             restore_state(self, snapshot)
             raise
@@ -209,9 +239,12 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             return X, y
         return X.to(device), y.to(device)
 
-    def _train(self, X, y, augmentation, resume=False, **fit_params):
+    def _train(self, X, y, augmentation, resume=False, sample_weight=None, **fit_params):
         X, y = self._training_data(X, y)
         self.augmentation_ = self._augmentation(X, augmentation)
+        # get_dataset hands the weights to the dataset of X (see SkorchStepsMixin).
+        self._sample_weight_of = None if sample_weight is None else (
+            X, sample_weight.to(X.device))
         backup = dict(self.callbacks_).get("backup")
         # A warm_start fit cut short by Ctrl-C keeps its epochs: run again, it is the same call.
         # (An estimator read by sk_cnn.load was not interrupted.)
@@ -240,7 +273,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             elif backup is not None:
                 backup.discard()
         finally:
-            self.augmentation_ = self._train_iterator_ = None
+            self.augmentation_ = self._train_iterator_ = self._sample_weight_of = None
 
     def _epochs_completed(self, start=0):
         """Epochs from history row ``start`` on that ran to their end (an epoch cut short has a

@@ -19,8 +19,24 @@ _SKORCH_SET_PARAMS = {
     ),
 }
 
+# Both estimators train by minibatch gradient descent.
+_MINIBATCH_SAMPLE_WEIGHT = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "The check wants a fit with integer weights to predict exactly as a fit on the data "
+        "with each sample repeated weight times (rtol 1e-7). A network trained by minibatch "
+        "gradient descent sees other batches (more of them, other compositions, other batch "
+        "normalization statistics) when samples are repeated, so the two fits differ as two "
+        "random seeds do. Measured with sklearn 1.9.1, conv_filters=(8, 16), 10 epochs, batch "
+        "32: largest difference 0.0049 in predict_proba (classifier), 0.021 (1.6%) in predict "
+        "(regressor). What weights must do holds exactly: a sample of weight 0 leaves the "
+        "network bit for bit unchanged, equal weights train as no weights, and each weight "
+        "multiplies its sample's loss (tests/estimators/test_sample_weight.py)."
+    ),
+}
+
 CNN_CLASSIFIER_EXPECTED_FAILED_CHECKS = {
     **_SKORCH_SET_PARAMS,
+    **_MINIBATCH_SAMPLE_WEIGHT,
     "check_class_weight_classifiers": (
         "The check trains on 50 noisy 2-D points with class_weight={0: 1000, 1: 1e-4, ...} and "
         "wants > 87% of test predictions to be class 0. With 10 epochs of batch 32 the network "
@@ -33,6 +49,7 @@ CNN_CLASSIFIER_EXPECTED_FAILED_CHECKS = {
 
 CNN_REGRESSOR_EXPECTED_FAILED_CHECKS = {
     **_SKORCH_SET_PARAMS,
+    **_MINIBATCH_SAMPLE_WEIGHT,
     "check_regressors_train": (
         "The check wants a training R^2 > 0.5 on make_regression data: 10 tabular features of "
         "which one is informative. sk_cnn reads a 2-D X as 1-D signals, and the default "

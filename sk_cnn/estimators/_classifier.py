@@ -137,7 +137,7 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         self._init_skorch(locals())
 
     # ------------------------------------------------------------------ fit
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the weights (fit first when unfitted).
 
         Parameters
@@ -150,6 +150,9 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
             All the labels the calls will see, as in scikit-learn's incremental learners:
             needed in the first call when its ``y`` lacks some classes (like the constructor's
             ``classes``); a later call's ``classes`` must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples' losses, as in :meth:`fit` (rescaled to mean 1 within
+            this call).
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -159,7 +162,7 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
             The classifier.
         """
         if classes is None:
-            return self._partial_fit(X, y, **fit_params)
+            return self._partial_fit(X, y, sample_weight=sample_weight, **fit_params)
         classes = check_classes(classes, "classes")
         fixed = self.classes_ if self.__sklearn_is_fitted__() else self.classes
         if fixed is not None and not np.array_equal(classes, np.asarray(fixed)):
@@ -168,11 +171,11 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
                 f"{np.asarray(fixed).tolist()}. Pass the same classes in every call (or none).")
         self._first_call_classes = classes
         try:
-            return self._partial_fit(X, y, **fit_params)
+            return self._partial_fit(X, y, sample_weight=sample_weight, **fit_params)
         finally:
             del self._first_call_classes
 
-    def _fit_targets(self, y):
+    def _fit_targets(self, y, sample_weight=None):
         try:
             unique = np.unique(y)
         except TypeError:  # unorderable, e.g. str mixed with int or None

@@ -48,6 +48,27 @@ class EmbeddingMixin(_SetOutputMixin):
             return np.empty((0, self._n_features_out()), dtype=np.float32)
         return torch.cat(captured).numpy()
 
+    def fit_transform(self, X, y, sample_weight=None, **fit_params):
+        """Fit the network on X and y, then return :meth:`transform` of X.
+
+        Parameters
+        ----------
+        X : array-like
+            Training images or signals, as for ``fit``.
+        y : array-like
+            Targets, as for ``fit``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples' losses, as for ``fit``.
+        **fit_params : dict
+            Passed to ``fit``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out)
+            The fitted network's feature vectors of X (without augmentation).
+        """
+        return self.fit(X, y, sample_weight=sample_weight, **fit_params).transform(X)
+
     def _n_features_out(self) -> int:
         return output_layer(self.module_).in_features
 

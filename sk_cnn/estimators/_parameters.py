@@ -22,7 +22,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ..training._backup import check_backup_directory
@@ -193,13 +193,9 @@ class ParametersMixin:
         some)."""
         if not fit_params or self.module is not None:
             return
-        hint = ""
-        if "sample_weight" in fit_params:
-            hint = " Weighting samples is not supported" + (
-                "; for unbalanced classes use class_weight='balanced'." if is_classifier(self)
-                else ".")
         raise TypeError(f"{type(self).__name__}.fit got unexpected keyword argument(s) "
-                        f"{sorted(fit_params)}: sk_cnn's networks take only X.{hint}")
+                        f"{sorted(fit_params)}: sk_cnn's networks take only X (and fit "
+                        f"sample_weight).")
 
     def _parameters_for(self, builder) -> dict:
         """The estimator's values of the parameters a builder names (its keyword-only

@@ -131,7 +131,7 @@ class CNNRegressor(CNNEstimatorMixin, NeuralNetRegressor):
     ):
         self._init_skorch(locals())
 
-    def partial_fit(self, X, y, **fit_params):
+    def partial_fit(self, X, y, sample_weight=None, **fit_params):
         """Train for ``max_epochs`` more epochs, keeping the weights (fit first when unfitted).
 
         The target standardization of the first fit is kept.
@@ -142,6 +142,9 @@ class CNNRegressor(CNNEstimatorMixin, NeuralNetRegressor):
             Samples of the shape seen in the first fit.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets, as many as in the first fit.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples' losses, as in :meth:`fit` (rescaled to mean 1 within
+            this call).
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -150,9 +153,9 @@ class CNNRegressor(CNNEstimatorMixin, NeuralNetRegressor):
         self : CNNRegressor
             The regressor.
         """
-        return self._partial_fit(X, y, **fit_params)
+        return self._partial_fit(X, y, sample_weight=sample_weight, **fit_params)
 
-    def _fit_targets(self, y):
+    def _fit_targets(self, y, sample_weight=None):
         y2d = target_columns(y)
         self.n_outputs_ = y2d.shape[1]
         if self.scale_target:
@@ -160,8 +163,14 @@ class CNNRegressor(CNNEstimatorMixin, NeuralNetRegressor):
             # would overflow.
             magnitude = np.abs(y2d).max(axis=0)
             magnitude = np.where((magnitude > 0) & np.isfinite(magnitude), magnitude, 1.0)
-            scale = (y2d / magnitude).std(axis=0) * magnitude
-            self.target_mean_ = y2d.mean(axis=0)
+            if sample_weight is None:
+                scale = (y2d / magnitude).std(axis=0) * magnitude
+                self.target_mean_ = y2d.mean(axis=0)
+            else:  # a sample of weight 0 is as if absent
+                weights = sample_weight.numpy()
+                self.target_mean_ = np.average(y2d, axis=0, weights=weights)
+                deviation = (y2d - self.target_mean_) / magnitude
+                scale = np.sqrt(np.average(deviation**2, axis=0, weights=weights)) * magnitude
             self.target_scale_ = np.where(scale > 1e-12, scale, 1.0)
         else:
             self.target_mean_ = np.zeros(self.n_outputs_)

@@ -16,10 +16,11 @@ from .._skorch import set_training
 from ..networks._build import build_network
 from ..networks._tta import tta_logits
 from ..training._augment import alternating_flip_mask, augment_batch
-from ..training._batching import to_network_input
+from ..training._batching import ImageDataset, to_network_input
 from ..training._callbacks import build_callbacks
 from ..training._optimizers import build_optimizer
 from ..training._precision import autocast
+from ..training._sample_weight import weighted_loss
 from ..training._split import validation_split
 
 
@@ -85,11 +86,34 @@ class SkorchStepsMixin:
         return super().get_iterator(dataset, training=training)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """skorch's epoch loop; remembers the training iterator (alternating flip reads the
-        positions of the current batch from it; callbacks may create other iterators)."""
+        """skorch's epoch loop; remembers the iterator (the loss reads the weights of the
+        current batch from it, alternating flip the training batch's positions; callbacks may
+        create other iterators)."""
         if training:
             self._train_iterator_ = iterator
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        self._epoch_iterator_ = iterator
+        try:
+            super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        finally:
+            self._epoch_iterator_ = None
+
+    def get_dataset(self, X, y=None):
+        """skorch's dataset of X and y, carrying the fit's ``sample_weight`` when X is the
+        data being fitted (:meth:`get_loss` weighs each batch's losses with them)."""
+        dataset = super().get_dataset(X, y)
+        weighted = getattr(self, "_sample_weight_of", None)
+        if weighted is not None and X is weighted[0] and isinstance(dataset, ImageDataset):
+            dataset.sample_weight = weighted[1]
+        return dataset
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The criterion's loss of a batch, each sample's multiplied by its ``sample_weight``
+        when the fit has weights."""
+        weights = getattr(getattr(self, "_epoch_iterator_", None), "sample_weight_", None)
+        if weights is None:
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true = torch.as_tensor(y_true, device=y_pred.device)
+        return weighted_loss(self.criterion_, y_pred, y_true, weights)
 
     def infer(self, x, **fit_params):
         """Run the network on a raw batch (converted to float32 on the device first)."""

@@ -159,9 +159,13 @@ class TrainingBackup(Callback):
         params = {k: _stable_repr(v) for k, v in sorted(net.get_params(deep=False).items())
                   if k not in ("verbose", "checkpoint_dir", "warm_start")}
         classes = getattr(net, "classes_", None)  # None for a regressor
-        return json.dumps([list(net.input_shape_),
-                           None if classes is None else [str(c) for c in classes],
-                           _data_digest(X, y), params, repr(augmentation), self.call_start_])
+        fingerprint = [list(net.input_shape_),
+                       None if classes is None else [str(c) for c in classes],
+                       _data_digest(X, y), params, repr(augmentation), self.call_start_]
+        weighted = getattr(net, "_sample_weight_of", None)  # the fit's sample_weight
+        if weighted is not None:
+            fingerprint.append(_data_digest(weighted[1]))
+        return json.dumps(fingerprint)
 
     def discard(self):
         """Delete the backup (training completed)."""
@@ -242,10 +246,10 @@ def _stable_repr(value, depth: int = 0) -> str:
     return text
 
 
-def _data_digest(X, y) -> str:
+def _data_digest(*tensors) -> str:
     """A digest of the training data (tensors), in chunks to bound the memory."""
     digest = hashlib.blake2b(digest_size=16)
-    for tensor in (X, y):
+    for tensor in tensors:
         tensor = torch.as_tensor(tensor)
         digest.update(f"{tuple(tensor.shape)}|{tensor.dtype}|".encode())
         for start in range(0, len(tensor), 4096):

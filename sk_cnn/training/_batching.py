@@ -77,11 +77,14 @@ class ImageDataset(torch.utils.data.Dataset):
         caller's numpy array.
     y : torch.Tensor or None, default=None
         Encoded targets, one per sample.
+    sample_weight : torch.Tensor or None, default=None
+        Weights of the samples' losses, one per sample (the estimator's fit sets them).
     """
 
-    def __init__(self, X, y=None):
+    def __init__(self, X, y=None, sample_weight=None):
         self.X = X if isinstance(X, torch.Tensor) else as_tensor(np.asarray(X))
         self.y = None if y is None else torch.as_tensor(y)
+        self.sample_weight = sample_weight
         if self.y is not None and len(self.y) != len(self.X):
             raise ValueError(f"X has {len(self.X)} samples but y has {len(self.y)}.")
 
@@ -138,6 +141,8 @@ class BatchIterator:
         Positions, in the underlying :class:`ImageDataset`, of the samples of the batch last
         yielded (what per-sample training state such as alternating flip needs); on the
         device of the dataset's images.
+    sample_weight_ : torch.Tensor or None
+        The weights of the samples of the batch last yielded (None for an unweighted dataset).
     """
 
     def __init__(self, dataset, batch_size=128, shuffle=False, drop_last=False, generator=None):
@@ -149,7 +154,7 @@ class BatchIterator:
         self._base, indices = _base_and_indices(dataset)
         # On the data's device, so slicing a batch of data kept on a GPU needs no transfer.
         self._indices = indices.to(self._base.X.device)
-        self.indices_ = None
+        self.indices_ = self.sample_weight_ = None
 
     def __len__(self):
         full, rest = divmod(len(self._indices), self.batch_size)
@@ -171,6 +176,8 @@ class BatchIterator:
             stop = len(indices) if batch == n_batches - 1 and not self.drop_last else (
                 start + self.batch_size)
             idx = self.indices_ = indices[start:stop]
+            weights = self._base.sample_weight
+            self.sample_weight_ = None if weights is None else weights[idx]
             yield X[idx], (y[idx] if y is not None else None)
 
 

@@ -168,8 +168,8 @@ def test_extreme_and_misshapen_targets_get_clear_errors_or_work(small_regressor)
     reg = small_regressor(conv_filters=(4,), max_epochs=1).fit(SIGNALS, TARGETS)
     with pytest.raises(ValueError, match=r"got shape \(30, 1, 1\)"):
         reg.partial_fit(SIGNALS, TARGETS.reshape(-1, 1, 1))
-    with pytest.raises(TypeError, match=r"Weighting samples is not supported\.$"):
-        reg.fit(SIGNALS, TARGETS, sample_weight=np.ones(30))
+    with pytest.raises(TypeError, match=r"take only X \(and fit sample_weight\)"):
+        reg.fit(SIGNALS, TARGETS, weights=np.ones(30))
 
 
 def test_regressor_on_signals():
