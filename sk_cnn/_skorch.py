@@ -199,6 +199,14 @@ class SkorchConventionsMixin:
         # skorch's hook: the callbacks it builds before the user's ``callbacks``.
         return self._build_callbacks()
 
+    def _get_predict_nonlinearity(self):
+        # skorch's "auto" for BCEWithLogitsLoss (a sigmoid, then two columns) is for binary
+        # targets; the (n_samples, n_labels) logits of multi-label targets take a sigmoid each.
+        if (isinstance(self.predict_nonlinearity, str) and self.predict_nonlinearity == "auto"
+                and getattr(self, "multilabel_", False)):
+            return torch.sigmoid
+        return super()._get_predict_nonlinearity()
+
     def _init_skorch(self, arguments: dict) -> None:
         """The body of an sk_cnn estimator's ``__init__``: ``arguments`` (its ``locals()``)
         that skorch's ``__init__`` takes go there (``**kwargs``, skorch's prefixed

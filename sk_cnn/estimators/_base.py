@@ -57,6 +57,11 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
     #: Passed to scikit-learn's validate_data with y in fit (the regressor takes 2-D float y).
     _target_checks: dict = {}
 
+    def _target_checks_for(self, y) -> dict:
+        """What validate_data checks of this y in fit (the classifier takes a 2-D y of labels
+        as a multi-label indicator matrix)."""
+        return self._target_checks
+
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -116,7 +121,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         instance = (module_snapshot(self.module) if isinstance(self.module, torch.nn.Module)
                     else None)
         try:
-            X, y = validate_images(self, X, y, reset=True, **self._target_checks)
+            X, y = validate_images(self, X, y, reset=True, **self._target_checks_for(y))
             check_network_input(self, X)
             weights = self._check_sample_weight(sample_weight, X)
             y_encoded = self._fit_targets(y, weights)

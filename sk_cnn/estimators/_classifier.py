@@ -10,7 +10,8 @@ from numbers import Integral
 import numpy as np
 import torch
 from numpy.random import RandomState
-from sklearn.utils.multiclass import check_classification_targets
+from scipy.sparse import issparse
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
@@ -44,7 +45,11 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
     ----------
     classes_ : ndarray of shape (n_classes,)
         The class labels, sorted unless ``classes`` (of the constructor or of the first
-        ``partial_fit`` call) fixes them and their order.
+        ``partial_fit`` call) fixes them and their order. For multi-label targets, one per
+        column of y: ``0, 1, ...``, or the names given as ``classes``.
+    multilabel_ : bool
+        Whether y was a multi-label indicator matrix (trained with one sigmoid and binary
+        cross-entropy per label).
     {attributes}
     history : skorch.History
         Per-epoch ``train_loss``, ``train_acc`` (running, on augmented batches),
@@ -126,6 +131,7 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         class_weight: dict | str | None = None,
         label_smoothing: float = 0.0,
         classes: Sequence | None = None,
+        threshold: float = 0.5,
         callbacks: list | None = None,
         predict_nonlinearity: str | Callable | None = "auto",
         warm_start: bool = False,
@@ -175,7 +181,15 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         finally:
             del self._first_call_classes
 
+    def _target_checks_for(self, y):
+        # A 2-D y of several columns (dense or sparse) is a multi-label indicator matrix.
+        shape = getattr(y, "shape", None) or np.shape(y)
+        return {"multi_output": True} if len(shape) == 2 and shape[1] > 1 else {}
+
     def _fit_targets(self, y, sample_weight=None):
+        if y.ndim == 2:
+            return self._fit_multilabel_targets(y)
+        self.multilabel_ = False
         try:
             unique = np.unique(y)
         except TypeError:  # unorderable, e.g. str mixed with int or None
@@ -198,8 +212,44 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         self.class_weight_ = class_weights(self.class_weight, classes, y_encoded)
         return torch.from_numpy(y_encoded)
 
+    def _fit_multilabel_targets(self, y):
+        """Learn the labels of a multi-label indicator matrix y; y as float32 columns."""
+        y = y.toarray() if issparse(y) else np.asarray(y)
+        kind = type_of_target(y)
+        if kind != "multilabel-indicator":
+            raise ValueError(
+                f"A 2-D y of shape {y.shape} is read as multi-label targets: one column per "
+                f"label, 1 where the label applies and 0 where it does not (scikit-learn's "
+                f"'multilabel-indicator'); this y is {kind!r}. Give one label per sample as a "
+                f"1-D y, or binarize label sets with sklearn.preprocessing.MultiLabelBinarizer.")
+        if self.class_weight is not None or self.label_smoothing:
+            raise ValueError(
+                "class_weight and label_smoothing apply to single-label targets (softmax "
+                "cross-entropy); multi-label targets train one sigmoid per label. Weigh "
+                "samples with sample_weight, or the positives of each label with "
+                "criterion__pos_weight=torch.tensor([...]).")
+        classes = getattr(self, "_first_call_classes", None)
+        if classes is None and self.classes is not None:
+            classes = check_classes(self.classes, "CNNClassifier(classes=...)")
+        if classes is not None and len(classes) != y.shape[1]:
+            raise ValueError(
+                f"classes names {len(classes)} labels, but the multi-label y has {y.shape[1]} "
+                f"columns; give one name per column (or classes=None).")
+        self.multilabel_ = True
+        self.classes_inferred_ = np.arange(y.shape[1]) if classes is None else classes
+        self.class_weight_ = None
+        return torch.from_numpy(y.astype(np.float32))
+
     def _encode_targets(self, y):
-        return torch.from_numpy(encode_labels(column_or_1d(y, warn=True), self.classes_))
+        if not getattr(self, "multilabel_", False):
+            return torch.from_numpy(encode_labels(column_or_1d(y, warn=True), self.classes_))
+        y = y.toarray() if issparse(y) else np.asarray(y)
+        if y.ndim != 2 or y.shape[1] != len(self.classes_) or not np.isin(y, (0, 1)).all():
+            raise ValueError(
+                f"{type(self).__name__} was fitted on multi-label targets of "
+                f"{len(self.classes_)} labels: y must be a 0/1 matrix of shape (n_samples, "
+                f"{len(self.classes_)}); got shape {y.shape}.")
+        return torch.from_numpy(y.astype(np.float32))
 
     def _n_outputs(self):
         return len(self.classes_)
@@ -219,8 +269,13 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         self.classes_inferred_ = np.arange(n_classes)
 
     def initialize_criterion(self):
-        """Cross-entropy with ``label_smoothing`` and ``class_weight`` (or skorch's criterion)."""
+        """Cross-entropy with ``label_smoothing`` and ``class_weight``, binary cross-entropy
+        of each label for multi-label targets (or the given ``criterion``)."""
         kwargs = self.get_params_for("criterion")
+        if self.criterion is torch.nn.CrossEntropyLoss and getattr(self, "multilabel_", False):
+            # One sigmoid per label.
+            self.criterion_ = self.initialized_instance(torch.nn.BCEWithLogitsLoss, kwargs)
+            return self
         if self.criterion is torch.nn.CrossEntropyLoss:
             kwargs.setdefault("label_smoothing", float(self.label_smoothing))
             if getattr(self, "class_weight_", None) is not None:
@@ -249,7 +304,8 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Rows sum to 1; columns follow ``classes_``.
+            Columns follow ``classes_``. Rows sum to 1; for multi-label targets, each column
+            is the probability of its label (a sigmoid each).
         """
         return super().predict_proba(self._validate_predict_data(X))
 
@@ -263,14 +319,19 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
 
         Returns
         -------
-        y_pred : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``; for multi-label targets the 0/1 indicator matrix,
+            1 where a label's probability is at least ``threshold``.
         """
         proba = self.predict_proba(X)
+        if getattr(self, "multilabel_", False):
+            self._validate_parameters_named(("threshold",))
+            return (proba >= self.threshold).astype(np.int64)
         return self.classes_[proba.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None):
-        """Mean accuracy of ``predict(X)`` against ``y``.
+        """Mean accuracy of ``predict(X)`` against ``y`` (for multi-label targets, the
+        share of samples whose every label is right, as scikit-learn's ``accuracy_score``).
 
         A label of ``y`` that fit never saw cannot be predicted, so it counts as an error: a
         warning names such labels (often a sign of other label encodings, such as strings
@@ -291,6 +352,8 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
             The accuracy, between 0 and 1.
         """
         check_is_fitted(self)
+        if getattr(self, "multilabel_", False):
+            return super().score(X, y, sample_weight=sample_weight)
         known = self.classes_.tolist()
         # Compared as predict's labels are (1 and 1.0 alike, "1" and 1 not).
         unseen = sorted(set(np.asarray(y).ravel().tolist()) - set(known), key=repr)

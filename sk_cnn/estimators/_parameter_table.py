@@ -266,6 +266,10 @@ Label smoothing of the cross-entropy loss.""", NETWORK),
     "classes": Parameter("array-like of shape (n_classes,) or None", "no_validation", """
 The class labels and their order (the columns of ``predict_proba``); every label of y must
 be among them. None learns them from y in ``fit``, sorted.""", NETWORK),
+    "threshold": Parameter("float in (0, 1)", [Interval(Real, 0, 1, closed="neither")], """
+Multi-label targets only (y an ``(n_samples, n_labels)`` indicator matrix): ``predict``
+sets a label where its probability is at least ``threshold``. Single-label predictions are
+the most probable class.""", None),
     **_SKORCH,
 }
 

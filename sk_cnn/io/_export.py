@@ -139,8 +139,10 @@ def export_onnx(
     ImageReshaper and ImageNormalizer are part of the graph; ImageAugmenter is left out
     (identity at prediction time). The class labels of the probability columns are in the
     model's ``metadata_props`` under ``"classes"``, as a JSON list (also ``"input_shape"``,
-    ``"input_dtype"``, ``"sk_cnn_version"``). Needs the ``onnx`` extra. The graph computes in
-    float32 even for a classifier with ``mixed_precision``, as :func:`export_program` does.
+    ``"input_dtype"``, ``"sk_cnn_version"``; for multi-label targets ``"multilabel"`` and
+    ``"threshold"``, each column being its label's probability). Needs the ``onnx`` extra.
+    The graph computes in float32 even for a classifier with ``mixed_precision``, as
+    :func:`export_program` does.
 
     Parameters
     ----------

@@ -49,7 +49,7 @@ _ESTIMATORS = {cls.__name__: cls for cls in (
 _CNN_ESTIMATORS = {cls.__name__: cls for cls in (CNNClassifier, CNNRegressor)}
 # Saved when present: the column names of a DataFrame X, and the alternating flips' first
 # epoch (ImageAugmenter(horizontal_flip="alternate")), which a continued fit goes on from.
-_OPTIONAL_STATE = ("feature_names_in_", "_first_epoch_flips")
+_OPTIONAL_STATE = ("feature_names_in_", "_first_epoch_flips", "multilabel_")
 
 
 def save(estimator, path, *, include_optimizer: bool = True, key: bytes | str | None = None

@@ -260,4 +260,6 @@ def serving_module(
         raise ValueError(
             f"The class labels {classes[:5]} cannot be written into the model's metadata: use "
             f"str, int, float or bool labels.") from None
+    if getattr(clf, "multilabel_", False):  # probabilities of each label (a sigmoid each)
+        metadata = {"multilabel": True, "threshold": float(clf.threshold), **metadata}
     return module, example, {"classes": classes, **metadata}

@@ -33,9 +33,15 @@ WHITENING_IMAGES = 5000
 
 
 def encoded_accuracy(net, X, y):
-    """Accuracy of the network's argmax against encoded targets (skorch scoring signature)."""
-    y_pred = net.forward(X).argmax(dim=1).cpu().numpy()
-    return float(np.mean(y_pred == np.asarray(y)))
+    """Accuracy of the network's argmax against encoded targets (skorch scoring signature);
+    for multi-label targets, the share of samples with every label right (sigmoid of each
+    logit against the net's ``threshold``)."""
+    logits = net.forward(X)
+    y = np.asarray(y)
+    if y.ndim == 2:
+        y_pred = (torch.sigmoid(logits) >= net.threshold).cpu().numpy()
+        return float(np.mean((y_pred == (y > 0.5)).all(axis=1)))
+    return float(np.mean(logits.argmax(dim=1).cpu().numpy() == y))
 
 
 def scaled_r2(net, X, y):

@@ -24,7 +24,8 @@ def validation_split(dataset, y, fraction, seed, classifier: bool):
     seed : int or None
         Random state of the split.
     classifier : bool
-        Stratify by ``y`` when every class has 2 samples and the split holds one per class.
+        Stratify by ``y`` when every class has 2 samples and the split holds one per class
+        (single-label targets).
 
     Returns
     -------
@@ -38,8 +39,8 @@ def validation_split(dataset, y, fraction, seed, classifier: bool):
     stratify = None
     if classifier:
         y_np = torch.as_tensor(y).cpu().numpy()
-        counts = np.bincount(y_np)
-        if counts[counts > 0].min() >= 2 and n_valid >= len(counts):
+        counts = np.bincount(y_np) if y_np.ndim == 1 else None  # multi-label: no strata
+        if counts is not None and counts[counts > 0].min() >= 2 and n_valid >= len(counts):
             stratify = y_np
     else:
         n_valid = max(n_valid, 2)
