@@ -1,4 +1,4 @@
-"""Grid search with parallel jobs: the same results, one torch thread per worker, a Dask cluster."""
+"""Grid search with parallel jobs: the same results, one torch thread per worker, Dask and Ray."""
 
 import os
 
@@ -25,6 +25,19 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def single_torch_thread():
+    """Run in-process fits with the one torch thread of a Dask or Ray worker.
+
+    Dask's nanny starts each worker with OMP_NUM_THREADS=1 and Ray each actor that holds one
+    CPU with OMP_NUM_THREADS=1; torch sizes its thread pool from it.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _grid(pipe, n_jobs, **params):
     return GridSearchCV(pipe, {"cnn__dropout": [0.0, 0.5]}, cv=3, n_jobs=n_jobs,
                         error_score="raise", **params)
@@ -33,6 +46,18 @@ def _grid(pipe, n_jobs, **params):
 def _fit_process(estimator, X, y):
     """A "score" that tells which process fitted (and scores) the estimator."""
     return float(os.getpid())
+
+
+def _torch_threads(estimator, X, y):
+    """A "score" that tells how many threads torch had where the estimator was scored."""
+    return float(torch.get_num_threads())
+
+
+def _in_ray_actor(estimator, X, y):
+    """A "score" that is 1 in a Ray actor (such as the pool of Ray's joblib backend), else 0."""
+    import ray
+
+    return float(ray.get_runtime_context().get_actor_id() is not None)
 
 
 def test_grid_search_results_do_not_depend_on_n_jobs(digits_split, digits_pipeline,
@@ -47,7 +72,7 @@ def test_grid_search_results_do_not_depend_on_n_jobs(digits_split, digits_pipeli
         np.testing.assert_array_equal(serial[key], parallel[key])
 
 
-def test_grid_search_on_a_dask_cluster(digits_split, digits_pipeline, one_torch_thread):
+def test_grid_search_on_a_dask_cluster(digits_split, digits_pipeline, single_torch_thread):
     distributed = pytest.importorskip("distributed")
     X, _, y, _ = digits_split
     pipe = digits_pipeline(max_epochs=2, random_state=0)
@@ -55,7 +80,7 @@ def test_grid_search_on_a_dask_cluster(digits_split, digits_pipeline, one_torch_
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
-        scoring = {"accuracy": "accuracy", "pid": _fit_process}
+        scoring = {"accuracy": "accuracy", "pid": _fit_process, "threads": _torch_threads}
         with joblib.parallel_backend("dask"):
             grid = _grid(pipe, -1, scoring=scoring, refit="accuracy").fit(X[:300], y[:300])
         workers = client.run(lambda: __import__("os").getpid())
@@ -64,9 +89,44 @@ def test_grid_search_on_a_dask_cluster(digits_split, digits_pipeline, one_torch_
     fitted_in = {int(grid.cv_results_[f"split{i}_test_pid"][j]) for i in range(3) for j in range(2)}
     assert fitted_in <= set(workers.values()), (fitted_in, workers)
     assert os.getpid() not in fitted_in
+    assert np.all(grid.cv_results_["mean_test_threads"] == 1)
     local = _grid(pipe, 1).fit(X[:300], y[:300])
     np.testing.assert_array_equal(grid.cv_results_["mean_test_accuracy"],
                                   local.cv_results_["mean_test_score"])
+
+
+@pytest.fixture
+def ray_cluster():
+    """A local Ray instance of 2 CPUs, with Ray's joblib backend registered; shut down after."""
+    ray = pytest.importorskip("ray")
+    from ray.util.joblib import register_ray
+
+    # address="local": a new instance here, never a cluster that RAY_ADDRESS points to.
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    register_ray()
+    yield ray
+    ray.shutdown()
+
+
+def test_grid_search_on_a_ray_cluster(digits_split, digits_pipeline, single_torch_thread,
+                                      ray_cluster):
+    X, _, y, _ = digits_split
+    pipe = digits_pipeline(max_epochs=2, random_state=0)
+    scoring = {"accuracy": "accuracy", "pid": _fit_process, "threads": _torch_threads,
+               "in_ray": _in_ray_actor}
+    with joblib.parallel_backend("ray"):
+        grid = _grid(pipe, 2, scoring=scoring, refit=False).fit(X[:300], y[:300])
+    results = grid.cv_results_
+    # Every fit ran in one of the pool's two Ray actors, with one torch thread.
+    fitted_in = {int(results[f"split{i}_test_pid"][j]) for i in range(3) for j in range(2)}
+    assert os.getpid() not in fitted_in
+    assert 1 <= len(fitted_in) <= 2
+    assert np.all(results["mean_test_in_ray"] == 1)
+    assert np.all(results["mean_test_threads"] == 1)
+    local = _grid(pipe, 1, refit=False).fit(X[:300], y[:300]).cv_results_
+    for split in range(3):
+        np.testing.assert_array_equal(results[f"split{split}_test_accuracy"],
+                                      local[f"split{split}_test_score"])
 
 
 class RecordThreads(Callback):
