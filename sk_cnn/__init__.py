@@ -12,6 +12,7 @@ from ._version import __version__
 if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__ imports
     from . import datasets
     from .estimators import CNNClassifier, CNNRegressor
+    from .inspection import lr_find
     from .io import export_onnx, export_program, load, save, save_weights
     from .preprocessing import (
         AugmentationSpec,
@@ -33,6 +34,7 @@ _LAZY = {
     "export_onnx": "io",
     "export_program": "io",
     "load": "io",
+    "lr_find": "inspection",
     "save": "io",
     "save_weights": "io",
 }
@@ -54,6 +56,7 @@ __all__ = [
     "__version__",
     "datasets",
     "load",
+    "lr_find",
     "save",
     "save_weights",
 ]

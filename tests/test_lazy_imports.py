@@ -23,7 +23,7 @@ HEAVY = ("torch", "sklearn", "skorch")
 # The public API, as it was before the imports became lazy.
 PUBLIC = ["AugmentationSpec", "CNNClassifier", "CNNRegressor", "ImageAugmenter", "ImageLoader",
           "ImageNormalizer", "ImageReshaper", "export_onnx", "export_program", "__version__",
-          "datasets", "load", "save", "save_weights"]
+          "datasets", "load", "lr_find", "save", "save_weights"]
 
 
 def _python(code, *args):

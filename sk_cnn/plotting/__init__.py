@@ -18,6 +18,7 @@ except ImportError as exc:  # tests/plotting/test_plotting.py hides matplotlib t
 from ._grad_cam import plot_grad_cam  # noqa: E402
 from ._history import compare_histories, plot_history  # noqa: E402
 from ._images import plot_confusion_matrix, plot_filters, plot_predictions  # noqa: E402
+from ._lr_find import plot_lr_find  # noqa: E402
 
 __all__ = ["compare_histories", "plot_confusion_matrix", "plot_filters", "plot_grad_cam",
-           "plot_history", "plot_predictions"]
+           "plot_history", "plot_lr_find", "plot_predictions"]
