@@ -68,8 +68,10 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         tags.input_tags.three_d_array = True
         # transform: the network's feature vectors, always float32.
         tags.transformer_tags = TransformerTags(preserves_dtype=["float32"])
-        if tags.estimator_type == "regressor":
-            tags.target_tags.multi_output = True
+        # Several targets: the regressor's columns, the classifier's multi-label indicators.
+        tags.target_tags.multi_output = True
+        if tags.classifier_tags is not None:
+            tags.classifier_tags.multi_label = True
         return tags
 
     def __sklearn_is_fitted__(self):
