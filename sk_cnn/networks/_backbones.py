@@ -7,33 +7,34 @@ into the torch hub cache on first use).
 from __future__ import annotations
 
 from collections import OrderedDict
-from numbers import Integral
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import get_model, list_models
+from torchvision.models import list_models
+from torchvision.models.vision_transformer import VisionTransformer, interpolate_embeddings
 
+from ._families import (
+    FAMILIES,
+    MIN_INPUT_SIZE,
+    backbone_stages,
+    family,
+    output_layer_name,
+    replace_output_layer,
+    resolve_input_size,
+    torchvision_model,
+)
 from ._weights import load_matching, load_weights, warn_left_out, with_versions
-
-# Every listed backbone downsamples by 32: smaller inputs are upsampled to this size.
-MIN_INPUT_SIZE = 32
-
-
-# torchvision families sk_cnn does not adapt: squeezenet's head is a convolution, swin's and
-# vit's is ``head``/``heads``, googlenet and inception return auxiliary outputs while training,
-# alexnet, inception, maxvit and vit need inputs far above 32 pixels.
-UNSUPPORTED_FAMILIES = ("alexnet", "googlenet", "inception", "maxvit", "squeezenet", "swin",
-                        "vit")
 
 
 def available_backbones() -> list[str]:
     """Names of the torchvision classification models valid for ``backbone=``.
 
-    All of torchvision's but the families in ``UNSUPPORTED_FAMILIES``: those whose output
-    layer is the last ``nn.Linear`` under ``fc`` or ``classifier`` and that run from 32-pixel
-    inputs (resnet, resnext, wide_resnet, mobilenet, efficientnet, convnext, densenet, mnasnet,
-    regnet, shufflenet, vgg).
+    Every one of torchvision's: the convolutional families (resnet, resnext, wide_resnet,
+    mobilenet, efficientnet, convnext, densenet, mnasnet, regnet, shufflenet, vgg, alexnet,
+    googlenet, inception_v3, squeezenet) and the transformers (vit, swin, maxvit). Images are
+    resized inside the network to a size the model runs at (see ``input_size`` in
+    :class:`sk_cnn.CNNClassifier`).
 
     Returns
     -------
@@ -41,7 +42,7 @@ def available_backbones() -> list[str]:
         Sorted model names.
     """
     return sorted(name for name in list_models(module=__import__("torchvision").models)
-                  if not name.startswith(UNSUPPORTED_FAMILIES))
+                  if family(name) in FAMILIES)
 
 
 def check_backbone_name(name: str) -> None:
@@ -55,18 +56,17 @@ def check_backbone_name(name: str) -> None:
     Raises
     ------
     ValueError
-        Naming the problem (an unknown name, or a torchvision family sk_cnn does not adapt)
-        and names to use instead.
+        Naming the problem (an unknown name, or a torchvision family sk_cnn does not
+        adapt) and names to use instead.
     """
     if name in available_backbones():
         return
     known = name in list_models(module=__import__("torchvision").models)
     raise ValueError(
-        (f"backbone={name!r} is a torchvision model sk_cnn does not adapt (its head or input "
-         f"size differs from those of the families {', '.join(UNSUPPORTED_FAMILIES)})."
-         if known else f"Unknown backbone {name!r}.")
-        + " Use one of sk_cnn.networks.available_backbones(), "
-        "such as 'resnet18', 'mobilenet_v3_small' or 'efficientnet_b0'.")
+        (f"backbone={name!r} is a torchvision model of a family sk_cnn does not adapt yet "
+         f"(it adapts {', '.join(FAMILIES)})." if known else f"Unknown backbone {name!r}.")
+        + " Use one of sk_cnn.networks.available_backbones(), such as 'resnet18', "
+        "'mobilenet_v3_small', 'efficientnet_b0' or 'vit_b_16'.")
 
 
 class BackboneNet(nn.Module):
@@ -77,10 +77,11 @@ class BackboneNet(nn.Module):
     model : torch.nn.Module
         The torchvision model, its head already replaced.
     head : str
-        Name of the head's attribute on ``model`` ("fc" or "classifier").
+        Name of the head's attribute on ``model`` ("fc", "classifier", ViT's "heads", Swin's
+        "head"): the top-level child holding the output layer.
     input_size : tuple of int
         Images of another size are resized to this ``(H, W)`` inside ``forward``, as one
-        batched bilinear interpolation.
+        batched bilinear interpolation (also in an exported model).
     torchvision_output : str or None, default=None
         Name of the output layer in torchvision's own model, where sk_cnn's head may differ
         (ResNet's ``fc`` is ``fc.1`` after a Dropout); None when the names are the same.
@@ -88,7 +89,7 @@ class BackboneNet(nn.Module):
     Attributes
     ----------
     frozen : list of str
-        Names of the frozen top-level parts; their batch norm layers stay in eval mode.
+        Names of the frozen stages; their batch norm layers stay in eval mode.
     """
 
     def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int],
@@ -108,17 +109,19 @@ class BackboneNet(nn.Module):
     def stages(self) -> list[tuple[str, nn.Module]]:
         """The backbone's parts in input-to-output order, the head excluded.
 
-        Models with a ``features`` sequence (MobileNet, EfficientNet, ConvNeXt) have one stage
-        per entry of it; others (ResNet) one per top-level child holding parameters.
+        Models with a ``features`` sequence (MobileNet, EfficientNet, ConvNeXt, Swin) have
+        one stage per entry of it, MaxViT one per block; a vision transformer has its patch
+        embedding (``conv_proj``), each encoder block and the final norm; the others (ResNet)
+        one per top-level child holding parameters.
         """
-        features = getattr(self.model, "features", None)
-        if isinstance(features, nn.Sequential):
-            return [(f"features.{name}", child) for name, child in features.named_children()]
-        return [(name, child) for name, child in self.model.named_children()
-                if name != self.head and any(True for _ in child.parameters())]
+        return backbone_stages(self.model, self.head)
 
     def freeze(self, freeze) -> None:
-        """Freeze nothing (None), every stage ("backbone") or the first ``freeze`` stages."""
+        """Freeze nothing (None), every stage ("backbone") or the first ``freeze`` stages.
+
+        Parameters of the model itself rather than of a stage (ViT's class token and position
+        embedding) are frozen with the first stage.
+        """
         self.unfreeze()
         stages = self.stages()
         count = len(stages) if freeze == "backbone" else int(freeze or 0)
@@ -127,6 +130,12 @@ class BackboneNet(nn.Module):
         for name, stage in stages[:count]:
             stage.requires_grad_(False)
             self.frozen.append(name)
+        if count:
+            inside = {id(p) for module in [getattr(self.model, self.head)] + [
+                stage for _, stage in stages] for p in module.parameters()}
+            for parameter in self.model.parameters():
+                if id(parameter) not in inside:
+                    parameter.requires_grad_(False)
         self.train(self.training)
 
     def unfreeze(self) -> None:
@@ -149,7 +158,8 @@ class BackboneNet(nn.Module):
 
 
 def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: float,
-                   weights=None, input_size=None, image_size=(MIN_INPUT_SIZE,) * 2):
+                   weights=None, input_size=None, image_size=(MIN_INPUT_SIZE,) * 2,
+                   ) -> BackboneNet:
     """Build torchvision's ``name`` with its weights, a new head and adapted input channels.
 
     Parameters
@@ -167,12 +177,16 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
     weights : None, str or path, default=None
         None (random), a torchvision weights name (downloaded into the torch hub cache when
         missing), an http(s) address of a state dict file (likewise), or a state dict file.
-        Layers whose shapes differ (the old head) keep their new initialization.
+        Layers whose shapes differ (the old head) keep their new initialization; a vision
+        transformer's position embedding is interpolated to its grid of patches.
         The head's output layer is read under torchvision's name (a file of torchvision or
         of :func:`sk_cnn.save_weights`) or under sk_cnn's, and restored when it has
         ``n_outputs`` outputs.
     input_size : int, tuple of int or None, default=None
-        Size images are resized to; None keeps ``image_size`` unless it is below 32 pixels.
+        Size images are resized to; None keeps ``image_size`` unless it is below the
+        smallest size the model runs at (32 pixels for most), and takes the size of the
+        DEFAULT weights for transformers (224; 256 for ``swin_v2_*``, 518 for ``vit_h_14``).
+        See :func:`~._families.resolve_input_size` for the sizes each family accepts.
     image_size : tuple of int, default=(32, 32)
         Size of the training images.
 
@@ -182,16 +196,19 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
         The network.
     """
     check_backbone_name(name)
-    model = get_model(name, weights=None)
-    head = "fc" if hasattr(model, "fc") else "classifier"
+    input_size = resolve_input_size(name, input_size, image_size)
+    model = torchvision_model(name, in_channels=in_channels, input_size=input_size)
     state = load_weights(weights, name)
+    if state is not None and isinstance(model, VisionTransformer):
+        state = _fit_position_embedding(model, state)
     left_out = [] if state is None else load_matching(model, state, weights, warn=False)
-    torchvision_output = _output_layer_name(model)
+    torchvision_output = output_layer_name(model)
+    head = torchvision_output.split(".")[0]
     # What the second pass below must not overwrite; the output layer is replaced.
     loaded = {k for k in set(model.state_dict()) - set(left_out)
               if k.rpartition(".")[0] != torchvision_output}
-    _replace_output_layer(model, head, n_outputs, dropout)
-    output = _output_layer_name(model)
+    replace_output_layer(model, n_outputs, dropout)
+    output = output_layer_name(model)
     if in_channels != 3:
         _adapt_first_conv(model, in_channels)
     if state is not None:
@@ -207,11 +224,7 @@ def build_backbone(name: str, *, n_outputs: int, in_channels: int, dropout: floa
         model.load_state_dict(fits, strict=False)
         left_out = [k for k in left_out if k not in fits]
         warn_left_out(left_out, len(state), weights, f"{head}.")
-    if input_size is None:
-        input_size = tuple(max(s, MIN_INPUT_SIZE) for s in image_size)
-    elif isinstance(input_size, Integral):
-        input_size = (int(input_size),) * 2
-    return BackboneNet(model, head, tuple(int(s) for s in input_size),
+    return BackboneNet(model, head, input_size,
                        torchvision_output=None if output == torchvision_output
                        else torchvision_output)
 
@@ -236,14 +249,21 @@ def torchvision_state_dict(net: BackboneNet) -> dict[str, torch.Tensor]:
     state : dict of str to torch.Tensor
         The state dict of ``net.model``, its output layer renamed.
     """
-    output = _output_layer_name(net.model)
+    output = output_layer_name(net.model)
     torchvision_output = net.torchvision_output or output
     return _rename_layer(net.model.state_dict(), output, torchvision_output)
 
 
-def _output_layer_name(model: nn.Module) -> str:
-    """Name of the output layer: the last ``nn.Linear`` (every supported family has one)."""
-    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)][-1]
+def _fit_position_embedding(model: VisionTransformer, state: dict) -> dict:
+    """``state`` with its ViT position embedding interpolated to ``model``'s patch grid."""
+    key = "encoder.pos_embedding"
+    own = model.encoder.pos_embedding
+    if key not in state or state[key].shape == own.shape or state[key].ndim != 3:
+        return state
+    fitted = OrderedDict(state)
+    fitted._metadata = getattr(state, "_metadata", None)
+    fitted[key] = interpolate_embeddings(model.image_size, model.patch_size, {key: state[key]})[key]
+    return fitted
 
 
 def _rename_layer(state: dict, old: str, new: str) -> dict:
@@ -261,20 +281,6 @@ def _rename_layer(state: dict, old: str, new: str) -> dict:
         renamed._metadata = OrderedDict((new if prefix == old else prefix, version)
                                         for prefix, version in metadata.items() if prefix != new)
     return renamed
-
-
-def _replace_output_layer(model: nn.Module, head: str, n_outputs: int, dropout: float):
-    container = getattr(model, head)
-    if isinstance(container, nn.Linear):
-        setattr(model, head, nn.Sequential(nn.Dropout(dropout), nn.Linear(
-            container.in_features, n_outputs)))
-        return
-    index = max(i for i, layer in enumerate(container) if isinstance(layer, nn.Linear))
-    container[index] = nn.Linear(container[index].in_features, n_outputs)
-    if index > 0 and isinstance(container[index - 1], nn.Dropout):
-        container[index - 1].p = dropout
-    elif dropout > 0:
-        container.insert(index, nn.Dropout(dropout))
 
 
 def _adapt_first_conv(model: nn.Module, in_channels: int):

@@ -13,6 +13,11 @@ from numbers import Integral
 
 import torch
 import torchinfo
+from torchvision.models.swin_transformer import ShiftedWindowAttention
+
+# Layers that use their sublayers' weights in a functional call (see _own_parameters);
+# ShiftedWindowAttentionV2 is a subclass.
+_CALLS_THROUGH = (torch.nn.MultiheadAttention, ShiftedWindowAttention)
 
 
 @dataclass(frozen=True)
@@ -171,9 +176,10 @@ def summarize_module(module: torch.nn.Module, network_input_shape: tuple[int, ..
         # even when caching is off; drop it so a deleted model can free its (GPU) memory.
         getattr(torchinfo.torchinfo, "clear_cached_forward_pass", lambda: None)()
     names = {id(m): name for name, m in module.named_modules()}
+    ran = {id(info.module) for info in stats.summary_list}
     rows = []
     for info in stats.summary_list:
-        own = list(info.module.parameters(recurse=False))
+        own = _own_parameters(info.module, ran)
         if not (info.is_leaf_layer or own):
             continue  # containers are listed through their layers
         rows.append(LayerRow(name=names.get(id(info.module), info.var_name) or "(network)",
@@ -187,3 +193,17 @@ def summarize_module(module: torch.nn.Module, network_input_shape: tuple[int, ..
         input_shape=network_input_shape[1:] if input_shape is None else input_shape,
         network_input_shape=network_input_shape, title=title, stats=stats)
 
+
+def _own_parameters(layer: torch.nn.Module, ran: set[int]) -> list[torch.nn.Parameter]:
+    """The parameters a layer's row counts: its own, and those of sublayers it calls through.
+
+    Attention layers hand their projections' weights to one functional call
+    (``nn.MultiheadAttention``'s ``out_proj``, Swin's ``qkv`` and ``proj``): those sublayers
+    never run as modules, and their parameters belong to the layer that used them. Other
+    sublayers that did not run are reported as such.
+    """
+    params = list(layer.parameters(recurse=False))
+    if isinstance(layer, _CALLS_THROUGH):
+        params += [p for child in layer.children() if id(child) not in ran
+                   for p in child.parameters()]
+    return params

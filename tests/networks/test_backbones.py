@@ -303,10 +303,8 @@ def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
 
 @pytest.mark.parametrize("params, message", [
     (dict(backbone="resnet9000"), "Unknown backbone"),
-    # torchvision models whose head (a convolution, `heads`) or input size sk_cnn does not adapt
-    (dict(backbone="squeezenet1_0"), "sk_cnn does not adapt"),
-    (dict(backbone="vit_b_16"), "sk_cnn does not adapt"),
-    (dict(backbone="googlenet"), "sk_cnn does not adapt"),
+    (dict(backbone="vit_b_16", input_size=100), "multiple of its patch size 16"),
+    (dict(backbone="alexnet", input_size=32), "at least 63x63 pixels"),
     (dict(backbone=None, freeze="backbone"), "need a backbone"),
     (dict(freeze="everything"), "'freeze' parameter"),
     (dict(freeze=99), "stages"),
@@ -314,14 +312,6 @@ def test_backbone_pipeline_pickles_saves_and_grid_searches(tmp_path):
 def test_bad_backbone_parameters(params, message):
     with pytest.raises(ValueError, match=message):
         backbone_clf(**params).fit(X, Y)
-
-
-def test_unsupported_families_are_not_listed():
-    from sk_cnn.networks._backbones import UNSUPPORTED_FAMILIES, available_backbones
-
-    names = available_backbones()
-    assert "resnet18" in names and "mnasnet0_5" in names
-    assert not [name for name in names if name.startswith(UNSUPPORTED_FAMILIES)]
 
 
 def test_mnasnet_round_trips_through_save(tmp_path):
