@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
     from .estimators import CNNClassifier, CNNRegressor
     from .inspection import lr_find
     from .io import export_onnx, export_program, load, save, save_weights
+    from .networks import CNNFeatureExtractor
     from .preprocessing import (
         AugmentationSpec,
         ImageAugmenter,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time __getattr__
 _LAZY = {
     "AugmentationSpec": "preprocessing",
     "CNNClassifier": "estimators",
+    "CNNFeatureExtractor": "networks",
     "CNNRegressor": "estimators",
     "ImageAugmenter": "preprocessing",
     "ImageLoader": "preprocessing",
@@ -46,6 +48,7 @@ _SUBMODULES = ("datasets", "estimators", "exceptions", "inspection", "io", "netw
 __all__ = [
     "AugmentationSpec",
     "CNNClassifier",
+    "CNNFeatureExtractor",
     "CNNRegressor",
     "ImageAugmenter",
     "ImageLoader",

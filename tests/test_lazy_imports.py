@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "sklearn", "skorch")
 
 # The public API, as it was before the imports became lazy.
-PUBLIC = ["AugmentationSpec", "CNNClassifier", "CNNRegressor", "ImageAugmenter", "ImageLoader",
-          "ImageNormalizer", "ImageReshaper", "export_onnx", "export_program", "__version__",
-          "datasets", "load", "lr_find", "save", "save_weights"]
+PUBLIC = ["AugmentationSpec", "CNNClassifier", "CNNFeatureExtractor", "CNNRegressor",
+          "ImageAugmenter", "ImageLoader", "ImageNormalizer", "ImageReshaper", "export_onnx",
+          "export_program", "__version__", "datasets", "load", "lr_find", "save", "save_weights"]
 
 
 def _python(code, *args):

@@ -27,6 +27,7 @@ from ._serving import serving_module
 INPUT_NAME = "X"
 OUTPUT_NAME = "probabilities"
 REGRESSOR_OUTPUT_NAME = "predictions"
+FEATURES_OUTPUT_NAME = "features"
 METADATA_FILE = "metadata.json"
 
 
@@ -65,7 +66,10 @@ def export_program(
     ----------
     model : Pipeline, CNNClassifier or CNNRegressor
         A fitted CNNClassifier or CNNRegressor, or a fitted Pipeline ending with one whose
-        other steps are ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
+        other steps are ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough". A
+        fitted :class:`~sk_cnn.CNNFeatureExtractor` (or a Pipeline ending with one) is
+        exported too: ``transform``'s features out (ONNX output ``"features"``), their
+        length under ``"n_features"`` in the metadata.
     path : str or path-like
         Where to write the program, conventionally ending in ``.pt2``.
     input_dtype : numpy dtype or None, default=None
@@ -148,7 +152,10 @@ def export_onnx(
     ----------
     model : Pipeline, CNNClassifier or CNNRegressor
         A fitted CNNClassifier or CNNRegressor, or a fitted Pipeline ending with one whose
-        other steps are ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough".
+        other steps are ImageReshaper, ImageNormalizer, ImageAugmenter or "passthrough". A
+        fitted :class:`~sk_cnn.CNNFeatureExtractor` (or a Pipeline ending with one) is
+        exported too: ``transform``'s features out (ONNX output ``"features"``), their
+        length under ``"n_features"`` in the metadata.
     path : str or path-like
         Where to write the model, conventionally ending in ``.onnx``.
     input_dtype : numpy dtype or None, default=None
@@ -192,6 +199,7 @@ def export_onnx(
             program = torch.onnx.export(
                 module, (example,), None, input_names=[INPUT_NAME],
                 output_names=[REGRESSOR_OUTPUT_NAME if "n_outputs" in metadata
+                              else FEATURES_OUTPUT_NAME if "n_features" in metadata
                               else OUTPUT_NAME],
                 dynamic_shapes=_dynamic_batch(), dynamo=True,
                 verbose=False)

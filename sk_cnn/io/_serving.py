@@ -4,7 +4,8 @@
 pipeline's ImageReshaper and ImageNormalizer steps as tensor operations, the estimator's own
 input conversion (channels-first view, uint8 scaled to [0, 1]), the trained network in
 evaluation mode and the output: a classifier's prediction nonlinearity (skorch's: softmax for
-the default cross-entropy), or a regressor's target scaling undone (``predict``'s values).
+the default cross-entropy), a regressor's target scaling undone (``predict``'s values), or a
+CNNFeatureExtractor's features as they are (``transform``'s).
 ImageAugmenter is left out: it is the identity at prediction time. The module takes raw
 samples, in the shape and dtype the pipeline was fitted on, with any batch size.
 :mod:`sk_cnn.io._export` writes it as ONNX or as a ``torch.export`` program.
@@ -25,6 +26,7 @@ from torch import nn
 from .._skorch import predict_nonlinearity
 from .._version import __version__
 from ..estimators import CNNClassifier, CNNRegressor
+from ..networks import CNNFeatureExtractor
 from ..preprocessing import ImageAugmenter, ImageNormalizer, ImageReshaper
 from ..training._batching import to_network_input
 
@@ -148,21 +150,24 @@ def _flatten(steps, prefix=""):
             yield f"{prefix}{name}", step
 
 
+_EXPORTED = (CNNClassifier, CNNRegressor, CNNFeatureExtractor)
+
+
 def _steps(model):
     """The (name, step) pairs that come before the estimator, and the estimator."""
-    if isinstance(model, (CNNClassifier, CNNRegressor)):
+    if isinstance(model, _EXPORTED):
         return [], model
     if not isinstance(model, Pipeline):
         raise TypeError(
-            f"Expected a fitted sk_cnn.CNNClassifier or CNNRegressor, or a scikit-learn "
-            f"Pipeline ending with one; got {type(model).__name__}.")
+            f"Expected a fitted sk_cnn.CNNClassifier, CNNRegressor or CNNFeatureExtractor, or a "
+            f"scikit-learn Pipeline ending with one; got {type(model).__name__}.")
     steps = list(_flatten(model.steps))
     name, clf = steps[-1]
-    if not isinstance(clf, (CNNClassifier, CNNRegressor)):
+    if not isinstance(clf, _EXPORTED):
         raise ValueError(
             f"The last step of the pipeline, {name!r} ({type(clf).__name__}), cannot be exported: "
-            f"export_onnx and export_program need an sk_cnn.CNNClassifier or CNNRegressor "
-            f"there.")
+            f"export_onnx and export_program need an sk_cnn.CNNClassifier, CNNRegressor or "
+            f"CNNFeatureExtractor there.")
     return steps[:-1], clf
 
 
@@ -173,10 +178,10 @@ def serving_module(
 
     Parameters
     ----------
-    model : Pipeline, CNNClassifier or CNNRegressor
-        A fitted CNNClassifier or CNNRegressor, or a fitted Pipeline of ImageReshaper,
-        ImageNormalizer, ImageAugmenter (left out: identity at prediction time) or
-        "passthrough" steps ending with one.
+    model : Pipeline, CNNClassifier, CNNRegressor or CNNFeatureExtractor
+        A fitted CNNClassifier, CNNRegressor or CNNFeatureExtractor, or a fitted Pipeline of
+        ImageReshaper, ImageNormalizer, ImageAugmenter (left out: identity at prediction
+        time) or "passthrough" steps ending with one.
     input_dtype : numpy dtype or None, default=None
         dtype of the raw samples; None takes the one the first step saw in fit
         (``input_dtype_``).
@@ -185,12 +190,14 @@ def serving_module(
     -------
     module : ServingModule
         Raw samples ``(N, *input_shape)`` in, on the CPU; out, a classifier's probabilities
-        ``(N, n_classes)`` or a regressor's predictions (``(N,)``, or ``(N, n_outputs)``).
+        ``(N, n_classes)``, a regressor's predictions (``(N,)``, or ``(N, n_outputs)``) or a
+        feature extractor's features ``(N, n_features)``.
     example : torch.Tensor
         Two zero samples of the input's shape and dtype, to trace the module with.
     metadata : dict
-        ``classes`` (a list of the labels; a regressor's ``n_outputs`` instead),
-        ``input_shape``, ``input_dtype`` and ``sk_cnn_version``.
+        ``classes`` (a list of the labels; a regressor's ``n_outputs``, a feature
+        extractor's ``n_features`` instead), ``input_shape``, ``input_dtype`` and
+        ``sk_cnn_version``.
 
     Raises
     ------
@@ -231,6 +238,13 @@ def serving_module(
                                      scale=dtype == np.uint8, dtype=step.dtype))
             dtype = np.dtype(np.float32)
     layers.append(_NetworkInput(len(clf.input_shape_) + 1, clf.layout_))
+    metadata = {"input_shape": list(input_shape), "input_dtype": raw_dtype.name,
+                "sk_cnn_version": __version__}
+    example = torch.from_numpy(np.zeros((2,) + input_shape, raw_dtype))
+    if isinstance(clf, CNNFeatureExtractor):  # transform's features: no output function
+        network = copy.deepcopy(clf.module_).to("cpu").eval().requires_grad_(False)
+        module = ServingModule(nn.Sequential(*layers), network, nn.Identity()).eval()
+        return module, example, {"n_features": int(clf.n_features_out_), **metadata}
 
     clf._check_tta(images=clf._fitted_on_images())
     if clf.tta not in (None, "flip"):
@@ -248,9 +262,6 @@ def serving_module(
               else predict_nonlinearity(clf))
     module = ServingModule(nn.Sequential(*layers), network, output,
                            flip_tta=clf.tta == "flip").eval()
-    example = torch.from_numpy(np.zeros((2,) + input_shape, raw_dtype))
-    metadata = {"input_shape": list(input_shape), "input_dtype": raw_dtype.name,
-                "sk_cnn_version": __version__}
     if regressor:
         return module, example, {"n_outputs": int(clf.n_outputs_), **metadata}
     classes = clf.classes_.tolist()
