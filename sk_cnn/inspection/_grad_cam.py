@@ -99,7 +99,7 @@ def grad_cam(estimator, X, *, target=None, layer: str | None = None) -> np.ndarr
     >>> from sk_cnn.datasets import load_digits_images
     >>> from sk_cnn.inspection import grad_cam
     >>> X, y = load_digits_images()
-    >>> clf = CNNClassifier(conv_filters=(8, 16), max_epochs=2, verbose=0).fit(X, y)
+    >>> clf = CNNClassifier(conv_filters=(8, 16), max_epochs=1, verbose=0).fit(X[:300], y[:300])
     >>> grad_cam(clf, X[:5]).shape
     (5, 8, 8)
     """
