@@ -32,9 +32,9 @@ from torchvision.models import get_model, get_model_weights
 FAMILIES = ("alexnet", "convnext", "densenet", "efficientnet", "googlenet", "inception",
             "maxvit", "mnasnet", "mobilenet", "regnet", "resnet", "resnext", "shufflenet",
             "squeezenet", "swin", "vgg", "vit", "wide")
-# Inputs below this side are upsampled to it, unless the family needs more (``_MIN_SIDE``).
+# Inputs below this side are upsampled to it, unless the model needs more (``_MIN_SIDE``).
 MIN_INPUT_SIZE = 32
-# Families that need larger inputs than MIN_INPUT_SIZE (their smallest working side).
+# Models that need larger inputs than MIN_INPUT_SIZE: their smallest working side.
 _MIN_SIDE = {"alexnet": 63, "inception_v3": 75, "squeezenet1_0": 24, "squeezenet1_1": 17}
 #: Families built for, or pretrained at, one input size: images are resized to it.
 TRANSFORMERS = ("maxvit", "swin", "vit")
@@ -53,7 +53,7 @@ def family(name: str) -> str:
 
 def default_size(name: str) -> int:
     """The square size the DEFAULT torchvision weights of ``name`` were trained at."""
-    return int(get_model_weights(name).DEFAULT.transforms().crop_size[0])
+    return pretrained_transforms(name)[0]
 
 
 def pretrained_transforms(name: str, weights=None) -> tuple[int, tuple, tuple]:
@@ -86,7 +86,7 @@ def resolve_input_size(name: str, input_size, image_size) -> tuple[int, int]:
     input_size : int, tuple of int or None
         The estimator's ``input_size``. None: transformers take the size of their DEFAULT
         weights (:func:`default_size`), the others keep ``image_size``, upsampled to the
-        family's smallest working size (32 pixels for most).
+        model's smallest working size (32 pixels for most).
     image_size : tuple of int
         Size of the training images.
 
@@ -98,7 +98,7 @@ def resolve_input_size(name: str, input_size, image_size) -> tuple[int, int]:
     Raises
     ------
     ValueError
-        When ``input_size`` is one the family cannot run at; the message gives one it can.
+        When ``input_size`` is one the model cannot run at; the message gives one it can.
     """
     kind, smallest = family(name), _MIN_SIDE.get(name, MIN_INPUT_SIZE)
     if input_size is None:
