@@ -183,7 +183,13 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
 
     def _target_checks_for(self, y):
         # A 2-D y of several columns (dense or sparse) is a multi-label indicator matrix.
-        shape = getattr(y, "shape", None) or np.shape(y)
+        if issparse(y):
+            shape = y.shape
+        else:
+            try:
+                shape = np.asarray(y).shape
+            except ValueError:  # ragged: validate_data says what is wrong
+                shape = ()
         return {"multi_output": True} if len(shape) == 2 and shape[1] > 1 else {}
 
     def _fit_targets(self, y, sample_weight=None):
