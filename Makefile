@@ -17,8 +17,10 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/python examples/quickstart.py
 
+# -n auto: one pytest worker per core, each with its share of torch's threads (conftest.py);
+# small networks on small batches keep one thread busy better than they split over two.
 test: $(VENV)/.installed
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto
 
 $(FLOOR_VENV)/.installed: pyproject.toml
 	test -x $(FLOOR_VENV)/bin/python || $(PYTHON) -m venv $(FLOOR_VENV)
@@ -30,7 +32,7 @@ $(FLOOR_VENV)/.installed: pyproject.toml
 # other tests cover one by one: they run once, in `make test`.
 FLOOR_SKIPS := --ignore=tests/test_examples.py --ignore=tests/test_readme.py --ignore=tests/cli
 test-skorch-floor: $(FLOOR_VENV)/.installed
-	$(FLOOR_VENV)/bin/python -m pytest -p no:cacheprovider $(FLOOR_SKIPS)
+	$(FLOOR_VENV)/bin/python -m pytest -n auto -p no:cacheprovider $(FLOOR_SKIPS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sk_cnn tests examples benchmarks
