@@ -55,8 +55,9 @@ CASES = {
                   ValueError, "0 sample"),
     "fit one class": ((IMAGES, np.zeros(24)), lambda X, y: clf().fit(X, y),
                       ValueError, "one class"),
-    "fit 2-D y": ((IMAGES, np.stack([LABELS, LABELS], 1)), lambda X, y: clf().fit(X, y),
-                  ValueError, "1d array"),
+    # A 2-D 0/1 y is a multi-label target (tests/estimators/test_multilabel.py); others not.
+    "fit 2-D y of classes": ((IMAGES, np.stack([LABELS, LABELS + 2], 1)),
+                             lambda X, y: clf().fit(X, y), ValueError, "MultiLabelBinarizer"),
     "fit continuous y": ((IMAGES, LABELS + 0.5), lambda X, y: clf().fit(X, y),
                          ValueError, "Unknown label type"),
     "fit complex X": ((IMAGES.astype(complex), LABELS), lambda X, y: clf().fit(X, y),
