@@ -72,11 +72,10 @@ sphinx_gallery_conf = {
 # _check_estimator_members fails the build when a method sk_cnn defines is in neither group.
 ESTIMATOR_MEMBERS = {
     "CNNClassifier": ("fit", "partial_fit", "predict", "predict_proba", "score", "transform",
-                      "get_feature_names_out", "summary", "get_params", "set_params",
-                      "set_output"),
-    "CNNRegressor": ("fit", "partial_fit", "predict", "score", "transform",
-                     "get_feature_names_out", "summary", "get_params", "set_params",
-                     "set_output"),
+                      "fit_transform", "get_feature_names_out", "summary", "get_params",
+                      "set_params"),
+    "CNNRegressor": ("fit", "partial_fit", "predict", "score", "transform", "fit_transform",
+                     "get_feature_names_out", "summary", "get_params", "set_params"),
 }
 autosummary_context = {"estimator_members": {name: ", ".join(members)
                                              for name, members in ESTIMATOR_MEMBERS.items()}}

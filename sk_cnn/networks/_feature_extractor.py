@@ -253,7 +253,7 @@ class CNNFeatureExtractor(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), float32
+        features : ndarray of shape (n_samples, ``n_features_out_``), float32
             The pooled features before the backbone's output layer.
         """
         check_is_fitted(self)
