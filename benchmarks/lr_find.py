@@ -53,13 +53,14 @@ def fastai_suggestions(result):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--digits-only", action="store_true")
+    parser.add_argument("--cifar-only", action="store_true")
     parser.add_argument("--optimizers", nargs="+", default=["adam", "sgd"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--train", action="store_true",
                         help="fit at the suggestion and at the default; print test accuracy")
     parser.add_argument("--save", help="write every curve to this .npz file")
     args = parser.parse_args()
-    tasks = [digits_task()]
+    tasks = [] if args.cifar_only else [digits_task()]
     if not args.digits_only and cifar10_data.available():
         tasks.append(cifar_task())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, seeds {args.seeds}")

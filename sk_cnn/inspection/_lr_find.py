@@ -138,8 +138,8 @@ def lr_find(estimator, X, y, *, start_lr: float = 1e-7, end_lr: float = 10.0,
     >>> from sklearn.datasets import load_digits
     >>> from sk_cnn import CNNClassifier, lr_find
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = CNNClassifier(conv_filters=(8, 16), batch_size=32, verbose=0, random_state=0)
-    >>> result = lr_find(clf, X.reshape(-1, 8, 8) / 16, y)
+    >>> clf = CNNClassifier(conv_filters=(8, 16), verbose=0, random_state=0)
+    >>> result = lr_find(clf, X.reshape(-1, 8, 8) / 16, y, num_iter=20)
     >>> bool(result.lrs[0] < result.suggestion < result.lrs[-1])
     True
     """

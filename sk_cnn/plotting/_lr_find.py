@@ -18,7 +18,7 @@ def plot_lr_find(result, *, ax=None, title: str | None = None,
     ax : matplotlib.axes.Axes or None, default=None
         Where to draw; None makes a new figure.
     title : str or None, default=None
-        Title of the axes; None says what was suggested, and whether the loss diverged. ""
+        Title of the axes; None gives the number of steps and whether the loss diverged. ""
         draws no title.
     figsize : tuple of float or None, default=None
         Figure size in inches of a new figure; None gives 6 x 4.
@@ -51,8 +51,8 @@ def plot_lr_find(result, *, ax=None, title: str | None = None,
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     if title is None:
-        title = (f"Learning-rate range test: {len(lrs)} steps"
-                 + (", stopped when the loss diverged" if result.diverged else ""))
+        title = (f"Learning-rate range test, {len(lrs)} steps"
+                 + (" (the loss diverged)" if result.diverged else ""))
     if title:
         ax.set_title(title)
     return fig
