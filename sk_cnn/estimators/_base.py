@@ -31,6 +31,7 @@ from ..preprocessing._input import (
 )
 from ..training._augment import check_spec_fits
 from ..training._batching import BatchIterator, as_tensor
+from ..training._frozen_features import frozen_features, uses_frozen_features
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._sample_weight import check_sample_weight
 from ..training._seeding import call_seed, seeded
@@ -249,9 +250,6 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
     def _train(self, X, y, augmentation, resume=False, sample_weight=None, **fit_params):
         X, y = self._training_data(X, y)
         self.augmentation_ = self._augmentation(X, augmentation)
-        # get_dataset hands the weights to the dataset of X (see SkorchStepsMixin).
-        self._sample_weight_of = None if sample_weight is None else (
-            X, sample_weight.to(X.device))
         backup = dict(self.callbacks_).get("backup")
         # A warm_start fit cut short by Ctrl-C keeps its epochs: run again, it is the same call.
         # (An estimator read by sk_cnn.load was not interrupted.)
@@ -266,7 +264,12 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             start = len(self.history)
             epochs = self.max_epochs - done
             if epochs > 0:
-                NeuralNet.partial_fit(self, X, y, epochs=epochs, **fit_params)
+                data = self._frozen_backbone_features(X, fit_params)
+                self._trains_head_only = data is not X
+                # get_dataset hands the weights to the dataset of the data (SkorchStepsMixin).
+                self._sample_weight_of = None if sample_weight is None else (
+                    data, sample_weight.to(data.device))
+                NeuralNet.partial_fit(self, data, y, epochs=epochs, **fit_params)
             completed = self._epochs_completed(start) >= epochs or stopped_early(self)
             self._interrupted_call_start = None if completed else start - done
             if not completed:
@@ -281,6 +284,18 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 backup.discard()
         finally:
             self.augmentation_ = self._train_iterator_ = self._sample_weight_of = None
+            self._trains_head_only = False
+
+    def _frozen_backbone_features(self, X, fit_params):
+        """X, or the frozen backbone's features of X when the head alone trains on fixed
+        inputs (:func:`~sk_cnn.training._frozen_features.uses_frozen_features`): the
+        backbone then runs once per fit, or once per data set with ``memory``."""
+        if fit_params or not uses_frozen_features(
+                self.module_, freeze=self.freeze, unfreeze_at_epoch=self.unfreeze_at_epoch,
+                augmentation=self.augmentation_):
+            return X
+        return frozen_features(self.module_, X, batch_size=self.batch_size, device=self.device,
+                               mixed_precision=self.mixed_precision, memory=self.memory)
 
     def _epochs_completed(self, start=0):
         """Epochs from history row ``start`` on that ran to their end (an epoch cut short has a

@@ -9,6 +9,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from joblib import Memory
 from numpy.random import RandomState
 from scipy.sparse import issparse
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -104,6 +105,7 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         unfreeze_at_epoch: int | None = None,
         backbone_lr_factor: float = 1.0,
         input_size: int | Sequence[int] | None = None,
+        memory: str | Memory | None = None,
         optimizer: str | type[torch.optim.Optimizer] | Callable = "adam",
         lr: float | None = None,
         momentum: float = 0.9,

@@ -12,7 +12,7 @@ import os
 from numbers import Integral, Real
 
 import torch
-from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
 
 from ..networks._build import ARCHITECTURES
 from ..networks._plain import ACTIVATIONS
@@ -108,6 +108,14 @@ the head keeps ``lr``. Fine-tuning every layer at ``lr`` (the default) did best 
 With a backbone, images are resized to this size on the fly (one batched bilinear
 interpolation); None keeps their size, upsampling images smaller than 32 pixels.""",
         NETWORK),
+    "memory": Parameter("None, str or joblib.Memory", [None, str, HasMethods(["cache"])], """
+Where a frozen backbone's features are kept between fits, as ``Pipeline(memory=...)``: a
+directory or a ``joblib.Memory``. With ``freeze="backbone"`` (and no ``unfreeze_at_epoch``
+or training augmentation) every fit runs the backbone once over the data and trains the
+head on its features; with ``memory``, fits on the same images with the same backbone
+weights (grid-search candidates that change only the head, ``lr``, ``optimizer``,
+``dropout``, ...) read the features from there instead. None keeps them for one fit.""",
+        loads="value"),
     "optimizer": Parameter(
         '{"adam", "adamw", "sgd", "rmsprop", "muon"} or torch optimizer class',
         [StrOptions(set(OPTIMIZERS)), type, callable], """

@@ -8,6 +8,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+from joblib import Memory
 from numpy.random import RandomState
 from sklearn.utils._available_if import available_if
 from skorch import NeuralNet, NeuralNetRegressor
@@ -96,6 +97,7 @@ class CNNRegressor(CNNEstimatorMixin, NeuralNetRegressor):
         unfreeze_at_epoch: int | None = None,
         backbone_lr_factor: float = 1.0,
         input_size: int | Sequence[int] | None = None,
+        memory: str | Memory | None = None,
         optimizer: str | type[torch.optim.Optimizer] | Callable = "adam",
         lr: float | None = None,
         momentum: float = 0.9,

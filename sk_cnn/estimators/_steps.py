@@ -161,6 +161,9 @@ class SkorchStepsMixin:
             return self._run_network(X, lambda x: tta_logits(self.module_, x, self.tta))
 
     def _run_network(self, X, forward=None, **fit_params):
-        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
+        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32; the
+        head alone while a fit trains it on a frozen backbone's features (``_train``)."""
+        if getattr(self, "_trains_head_only", False):
+            forward = self.module_.run_head
         with autocast(self.mixed_precision, X.device):
             return (forward or self.module_)(X, **fit_params).float()

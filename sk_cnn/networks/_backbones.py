@@ -69,6 +69,10 @@ def check_backbone_name(name: str) -> None:
         "'mobilenet_v3_small', 'efficientnet_b0' or 'vit_b_16'.")
 
 
+class _HeadReached(Exception):
+    """Ends a forward pass where the head starts (:meth:`BackboneNet.head_input`)."""
+
+
 class BackboneNet(nn.Module):
     """A torchvision classifier whose head predicts ``n_outputs`` classes.
 
@@ -89,7 +93,9 @@ class BackboneNet(nn.Module):
     Attributes
     ----------
     frozen : list of str
-        Names of the frozen stages; their batch norm layers stay in eval mode.
+        Names of the frozen stages. They run as at inference, in training too: batch norm
+        keeps its running statistics, dropout and stochastic depth are off (a frozen stage
+        is a fixed function, so the features of a frozen backbone can be computed once).
     """
 
     def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int],
@@ -145,11 +151,55 @@ class BackboneNet(nn.Module):
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for name in self.frozen:  # frozen batch norm keeps its (pretrained) running statistics
-            for module in self.model.get_submodule(name).modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+        for name in self.frozen:  # a fixed function: (pretrained) batch norm statistics kept
+            self.model.get_submodule(name).eval()
+        if len(self.frozen) == len(self.stages()):  # also the parameterless top-level layers
+            for child in self.model.children():
+                if child not in self._tail():
+                    child.eval()
         return self
+
+    def _tail(self) -> list[nn.Module]:
+        """The trainable end of the network, in order: the head, after the Dropout in front of
+        it where the model owns one (GoogLeNet's and Inception's ``model.dropout``)."""
+        head = getattr(self.model, self.head)
+        own_dropout = getattr(self.model, "dropout", None)
+        if isinstance(own_dropout, nn.Dropout) and not isinstance(head, nn.Sequential):
+            return [own_dropout, head]
+        return [head]
+
+    def head_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the head receives for images ``x``: the output of everything before it.
+
+        With ``freeze="backbone"`` this is the frozen backbone's output, which
+        :meth:`run_head` turns into the network's output.
+        """
+        captured = []
+
+        def capture(module, args):
+            captured.append(args[0])
+            raise _HeadReached
+
+        handle = self._tail()[0].register_forward_pre_hook(capture)
+        try:
+            self(x)
+        except _HeadReached:
+            pass
+        finally:
+            handle.remove()
+        return captured[0]
+
+    def run_head(self, features: torch.Tensor) -> torch.Tensor:
+        """The network's output for ``features`` from :meth:`head_input`: the head alone.
+
+        Flattens where torchvision's forward does: before a Linear layer (Inception's
+        ``fc``), and SqueezeNet's ``(N, C, 1, 1)`` output.
+        """
+        for module in self._tail():
+            if isinstance(module, nn.Linear) and features.ndim > 2:
+                features = features.flatten(1)
+            features = module(features)
+        return features.flatten(1) if features.ndim > 2 else features
 
     def backbone_parameters(self):
         """Parameters outside the head."""
