@@ -265,7 +265,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             epochs = self.max_epochs - done
             if epochs > 0:
                 data = self._frozen_backbone_features(X, fit_params)
-                self._trains_head_only = data is not X
+                if data is not X:  # the network's forward runs its head on the features
+                    self.module_.takes_features = True
                 # get_dataset hands the weights to the dataset of the data (SkorchStepsMixin).
                 self._sample_weight_of = None if sample_weight is None else (
                     data, sample_weight.to(data.device))
@@ -284,7 +285,9 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 backup.discard()
         finally:
             self.augmentation_ = self._train_iterator_ = self._sample_weight_of = None
-            self._trains_head_only = False
+            if getattr(self.module_, "takes_features", False):
+                self.module_.takes_features = False
+                self.module_.train(self.module_.training)  # the backbone's modes again
 
     def _frozen_backbone_features(self, X, fit_params):
         """X, or the frozen backbone's features of X when the head alone trains on fixed

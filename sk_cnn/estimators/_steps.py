@@ -157,13 +157,12 @@ class SkorchStepsMixin:
         with torch.inference_mode():
             set_training(self, False)
             X = to_network_input(Xi, self.device)
-            # Test-time augmentation: average with mirror (and shifted) images.
-            return self._run_network(X, lambda x: tta_logits(self.module_, x, self.tta))
+            # Test-time augmentation: average with mirror (and shifted) images (not of the
+            # features a head trains on, when a callback predicts during such a fit).
+            tta = None if getattr(self.module_, "takes_features", False) else self.tta
+            return self._run_network(X, lambda x: tta_logits(self.module_, x, tta))
 
     def _run_network(self, X, forward=None, **fit_params):
-        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32; the
-        head alone while a fit trains it on a frozen backbone's features (``_train``)."""
-        if getattr(self, "_trains_head_only", False):
-            forward = self.module_.run_head
+        """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
         with autocast(self.mixed_precision, X.device):
             return (forward or self.module_)(X, **fit_params).float()

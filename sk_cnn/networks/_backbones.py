@@ -92,11 +92,17 @@ class BackboneNet(nn.Module):
 
     Attributes
     ----------
+    takes_features : bool
+        Whether ``forward`` takes what :meth:`head_input` returns instead of images and runs
+        the head alone (:meth:`run_head`); set while a fit trains the head on a frozen
+        backbone's precomputed features.
     frozen : list of str
         Names of the frozen stages. They run as at inference, in training too: batch norm
         keeps its running statistics, dropout and stochastic depth are off (a frozen stage
         is a fixed function, so the features of a frozen backbone can be computed once).
     """
+
+    takes_features = False
 
     def __init__(self, model: nn.Module, head: str, input_size: tuple[int, int],
                  torchvision_output: str | None = None):
@@ -108,6 +114,8 @@ class BackboneNet(nn.Module):
         self.frozen: list[str] = []
 
     def forward(self, x):
+        if self.takes_features:
+            return self.run_head(x)
         if tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
         return self.model(x)
@@ -150,14 +158,30 @@ class BackboneNet(nn.Module):
         self.frozen = []
 
     def train(self, mode: bool = True):
+        if self.takes_features:  # only the head runs: leave the backbone's layers as they are
+            self.training = mode
+            for layer in self._tail():
+                layer.train(mode)
+            return self
         super().train(mode)
-        for name in self.frozen:  # a fixed function: (pretrained) batch norm statistics kept
-            self.model.get_submodule(name).eval()
-        if len(self.frozen) == len(self.stages()):  # also the parameterless top-level layers
-            for child in self.model.children():
-                if child not in self._tail():
-                    child.eval()
+        if mode:  # frozen parts are fixed functions: (pretrained) batch norm statistics kept
+            for module in self._fixed_modules():
+                module.eval()
         return self
+
+    def _fixed_modules(self) -> list[nn.Module]:
+        """The frozen stages, and when every stage is, the parameterless top-level layers
+        outside the head too; cached per value of ``frozen`` (``train`` runs every batch)."""
+        key = tuple(self.frozen)
+        cached = self.__dict__.get("_fixed")
+        if cached is None or cached[0] != key:
+            fixed = [self.model.get_submodule(name) for name in self.frozen]
+            if key and len(key) == len(self.stages()):
+                tail = self._tail()
+                fixed += [child for child in self.model.children()
+                          if all(child is not layer for layer in tail)]
+            self.__dict__["_fixed"] = cached = (key, fixed)
+        return cached[1]
 
     def _tail(self) -> list[nn.Module]:
         """The trainable end of the network, in order: the head, after the Dropout in front of
