@@ -98,12 +98,22 @@ class SkorchStepsMixin:
             self._epoch_iterator_ = None
 
     def get_dataset(self, X, y=None):
-        """skorch's dataset of X and y, carrying the fit's ``sample_weight`` when X is the
-        data being fitted (:meth:`get_loss` weighs each batch's losses with them)."""
+        """skorch's dataset of X and y, carrying the fit's ``sample_weight`` (:meth:`get_loss`
+        weighs each batch's losses with them) and deferred normalization (applied to each
+        batch read) when X is the data being fitted."""
         dataset = super().get_dataset(X, y)
         weighted = getattr(self, "_sample_weight_of", None)
         if weighted is not None and X is weighted[0] and isinstance(dataset, ImageDataset):
             dataset.sample_weight = weighted[1]
+        normalized = getattr(self, "_normalization_of", None)
+        if normalized is not None and X is normalized[0]:
+            if not isinstance(dataset, ImageDataset):
+                raise TypeError(
+                    f"The training data carries ImageNormalizer's statistics for each batch "
+                    f"(the normalizer's input was a memory map), which sk_cnn's ImageDataset "
+                    f"applies; dataset is {self.dataset!r}. Use dataset=ImageDataset (the "
+                    f"default), or give the normalizer an in-memory array.")
+            dataset.normalization = normalized[1]
         return dataset
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

@@ -79,21 +79,33 @@ class ImageDataset(torch.utils.data.Dataset):
         Encoded targets, one per sample.
     sample_weight : torch.Tensor or None, default=None
         Weights of the samples' losses, one per sample (the estimator's fit sets them).
+    normalization : callable or None, default=None
+        Applied to every batch read (:meth:`rows`): ImageNormalizer's statistics deferred
+        to the batches of memory-mapped images
+        (:class:`~sk_cnn.preprocessing._deferred.DeferredNormalization`).
     """
 
-    def __init__(self, X, y=None, sample_weight=None):
+    def __init__(self, X, y=None, sample_weight=None, normalization=None):
         self.X = X if isinstance(X, torch.Tensor) else as_tensor(np.asarray(X))
         self.y = None if y is None else torch.as_tensor(y)
         self.sample_weight = sample_weight
+        self.normalization = normalization
         if self.y is not None and len(self.y) != len(self.X):
             raise ValueError(f"X has {len(self.X)} samples but y has {len(self.y)}.")
 
     def __len__(self):
         return len(self.X)
 
+    def rows(self, index) -> torch.Tensor:
+        """The samples at ``index`` (a tensor of positions or a slice), normalized when the
+        dataset has a ``normalization``."""
+        X = self.X[index]
+        return X if self.normalization is None else self.normalization(X)
+
     def __getitem__(self, i):
         # Only used when a user plugs in torch's DataLoader; BatchIterator slices whole batches.
-        return self.X[i], (self.y[i] if self.y is not None else torch.zeros((), dtype=torch.long))
+        X = self.X[i] if self.normalization is None else self.rows(slice(i, i + 1))[0]
+        return X, (self.y[i] if self.y is not None else torch.zeros((), dtype=torch.long))
 
 
 def _base_and_indices(dataset):
@@ -168,7 +180,7 @@ class BatchIterator:
         if self.shuffle:
             order = torch.randperm(len(indices), generator=self.generator)
             indices = indices[order.to(indices.device)]
-        X, y = self._base.X, self._base.y
+        y = self._base.y
         n_batches = len(self)
         for batch in range(n_batches):
             start = batch * self.batch_size
@@ -178,6 +190,6 @@ class BatchIterator:
             idx = self.indices_ = indices[start:stop]
             weights = self._base.sample_weight
             self.sample_weight_ = None if weights is None else weights[idx]
-            yield X[idx], (y[idx] if y is not None else None)
+            yield self._base.rows(idx), (y[idx] if y is not None else None)
 
 
