@@ -45,15 +45,35 @@ class DeferredNormalization:
         The same float32 operations in the same order as ``ImageNormalizer.transform``
         (which computes a uint8 input's 256 values per channel the same way): identical values.
         """
+        # Computed channels-last, where each operation runs over contiguous memory when the
+        # images are stored so (ImageLoader's are): several times faster than strided.
+        return self._channels_last(batch.movedim(1, -1)).movedim(-1, 1)
+
+    def rows(self, X, index):
+        """``self(X[index])`` for a channels-first tensor X, reading the rows cheaply.
+
+        On the CPU the rows are gathered by numpy from X's channels-last memory (a memory
+        map's rows are contiguous there; torch's indexing of the channels-first view was 5-30x
+        slower), and the result has ``channels_last`` strides, as the network wants them.
+        """
         import torch
 
-        shape = (1, -1) + (1,) * (batch.ndim - 2)
-        mean = torch.tensor(self.mean, dtype=torch.float32, device=batch.device).view(shape)
-        std = torch.tensor(self.std, dtype=torch.float32, device=batch.device).view(shape)
-        values = batch.to(torch.float32)
+        if X.device.type != "cpu":
+            return self(X[index])
+        if isinstance(index, torch.Tensor):
+            index = index.numpy()
+        base = X.movedim(1, -1).numpy()  # a view: the images as stored, channels last
+        return self._channels_last(torch.from_numpy(base[index])).movedim(-1, 1)
+
+    def _channels_last(self, batch):
+        import torch
+
+        mean = torch.tensor(self.mean, dtype=torch.float32, device=batch.device)
+        std = torch.tensor(self.std, dtype=torch.float32, device=batch.device)
+        values = batch.to(torch.float32, copy=True)  # the in-place steps never touch the input
         if self.scale != 1:
-            values = values * torch.tensor(self.scale, dtype=torch.float32, device=batch.device)
-        values = (values - mean) / std
+            values.mul_(torch.tensor(self.scale, dtype=torch.float32, device=batch.device))
+        values.sub_(mean).div_(std)
         return values.to(torch.float16) if self.dtype == "float16" else values
 
 

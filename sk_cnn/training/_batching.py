@@ -99,8 +99,9 @@ class ImageDataset(torch.utils.data.Dataset):
     def rows(self, index) -> torch.Tensor:
         """The samples at ``index`` (a tensor of positions or a slice), normalized when the
         dataset has a ``normalization``."""
-        X = self.X[index]
-        return X if self.normalization is None else self.normalization(X)
+        if self.normalization is None:
+            return self.X[index]
+        return self.normalization.rows(self.X, index)
 
     def __getitem__(self, i):
         # Only used when a user plugs in torch's DataLoader; BatchIterator slices whole batches.
