@@ -16,7 +16,7 @@ from .._skorch import set_training
 from ..networks._build import build_network
 from ..networks._tta import tta_logits
 from ..training._augment import alternating_flip_mask, augment_batch
-from ..training._batching import ImageDataset, to_network_input
+from ..training._batching import ImageDataset, release_heap_memory, to_network_input
 from ..training._callbacks import build_callbacks
 from ..training._optimizers import build_optimizer
 from ..training._precision import autocast
@@ -115,6 +115,15 @@ class SkorchStepsMixin:
                     f"default), or give the normalizer an in-memory array.")
             dataset.normalization = normalized[1]
         return dataset
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        """After a training batch of memory-mapped data (a deferred normalization), give the
+        heap memory its temporaries freed back to the system
+        (:func:`~sk_cnn.training._batching.release_heap_memory`): the data set is larger
+        than memory, so the process must not grow with the batches."""
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training and getattr(self, "_normalization_of", None) is not None:
+            release_heap_memory()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The criterion's loss of a batch, each sample's multiplied by its ``sample_weight``
