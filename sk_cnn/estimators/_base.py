@@ -23,6 +23,7 @@ from .._skorch import SkorchConventionsMixin, init_context, stopped_early
 from ..exceptions import TrainingInterruptedWarning
 from ..networks._summary import ModelSummary, summarize_module
 from ..preprocessing._augmentation import take_augmentation
+from ..preprocessing._deferred import take_normalization
 from ..preprocessing._input import (
     canonical_view,
     check_network_input,
@@ -30,7 +31,7 @@ from ..preprocessing._input import (
     validate_images,
 )
 from ..training._augment import check_spec_fits
-from ..training._batching import BatchIterator, as_tensor
+from ..training._batching import BatchIterator, ImageDataset, as_tensor
 from ..training._frozen_features import frozen_features, uses_frozen_features
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._sample_weight import check_sample_weight
@@ -108,13 +109,14 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         self : object
             The fitted estimator.
         """
+        X, normalization = take_normalization(X)
         X, augmentation = take_augmentation(X, type(self).__name__)
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_freezing_random_weights()
         if self.warm_start and self.__sklearn_is_fitted__():
             self._warn_if_built_with_other_values(stacklevel=2)
-            return self._continue_training(X, y, augmentation, resume=True,
+            return self._continue_training(X, y, augmentation, normalization, resume=True,
                                            sample_weight=sample_weight, **fit_params)
         # An error leaves the estimator as it was: a fitted one keeps predicting with its
         # network, not with half of the new fit's attributes or a diverged network. (A
@@ -132,7 +134,10 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             view = canonical_view(X, self.layout_)
             self._check_tta(images=view.ndim == 4)
             self.input_shape_ = tuple(X.shape[1:])
-            self.input_dtype_ = X.dtype
+            # With a deferred normalization, the dtype of the normalized batches: the fitted
+            # estimator is then the same as after an in-memory normalization.
+            self.input_dtype_ = X.dtype if normalization is None else np.dtype(
+                normalization.dtype)
             with seeded(self.random_state, self.device):
                 # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
                 self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
@@ -141,7 +146,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 self.initialize()
                 training = True
                 self._train(as_tensor(view), y_encoded, augmentation, resume=True,
-                            sample_weight=weights, **fit_params)
+                            sample_weight=weights, normalization=normalization, **fit_params)
         except BaseException as error:
             if not (training and isinstance(error, KeyboardInterrupt)):
                 self.__dict__.clear()
@@ -177,15 +182,16 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         """partial_fit: more epochs on the fitted network (a first fit when unfitted)."""
         if not self.__sklearn_is_fitted__():
             return self.fit(X, y, sample_weight=sample_weight, **fit_params)
+        X, normalization = take_normalization(X)
         X, augmentation = take_augmentation(X, type(self).__name__)
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_built_with_other_values(stacklevel=3)  # user -> partial_fit -> here
-        return self._continue_training(X, y, augmentation, sample_weight=sample_weight,
-                                       **fit_params)
+        return self._continue_training(X, y, augmentation, normalization,
+                                       sample_weight=sample_weight, **fit_params)
 
-    def _continue_training(self, X, y, augmentation, resume=False, sample_weight=None,
-                           **fit_params):
+    def _continue_training(self, X, y, augmentation, normalization=None, resume=False,
+                           sample_weight=None, **fit_params):
         """Train the fitted network on X and y, checked against what the first fit saw."""
         X_tensor = self._validate_predict_data(X)
         check_consistent_length(X_tensor, y)
@@ -195,7 +201,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         try:
             with seeded(self.random_state, self.device, epochs_done=len(self.history)):
                 self._train(X_tensor, y_encoded, augmentation, resume=resume,
-                            sample_weight=weights, **fit_params)
+                            sample_weight=weights, normalization=normalization, **fit_params)
         except Exception:
             restore_state(self, snapshot)
             raise
@@ -247,9 +253,12 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             return X, y
         return X.to(device), y.to(device)
 
-    def _train(self, X, y, augmentation, resume=False, sample_weight=None, **fit_params):
+    def _train(self, X, y, augmentation, resume=False, sample_weight=None, normalization=None,
+               **fit_params):
         X, y = self._training_data(X, y)
         self.augmentation_ = self._augmentation(X, augmentation)
+        # get_dataset hands the deferred normalization to the dataset of X (SkorchStepsMixin).
+        self._normalization_of = None if normalization is None else (X, normalization)
         backup = dict(self.callbacks_).get("backup")
         # A warm_start fit cut short by Ctrl-C keeps its epochs: run again, it is the same call.
         # (An estimator read by sk_cnn.load was not interrupted.)
@@ -264,7 +273,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             start = len(self.history)
             epochs = self.max_epochs - done
             if epochs > 0:
-                data = self._frozen_backbone_features(X, fit_params)
+                data = self._frozen_backbone_features(X, normalization, fit_params)
                 if data is not X:  # the network's forward runs its head on the features
                     self.module_.takes_features = True
                 # get_dataset hands the weights to the dataset of the data (SkorchStepsMixin).
@@ -285,11 +294,12 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 backup.discard()
         finally:
             self.augmentation_ = self._train_iterator_ = self._sample_weight_of = None
+            self._normalization_of = None
             if getattr(self.module_, "takes_features", False):
                 self.module_.takes_features = False
                 self.module_.train(self.module_.training)  # the backbone's modes again
 
-    def _frozen_backbone_features(self, X, fit_params):
+    def _frozen_backbone_features(self, X, normalization, fit_params):
         """X, or the frozen backbone's features of X when the head alone trains on fixed
         inputs (:func:`~sk_cnn.training._frozen_features.uses_frozen_features`): the
         backbone then runs once per fit, or once per data set with ``memory``."""
@@ -298,7 +308,8 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 augmentation=self.augmentation_):
             return X
         return frozen_features(self.module_, X, batch_size=self.batch_size, device=self.device,
-                               mixed_precision=self.mixed_precision, memory=self.memory)
+                               mixed_precision=self.mixed_precision, memory=self.memory,
+                               normalization=normalization)
 
     def _epochs_completed(self, start=0):
         """Epochs from history row ``start`` on that ran to their end (an epoch cut short has a
@@ -306,7 +317,24 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         return sum("train_loss" in row for row in list(self.history)[start:])
 
     # ------------------------------------------------------------------ prediction
+    def _predict_dataset(self, X):
+        """What prediction iterates over: the validated tensor of X, or an
+        :class:`~sk_cnn.training._batching.ImageDataset` that normalizes each batch when X
+        carries a deferred normalization (``ImageNormalizer`` of a memory map)."""
+        X, normalization = take_normalization(X)
+        X_tensor = self._validate_predict_data(X)
+        if normalization is None:
+            return X_tensor
+        return ImageDataset(X_tensor, normalization=normalization)
+
     def _validate_predict_data(self, X):
+        """X validated against the fit, as a tensor of the canonical view (no copy); a deferred
+        normalization (see :meth:`_predict_dataset`) is applied to the whole of it."""
+        X, normalization = take_normalization(X)
+        X_tensor = self._validate_unnormalized(X)
+        return X_tensor if normalization is None else normalization(X_tensor)
+
+    def _validate_unnormalized(self, X):
         check_is_fitted(self)
         # The parameters prediction uses, which may have been set after fit.
         self._validate_parameters_named(("batch_size", "tta", "mixed_precision", "device"))

@@ -315,7 +315,7 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
             Columns follow ``classes_``. Rows sum to 1; for multi-label targets, each column
             is the probability of its label (a sigmoid each).
         """
-        return super().predict_proba(self._validate_predict_data(X))
+        return super().predict_proba(self._predict_dataset(X))
 
     def predict(self, X):
         """Predicted class labels of X.

@@ -37,8 +37,7 @@ class EmbeddingMixin(_SetOutputMixin):
         features : ndarray of shape (n_samples, n_features_out)
             float32 feature vectors, one row per sample.
         """
-        X_tensor = self._validate_predict_data(X)
-        iterator = self.get_iterator(self.get_dataset(X_tensor), training=False)
+        iterator = self.get_iterator(self.get_dataset(self._predict_dataset(X)), training=False)
         with capturing_output_layer_input(self.module_) as captured, torch.inference_mode():
             set_training(self, False)
             for batch in iterator:

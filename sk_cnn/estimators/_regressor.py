@@ -222,7 +222,7 @@ class CNNRegressor(CNNEstimatorMixin, NeuralNetRegressor):
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Predictions on the scale of the training targets.
         """
-        scaled = NeuralNet.predict_proba(self, self._validate_predict_data(X))
+        scaled = NeuralNet.predict_proba(self, self._predict_dataset(X))
         y_pred = scaled.astype(np.float64) * self.target_scale_ + self.target_mean_
         return y_pred.ravel() if self.n_outputs_ == 1 else y_pred
 

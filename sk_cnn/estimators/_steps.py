@@ -16,7 +16,7 @@ from .._skorch import set_training
 from ..networks._build import build_network
 from ..networks._tta import tta_logits
 from ..training._augment import alternating_flip_mask, augment_batch
-from ..training._batching import ImageDataset, to_network_input
+from ..training._batching import ImageDataset, release_heap_memory, to_network_input
 from ..training._callbacks import build_callbacks
 from ..training._optimizers import build_optimizer
 from ..training._precision import autocast
@@ -98,13 +98,32 @@ class SkorchStepsMixin:
             self._epoch_iterator_ = None
 
     def get_dataset(self, X, y=None):
-        """skorch's dataset of X and y, carrying the fit's ``sample_weight`` when X is the
-        data being fitted (:meth:`get_loss` weighs each batch's losses with them)."""
+        """skorch's dataset of X and y, carrying the fit's ``sample_weight`` (:meth:`get_loss`
+        weighs each batch's losses with them) and deferred normalization (applied to each
+        batch read) when X is the data being fitted."""
         dataset = super().get_dataset(X, y)
         weighted = getattr(self, "_sample_weight_of", None)
         if weighted is not None and X is weighted[0] and isinstance(dataset, ImageDataset):
             dataset.sample_weight = weighted[1]
+        normalized = getattr(self, "_normalization_of", None)
+        if normalized is not None and X is normalized[0]:
+            if not isinstance(dataset, ImageDataset):
+                raise TypeError(
+                    f"The training data carries ImageNormalizer's statistics for each batch "
+                    f"(the normalizer's input was a memory map), which sk_cnn's ImageDataset "
+                    f"applies; dataset is {self.dataset!r}. Use dataset=ImageDataset (the "
+                    f"default), or give the normalizer an in-memory array.")
+            dataset.normalization = normalized[1]
         return dataset
+
+    def on_batch_end(self, net, batch=None, training=None, **kwargs):
+        """After a training batch of memory-mapped data (a deferred normalization), give the
+        heap memory its temporaries freed back to the system
+        (:func:`~sk_cnn.training._batching.release_heap_memory`): the data set is larger
+        than memory, so the process must not grow with the batches."""
+        super().on_batch_end(net, batch=batch, training=training, **kwargs)
+        if training and getattr(self, "_normalization_of", None) is not None:
+            release_heap_memory()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The criterion's loss of a batch, each sample's multiplied by its ``sample_weight``

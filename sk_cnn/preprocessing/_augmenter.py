@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._augmentation import AugmentationSpec, mark_for_training
+from ._deferred import NormalizedImages
 from ._input import validate_images
 from ._set_output import ArrayOutputMixin
 
@@ -130,11 +131,13 @@ class ImageAugmenter(ArrayOutputMixin, TransformerMixin, BaseEstimator):
         self : ImageAugmenter
             The fitted transformer.
         """
-        self._fit_validated(validate_images(self, X, reset=True))
+        images = X.images if isinstance(X, NormalizedImages) else X
+        self._fit_validated(validate_images(self, images, reset=True), X)
         return self
 
-    def _fit_validated(self, X):
-        self.input_dtype_ = X.dtype
+    def _fit_validated(self, X, X_given):
+        # A NormalizedImages' values are its normalized dtype, whatever the images' dtype.
+        self.input_dtype_ = X_given.dtype if isinstance(X_given, NormalizedImages) else X.dtype
         if X.ndim == 2 and (self.vertical_flip or self.rotation):
             raise ValueError(
                 "vertical_flip and rotation need images; 2-D input (n_samples, n_features) is "
@@ -158,10 +161,13 @@ class ImageAugmenter(ArrayOutputMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X : ndarray
-            The same values, without any augmentation mark.
+        X : ndarray or NormalizedImages
+            The same values, without any augmentation mark (a
+            :class:`~sk_cnn.preprocessing.NormalizedImages` stays one).
         """
         check_is_fitted(self)
+        if isinstance(X, NormalizedImages):  # left for the estimator to normalize
+            return X.with_images(validate_images(self, X.images, reset=False))
         return validate_images(self, X, reset=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -177,13 +183,19 @@ class ImageAugmenter(ArrayOutputMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_marked : AugmentedArray
+        X_marked : AugmentedArray or NormalizedImages
             The same values (no copy), carrying ``spec_`` (as its ``augmentation``
-            attribute) for the :class:`CNNClassifier` or :class:`CNNRegressor` that follows.
+            attribute) for the :class:`CNNClassifier` or :class:`CNNRegressor` that follows;
+            for a :class:`~sk_cnn.preprocessing.NormalizedImages`, the same with its images
+            marked.
         """
-        X = validate_images(self, X, reset=True)  # once, not in fit and transform
-        self._fit_validated(X)
-        return mark_for_training(X, self.spec_)
+        if isinstance(X, NormalizedImages):  # the mark goes on the images, not copied
+            images = validate_images(self, X.images, reset=True)
+            self._fit_validated(images, X)
+            return X.with_images(mark_for_training(images, self.spec_))
+        X_checked = validate_images(self, X, reset=True)  # once, not in fit and transform
+        self._fit_validated(X_checked, X)
+        return mark_for_training(X_checked, self.spec_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import stat
+import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +21,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ._set_output import ArrayOutputMixin
 
 MODES = ("RGB", "L")
+# Cache files are named CACHE_PREFIX + a digest of the paths, their sizes and times, mode, size.
+CACHE_PREFIX = "sk_cnn-images-"
 # Files per task of the thread pool: large enough to amortise the pool's overhead.
 _CHUNK = 64
 
@@ -195,7 +199,7 @@ def _n_threads(n_jobs) -> int:
 
 
 def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None = None,
-                n_jobs: int | None = None) -> np.ndarray:
+                n_jobs: int | None = None, *, allocate=None) -> np.ndarray:
     """Decode image files into one uint8 array, in parallel threads.
 
     Parameters
@@ -209,6 +213,9 @@ def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None
     n_jobs : int or None, default=None
         Decoding threads, with scikit-learn's convention: None is 1 (the calling thread)
         unless a ``joblib.parallel_config`` sets another number, -1 means one per core.
+    allocate : callable or None, default=None
+        ``allocate(shape)`` returns the uint8 array to decode into (a memory map, for
+        :class:`ImageLoader`'s ``cache_dir``); None allocates one in memory.
 
     Returns
     -------
@@ -216,7 +223,8 @@ def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None
         The decoded images, written straight into one preallocated array.
     """
     first = read_image(paths[0], mode, size)
-    out = np.empty((len(paths),) + first.shape, dtype=np.uint8)
+    shape = (len(paths),) + first.shape
+    out = np.empty(shape, dtype=np.uint8) if allocate is None else allocate(shape)
     out[0] = first
     stop = threading.Event()
 
@@ -251,6 +259,57 @@ def load_images(paths: Sequence, mode: str = "RGB", size: tuple[int, int] | None
     return out
 
 
+def cache_path(paths: Sequence, mode: str, size: tuple[int, int] | None, cache_dir) -> str:
+    """The cache file of these decoded images: named after a digest of what decides them.
+
+    The digest covers each file's absolute path, size in bytes and modification time (in
+    nanoseconds), in order, and ``mode`` and ``size``: a file that is replaced, edited or
+    touched gives another name, so a stale cache is never read.
+    """
+    digest = hashlib.sha256(repr((mode, size, len(paths))).encode())
+    for path in paths:
+        path = os.path.abspath(_plain_path(path))
+        try:
+            info = os.stat(path)
+            signature = f"{info.st_size}:{info.st_mtime_ns}"
+        except OSError:
+            signature = "missing"  # decoding it raises the error that names the file
+        digest.update(f"{path}\0{signature}\n".encode("utf-8", "surrogateescape"))
+    return os.path.join(os.fspath(cache_dir), f"{CACHE_PREFIX}{digest.hexdigest()[:32]}.npy")
+
+
+def cached_images(paths: Sequence, mode: str, size: tuple[int, int] | None, n_jobs,
+                  cache_dir) -> np.memmap:
+    """Decoded images as a read-only memory map of a ``.npy`` cache file, decoded at most once.
+
+    A cache file (see :func:`cache_path`) that exists is mapped without decoding anything.
+    Otherwise the files are decoded, in ``n_jobs`` threads, straight into a new memory-mapped
+    file that is renamed into place when complete (processes filling the same cache at once
+    each write their own file; the last rename wins, with the same content).
+    """
+    target = cache_path(paths, mode, size, cache_dir)
+    try:
+        return np.load(target, mmap_mode="r")
+    except FileNotFoundError:
+        pass
+    os.makedirs(cache_dir, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=cache_dir, prefix=".partial-", suffix=".npy")
+    os.close(fd)
+    try:
+        images = load_images(paths, mode, size, n_jobs, allocate=lambda shape: (
+            np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape)))
+        images.flush()
+        del images
+        os.replace(partial, target)
+    except BaseException:
+        try:
+            os.remove(partial)
+        except OSError:
+            pass
+        raise
+    return np.load(target, mmap_mode="r")
+
+
 class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     """Read image files (paths) into a uint8 image array, as the first step of a Pipeline.
 
@@ -276,6 +335,18 @@ class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
         Threads share the output array (no copying) and Pillow releases Python's GIL while it
         decodes, so they can help for large files on free cores; for tiny files (CIFAR's
         32x32 JPEGs) they were slower (benchmarks/README.md).
+    cache_dir : str, os.PathLike or None, default=None
+        Folder of a decoded cache, for data sets larger than memory. None decodes into memory
+        on every ``transform``. A folder makes ``transform`` return a read-only
+        ``numpy.memmap`` of a ``.npy`` file there (created if needed), decoded once and reused
+        by every later ``transform`` of the same files (same paths, sizes and modification
+        times, ``size`` and ``mode``): the epochs of a fit, ``predict``, and every candidate
+        of a grid search read the decoded pixels from disk (through the operating system's
+        page cache), never decoding a file again. A file that changes gets a new cache file;
+        old ones are not deleted (remove the folder's ``sk_cnn-images-*.npy`` files to free
+        the disk). :class:`ImageNormalizer` then leaves the normalization to the estimator's
+        batches, and :class:`CNNClassifier` reads its batches from the map: the decoded data
+        set is never held in memory. See the user guide's section on data larger than memory.
 
     See Also
     --------
@@ -314,13 +385,15 @@ class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
         "size": [None, Interval(Integral, 1, None, closed="left"), tuple, list],
         "mode": [StrOptions(set(MODES))],
         "n_jobs": [Integral, None],
+        "cache_dir": [None, str, os.PathLike],
     }
 
     def __init__(self, size: int | tuple[int, int] | None = None, mode: str = "RGB",
-                 n_jobs: int | None = None):
+                 n_jobs: int | None = None, cache_dir: str | os.PathLike | None = None):
         self.size = size
         self.mode = mode
         self.n_jobs = n_jobs
+        self.cache_dir = cache_dir
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -353,10 +426,13 @@ class ImageLoader(ArrayOutputMixin, TransformerMixin, BaseEstimator):
         Returns
         -------
         images : ndarray of uint8, shape (n_samples, H, W, 3) or (n_samples, H, W)
-            The images, channels last, in the order of X.
+            The images, channels last, in the order of X; a read-only ``numpy.memmap`` of
+            the cache file with ``cache_dir``.
         """
         self._validate_params()
         size = check_size(self.size)
+        if self.cache_dir is not None:
+            return cached_images(check_paths(X), self.mode, size, self.n_jobs, self.cache_dir)
         return load_images(check_paths(X), self.mode, size, self.n_jobs)
 
     def __sklearn_tags__(self):

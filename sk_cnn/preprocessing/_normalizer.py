@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._augmentation import keep_mark
+from ._deferred import DeferredNormalization, NormalizedImages
 from ._input import (
     CHANNEL_OPTIONS,
     INPUT_TYPES,
@@ -184,7 +185,7 @@ class ImageNormalizer(ArrayOutputMixin, TransformerMixin, BaseEstimator):
                 raise ValueError(f"std must be positive; got {self.std_.tolist()}.")
         return self
 
-    def _apply(self, X_given, forward):
+    def _apply(self, X_given, forward, defer=True):
         check_is_fitted(self)
         X = validate_images(self, X_given, reset=False)
         if forward:
@@ -194,6 +195,14 @@ class ImageNormalizer(ArrayOutputMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"ImageNormalizer was fitted on {len(self.mean_)}-channel data; got "
                 f"{view.shape[1]} channel(s) (input shape {X.shape}).")
+        if forward and defer and isinstance(X_given, np.memmap):
+            # Data on disk stays there: the estimator normalizes each batch it reads.
+            scale = np.float32(1 / 255) if X.dtype == np.uint8 else np.float32(1)
+            normalization = DeferredNormalization(
+                mean=tuple(self.mean_.astype(np.float32).tolist()),
+                std=tuple(self.std_.astype(np.float32).tolist()),
+                scale=float(scale), dtype=self.dtype)
+            return NormalizedImages(X, normalization, self._transform_in_memory)
         out = np.empty(X.shape, dtype=self.dtype if forward else np.float32)
         out_view = canonical_view(out, self.layout_)
         shape = (1, -1) + (1,) * (view.ndim - 2)
@@ -218,6 +227,11 @@ class ImageNormalizer(ArrayOutputMixin, TransformerMixin, BaseEstimator):
     def transform(self, X):
         """Normalize X.
 
+        A memory-mapped X (``ImageLoader(cache_dir=...)``'s output) is not copied: the result
+        is a :class:`~sk_cnn.preprocessing.NormalizedImages` that keeps the map and the
+        statistics, and sk_cnn's estimators normalize each batch they read from it (the same
+        values as an in-memory result). ``np.asarray`` of it gives the normalized array.
+
         Parameters
         ----------
         X : array-like
@@ -225,10 +239,13 @@ class ImageNormalizer(ArrayOutputMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_normalized : ndarray of float32 (or float16, see ``dtype``)
+        X_normalized : ndarray of float32 (or float16, see ``dtype``) or NormalizedImages
             Same shape and layout as X.
         """
         return self._apply(X, forward=True)
+
+    def _transform_in_memory(self, X):
+        return self._apply(X, forward=True, defer=False)
 
     def inverse_transform(self, X):
         """Undo the normalization (uint8 input comes back on the [0, 1] scale).

@@ -21,7 +21,7 @@ from skorch.callbacks import (
 
 from ..networks._airbench import AirbenchNet
 from ._backup import TrainingBackup
-from ._batching import to_network_input
+from ._batching import ImageDataset, to_network_input
 from ._lookahead import Lookahead
 from ._optimizers import resolved_lr
 from ._schedules import lr_schedule_callback
@@ -113,7 +113,9 @@ class WhiteningInit(Callback):
         if not isinstance(module, AirbenchNet) or bool(module.whitening_fitted):
             return
         index = torch.randperm(len(X))[:self.n_images].sort().values
-        module.init_whitening(to_network_input(X[index], net.device))
+        dataset = net.get_dataset(X)  # normalizes the images when the fit defers that
+        images = dataset.rows(index) if isinstance(dataset, ImageDataset) else X[index]
+        module.init_whitening(to_network_input(images, net.device))
 
 
 class WhiteningBiasSchedule(Callback):

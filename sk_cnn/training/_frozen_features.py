@@ -28,7 +28,7 @@ def uses_frozen_features(module, *, freeze, unfreeze_at_epoch, augmentation) -> 
 
 
 def frozen_features(module, X: torch.Tensor, *, batch_size: int, device, mixed_precision,
-                    memory=None) -> torch.Tensor:
+                    memory=None, normalization=None) -> torch.Tensor:
     """The head's input for every sample of X: the frozen backbone run once, batched.
 
     Parameters
@@ -46,6 +46,9 @@ def frozen_features(module, X: torch.Tensor, *, batch_size: int, device, mixed_p
     memory : None, str or joblib.Memory, default=None
         Where features are stored for reuse: a directory or a ``joblib.Memory``; None keeps
         them for this fit only.
+    normalization : DeferredNormalization or None, default=None
+        Applied to each batch of X first (``ImageNormalizer``'s statistics for memory-mapped
+        images), as the training batches are.
 
     Returns
     -------
@@ -58,8 +61,8 @@ def frozen_features(module, X: torch.Tensor, *, batch_size: int, device, mixed_p
     # joblib hashes the images as an array (the cache's key) and stores the features.
     images = X.numpy() if X.device.type == "cpu" else X.cpu().numpy()
     compute = memory.cache(_compute_features, ignore=["module", "batch_size"])
-    features = compute(key, images, module=module, batch_size=batch_size, device=device,
-                       mixed_precision=mixed_precision)
+    features = compute(key, images, normalization, module=module, batch_size=batch_size,
+                       device=device, mixed_precision=mixed_precision)
     return torch.from_numpy(features).to(X.device)
 
 
@@ -78,8 +81,8 @@ def _backbone_key(module, mixed_precision, device) -> dict:
             "mixed_precision": mixed_precision, "device": device.type}
 
 
-def _compute_features(key, images: np.ndarray, *, module, batch_size: int, device,
-                      mixed_precision) -> np.ndarray:
+def _compute_features(key, images: np.ndarray, normalization, *, module, batch_size: int,
+                      device, mixed_precision) -> np.ndarray:
     """The backbone's features of ``images`` (``key`` only names them for the cache)."""
     was_training = module.training
     module.eval()
@@ -87,8 +90,11 @@ def _compute_features(key, images: np.ndarray, *, module, batch_size: int, devic
         batches = []
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                batch = to_network_input(torch.from_numpy(images[start:start + batch_size]),
-                                         device)
+                rows = slice(start, start + batch_size)
+                batch = (to_network_input(torch.from_numpy(images[rows]), device)
+                         if normalization is None else
+                         to_network_input(normalization.rows(torch.from_numpy(images), rows),
+                                          device))
                 with autocast(mixed_precision, device):
                     batches.append(module.head_input(batch).float().cpu())
         return torch.cat(batches).numpy()
