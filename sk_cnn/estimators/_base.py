@@ -34,17 +34,19 @@ from ..training._batching import BatchIterator, as_tensor
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._sample_weight import check_sample_weight
 from ..training._seeding import call_seed, seeded
+from ._distributed import DataParallelMixin
 from ._embedding import EmbeddingMixin
 from ._parameters import ParametersMixin
 from ._steps import SkorchStepsMixin
 
 
-class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixin,
-                        EmbeddingMixin):
+class CNNEstimatorMixin(ParametersMixin, DataParallelMixin, SkorchStepsMixin,
+                        SkorchConventionsMixin, EmbeddingMixin):
     """The fit flow of sk_cnn's estimators; put it left of the skorch class.
 
     Its parameters' checks come from :class:`~._parameters.ParametersMixin`, skorch's hooks
-    from :class:`~._steps.SkorchStepsMixin`, scikit-learn's conventions for a skorch net from
+    from :class:`~._steps.SkorchStepsMixin` (and for ``strategy="ddp"`` from
+    :class:`~._distributed.DataParallelMixin`), scikit-learn's conventions for a skorch net from
     :class:`~sk_cnn._skorch.SkorchConventionsMixin`, ``transform`` (the network's feature
     vectors) from :class:`~._embedding.EmbeddingMixin`.
 
@@ -111,6 +113,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_freezing_random_weights()
+        self._join_process_group()
         if self.warm_start and self.__sklearn_is_fitted__():
             self._warn_if_built_with_other_values(stacklevel=2)
             return self._continue_training(X, y, augmentation, resume=True,
@@ -132,7 +135,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             self._check_tta(images=view.ndim == 4)
             self.input_shape_ = tuple(X.shape[1:])
             self.input_dtype_ = X.dtype
-            with seeded(self.random_state, self.device):
+            with seeded(self._training_seed(), self.device):
                 # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
                 self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
                 self.history_ = None  # a new History: skorch would clear the old one in place
@@ -180,6 +183,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_built_with_other_values(stacklevel=3)  # user -> partial_fit -> here
+        self._join_process_group()
         return self._continue_training(X, y, augmentation, sample_weight=sample_weight,
                                        **fit_params)
 
@@ -192,7 +196,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         y_encoded = self._encode_targets(y)
         snapshot = state_snapshot(self)  # the network trains in place
         try:
-            with seeded(self.random_state, self.device, epochs_done=len(self.history)):
+            with seeded(self._training_seed(), self.device, epochs_done=len(self.history)):
                 self._train(X_tensor, y_encoded, augmentation, resume=resume,
                             sample_weight=weights, **fit_params)
         except Exception:
@@ -281,6 +285,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 backup.discard()
         finally:
             self.augmentation_ = self._train_iterator_ = self._sample_weight_of = None
+            self._release_training_network()
 
     def _epochs_completed(self, start=0):
         """Epochs from history row ``start`` on that ran to their end (an epoch cut short has a
