@@ -51,11 +51,18 @@ def join_process_group(device) -> None:
     ------
     ValueError
         When the process was not started by torchrun (or torch has no torch.distributed),
-        or the CUDA devices do not fit the processes.
+        the fit runs in a joblib worker, or the CUDA devices do not fit the processes.
     """
     if not dist.is_available():
         raise ValueError("strategy='ddp' needs torch.distributed, which this build of torch "
                          "lacks. Use strategy=None.")
+    if _in_parallel_worker():
+        raise ValueError(
+            "strategy='ddp' trains one model in all the processes that torchrun started, and "
+            "this fit runs in a worker of joblib (GridSearchCV or cross_validate with n_jobs "
+            "other than 1, say), which is none of them: it would wait for the others forever. "
+            "Run the search with n_jobs=1 (each fit then uses all the processes), or set "
+            "strategy=None to search in parallel in one process.")
     device = torch.device(device)
     if device.type == "cuda":
         _use_local_gpu(device)
@@ -69,6 +76,15 @@ def join_process_group(device) -> None:
             f"--nproc_per_node=2 your_script.py` (one process per GPU, or per group of CPU "
             f"cores), or set strategy=None to train in this process.")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def _in_parallel_worker() -> bool:
+    """Whether this code runs in a joblib worker (a process or thread of ``n_jobs > 1``)."""
+    try:
+        from joblib.parallel import get_active_backend
+        return get_active_backend()[0].nesting_level > 0
+    except (ImportError, AttributeError, IndexError):
+        return False
 
 
 def _use_local_gpu(device: torch.device) -> None:

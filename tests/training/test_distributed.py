@@ -8,9 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import cross_val_score
 
 import sk_cnn
 from sk_cnn.training._distributed import TORCHRUN_VARIABLES
@@ -115,3 +117,13 @@ def test_ddp_outside_torchrun_names_the_command(monkeypatch, tiny_images):
     with pytest.raises(ValueError, match=r"torchrun --nproc_per_node=2 .*strategy=None"):
         clf.fit(X, y)
     assert not hasattr(clf, "module_")
+
+
+def test_ddp_in_a_joblib_worker_is_refused(tiny_images):
+    # The workers of GridSearchCV(n_jobs=2) are none of torchrun's processes: a fit there
+    # waited forever for the others.
+    X, y = tiny_images
+    clf = sk_cnn.CNNClassifier(strategy="ddp", max_epochs=1, verbose=0)
+    with joblib.parallel_config(backend="threading"), pytest.raises(
+            ValueError, match=r"worker of joblib .* n_jobs=1"):
+        cross_val_score(clf, X, y, cv=2, n_jobs=2, error_score="raise")
