@@ -271,6 +271,7 @@ class CNNEstimatorMixin(ParametersMixin, DataParallelMixin, SkorchStepsMixin,
             epochs = self.max_epochs - done
             if epochs > 0:
                 NeuralNet.partial_fit(self, X, y, epochs=epochs, **fit_params)
+                self._sync_after_training()
             completed = self._epochs_completed(start) >= epochs or stopped_early(self)
             self._interrupted_call_start = None if completed else start - done
             if not completed:

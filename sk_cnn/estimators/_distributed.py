@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -53,6 +54,21 @@ class DataParallelMixin:
             return self.random_state
         return shared_seed(self.random_state)
 
+    def _separate_random_streams(self) -> None:
+        """Under ``strategy="ddp"``, give every rank but 0 a random stream of its own for what
+        training draws per batch (dropout, augmentation), so that the ranks' parts of a batch
+        get independent draws; rank 0 keeps the stream one process would have. (What all
+        ranks must share was drawn before the first training step: weights, validation split,
+        alternating flips, airbench's whitening.)"""
+        if not self._distributed() or dist.get_rank() == 0:
+            return
+        shared = int(torch.randint(2**31 - 1, ()).item())
+        seed = int(np.random.SeedSequence([shared, dist.get_rank()]).generate_state(1)[0])
+        torch.manual_seed(seed)
+        generator = self.augmentation_[1] if self.augmentation_ is not None else None
+        if generator is not None:
+            generator.manual_seed(seed)
+
     def initialize_module(self):
         """Build the network; with pretrained ``weights``, the first process of each machine
         first, so that only it downloads them into torch's cache."""
@@ -85,6 +101,12 @@ class DataParallelMixin:
 
     def _release_training_network(self):
         self._data_parallel = None
+
+    def _sync_after_training(self) -> None:
+        """Under ``strategy="ddp"``, give every rank rank 0's buffers once the callbacks have
+        ended training (weight averaging puts an average of each rank's in place)."""
+        if self._distributed():
+            sync_buffers(self.module_)
 
     def get_iterator(self, dataset, training=False):
         """For training under ``strategy="ddp"``, this rank's part of every batch."""
@@ -128,6 +150,8 @@ class DataParallelMixin:
     def train_step_single(self, batch, **fit_params):
         """The training step; under ``strategy="ddp"`` its loss is the whole batch's (the
         mean over the ranks), the same on every rank."""
+        if self._distributed() and getattr(self, "_data_parallel", None) is None:
+            self._separate_random_streams()  # the call's first step: callbacks drew alike
         step = super().train_step_single(batch, **fit_params)
         if self._distributed():
             step["loss"] = mean_over_ranks(step["loss"])

@@ -196,11 +196,12 @@ verbose, batch_size, checkpoint_dir, strategy
         callbacks.append(("lookahead", Lookahead()))
     if early_stopping is not None:
         callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=early_stopping, load_best=True)))
+            monitor="valid_loss", patience=early_stopping, load_best=True,
+            sink=print_on_rank_0 if distributed and verbose else print)))
     if unfreeze_at_epoch is not None:
         callbacks.append(("unfreeze", UnfreezeBackbone(unfreeze_at_epoch)))
     callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
-    # skorch's PrintLog prints to any sink but print even with verbose=0.
+    # skorch's PrintLog (and EarlyStopping) print to any sink but print even with verbose=0.
     callbacks.append(("print_log", PrintLog(sink=print_on_rank_0) if distributed and verbose
                       else PrintLog()))
     if checkpoint_dir is not None:  # last: saves the complete history row

@@ -67,7 +67,7 @@ def main(out):
     clf.set_params(callbacks=None)  # sk_cnn.save takes no callbacks (they can run code)
     saved = sk_cnn.save(clf, out / f"model{rank}.safetensors")
     exported = sk_cnn.export_program(clf, out / f"model{rank}.pt2")
-    normed = classifier(strategy="ddp", batch_norm=True).fit(X, y)
+    normed = classifier(strategy="ddp", batch_norm=True, weight_averaging="lookahead").fit(X, y)
     torch.save({"plain": clf.module_.state_dict(), "batch_norm": normed.module_.state_dict()},
                mine / "weights.pt")
     np.save(mine / "proba.npy", clf.predict_proba(X))

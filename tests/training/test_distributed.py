@@ -75,8 +75,8 @@ def test_two_processes_train_as_one_process_on_the_same_batches(ddp_run):
     assert rank0["valid_loss"] == pytest.approx(one.history[:, "valid_loss"], abs=TOLERANCE)
     assert rank1["train_loss"] == rank0["train_loss"]
     assert rank0["module"] == rank1["module"] == type(one.module_).__name__  # no DDP wrapper
-    # Batch normalization: per-rank statistics while training, rank 0's kept, so the ranks
-    # end with the same weights and running statistics.
+    # Batch normalization (and weight averaging): per-rank statistics while training, rank
+    # 0's kept, so the ranks end with the same weights and running statistics.
     for name, value in weights[0]["batch_norm"].items():
         assert torch.equal(value, weights[1]["batch_norm"][name]), name
     assert any("running_mean" in name for name in weights[0]["batch_norm"])
