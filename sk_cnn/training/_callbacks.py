@@ -148,7 +148,7 @@ def build_callbacks(
     verbose: int,
     batch_size: int,
     checkpoint_dir: str | os.PathLike | None,
-    strategy: str | None = None,
+    strategy: str | None,
 ) -> list:
     """The named callbacks skorch runs for an sk_cnn estimator, in the order they run.
 
