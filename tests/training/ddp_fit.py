@@ -4,6 +4,7 @@
 fits the classifier of :func:`classifier` on ``OUT/X.npy`` and ``OUT/y.npy`` with
 ``strategy="ddp"`` (then a batch-normalized one), and writes what the test checks into
 ``OUT/rank<r>/``: the batches it trained on, its checkpoint folder as seen after each epoch,
+the weights of a fit that failed and was resumed from rank 0's backup,
 its final weights, its predictions, and what ``sk_cnn.save`` and ``export_program``
 returned.
 """
@@ -48,6 +49,21 @@ class RecordBatches(Callback):
                            if folder is not None and folder.exists() else None)
 
 
+class StopAtEpoch(Callback):
+    """Fail when epoch ``epoch`` begins, as a crash would (once: ``armed_`` is then False);
+    ``begun_`` lists the epochs begun."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+        self.armed_, self.begun_ = True, []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.begun_.append(len(net.history))
+        if self.armed_ and len(net.history) == self.epoch:
+            self.armed_ = False
+            raise RuntimeError("stopped")
+
+
 def classifier(**params):
     return sk_cnn.CNNClassifier(**{**PARAMS, **params})
 
@@ -67,14 +83,26 @@ def main(out):
     clf.set_params(callbacks=None)  # sk_cnn.save takes no callbacks (they can run code)
     saved = sk_cnn.save(clf, out / f"model{rank}.safetensors")
     exported = sk_cnn.export_program(clf, out / f"model{rank}.pt2")
+    # A fit that fails in epoch 2, run again: rank 0 reads the backup of epoch 1 (rank 1 has
+    # no folder) and sends it to rank 1; both go on as the fit above did.
+    stop = StopAtEpoch(2)
+    again = classifier(strategy="ddp", checkpoint_dir=str(mine / "resume"),
+                       callbacks=[("stop", stop)])
+    try:
+        again.fit(X, y)
+    except RuntimeError:
+        pass
+    resumed = again.fit(X, y)
     normed = classifier(strategy="ddp", batch_norm=True, weight_averaging="lookahead").fit(X, y)
-    torch.save({"plain": clf.module_.state_dict(), "batch_norm": normed.module_.state_dict()},
+    torch.save({"plain": clf.module_.state_dict(), "batch_norm": normed.module_.state_dict(),
+                "resumed": resumed.module_.state_dict()},
                mine / "weights.pt")
     np.save(mine / "proba.npy", clf.predict_proba(X))
     (mine / "record.json").write_text(json.dumps({
         "batches": batches, "files": files, "module": type(clf.module_).__name__,
         "train_loss": clf.history[:, "train_loss"], "valid_loss": clf.history[:, "valid_loss"],
         "batch_norm_valid_loss": normed.history[:, "valid_loss"],
+        "resumed_epochs": len(resumed.history), "epochs_begun": stop.begun_,
         "saved": None if saved is None else str(saved),
         "exported": None if exported is None else str(exported)}))
 

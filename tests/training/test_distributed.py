@@ -103,6 +103,18 @@ def test_only_rank_0_writes_files(ddp_run):
     assert not (out / "model1.safetensors").exists() and not (out / "model1.pt2").exists()
 
 
+def test_a_failed_fit_resumes_from_rank_0s_backup(ddp_run):
+    out, _, _, (rank0, rank1) = ddp_run
+    assert rank0["resumed_epochs"] == rank1["resumed_epochs"] == 2
+    # Epochs 1 and 2 (failed), then only epoch 2: both ranks resumed after epoch 1.
+    assert rank0["epochs_begun"] == rank1["epochs_begun"] == [1, 2, 2]
+    assert not (out / "rank1" / "resume").exists()  # rank 1 read rank 0's backup
+    for rank in (0, 1):
+        weights = torch.load(out / f"rank{rank}" / "weights.pt")
+        for name, value in weights["plain"].items():
+            assert torch.equal(weights["resumed"][name], value), name
+
+
 def test_the_fitted_model_saves_loads_and_exports(ddp_run):
     out, X, _, _ = ddp_run
     proba = np.load(out / "rank0" / "proba.npy")
