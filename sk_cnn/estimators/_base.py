@@ -36,17 +36,19 @@ from ..training._frozen_features import frozen_features, uses_frozen_features
 from ..training._rollback import module_snapshot, restore_module, restore_state, state_snapshot
 from ..training._sample_weight import check_sample_weight
 from ..training._seeding import call_seed, seeded
+from ._distributed import DataParallelMixin
 from ._embedding import EmbeddingMixin
 from ._parameters import ParametersMixin
 from ._steps import SkorchStepsMixin
 
 
-class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixin,
-                        EmbeddingMixin):
+class CNNEstimatorMixin(ParametersMixin, DataParallelMixin, SkorchStepsMixin,
+                        SkorchConventionsMixin, EmbeddingMixin):
     """The fit flow of sk_cnn's estimators; put it left of the skorch class.
 
     Its parameters' checks come from :class:`~._parameters.ParametersMixin`, skorch's hooks
-    from :class:`~._steps.SkorchStepsMixin`, scikit-learn's conventions for a skorch net from
+    from :class:`~._steps.SkorchStepsMixin` (and for ``strategy="ddp"`` from
+    :class:`~._distributed.DataParallelMixin`), scikit-learn's conventions for a skorch net from
     :class:`~sk_cnn._skorch.SkorchConventionsMixin`, ``transform`` (the network's feature
     vectors) from :class:`~._embedding.EmbeddingMixin`.
 
@@ -114,6 +116,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_freezing_random_weights()
+        self._join_process_group()
         if self.warm_start and self.__sklearn_is_fitted__():
             self._warn_if_built_with_other_values(stacklevel=2)
             return self._continue_training(X, y, augmentation, normalization, resume=True,
@@ -138,7 +141,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
             # estimator is then the same as after an in-memory normalization.
             self.input_dtype_ = X.dtype if normalization is None else np.dtype(
                 normalization.dtype)
-            with seeded(self.random_state, self.device):
+            with seeded(self._training_seed(), self.device):
                 # Drawn once per fit, so a resumed fit (checkpoint_dir) splits the same way.
                 self.validation_seed_ = int(torch.randint(2**31 - 1, ()).item())
                 self.history_ = None  # a new History: skorch would clear the old one in place
@@ -187,6 +190,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         self._validate_hyperparameters()
         self._check_fit_params(fit_params)
         self._warn_if_built_with_other_values(stacklevel=3)  # user -> partial_fit -> here
+        self._join_process_group()
         return self._continue_training(X, y, augmentation, normalization,
                                        sample_weight=sample_weight, **fit_params)
 
@@ -199,7 +203,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         y_encoded = self._encode_targets(y)
         snapshot = state_snapshot(self)  # the network trains in place
         try:
-            with seeded(self.random_state, self.device, epochs_done=len(self.history)):
+            with seeded(self._training_seed(), self.device, epochs_done=len(self.history)):
                 self._train(X_tensor, y_encoded, augmentation, resume=resume,
                             sample_weight=weights, normalization=normalization, **fit_params)
         except Exception:
@@ -280,6 +284,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
                 self._sample_weight_of = None if sample_weight is None else (
                     data, sample_weight.to(data.device))
                 NeuralNet.partial_fit(self, data, y, epochs=epochs, **fit_params)
+                self._sync_after_training()
             completed = self._epochs_completed(start) >= epochs or stopped_early(self)
             self._interrupted_call_start = None if completed else start - done
             if not completed:
@@ -295,6 +300,7 @@ class CNNEstimatorMixin(ParametersMixin, SkorchStepsMixin, SkorchConventionsMixi
         finally:
             self.augmentation_ = self._train_iterator_ = self._sample_weight_of = None
             self._normalization_of = None
+            self._release_training_network()
             if getattr(self.module_, "takes_features", False):
                 self.module_.takes_features = False
                 self.module_.train(self.module_.training)  # the backbone's modes again

@@ -124,6 +124,7 @@ class CNNClassifier(CNNEstimatorMixin, NeuralNetClassifier):
         random_state: int | RandomState | None = None,
         device: str | torch.device = "auto",
         mixed_precision: str | None = None,
+        strategy: str | None = None,
         verbose: int = 1,
         train_split: Callable | None = None,
         iterator_train: type = BatchIterator,

@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOp
 from ..networks._build import ARCHITECTURES
 from ..networks._plain import ACTIVATIONS
 from ..preprocessing._input import CHANNEL_OPTIONS, INPUT_TYPES
+from ..training._distributed import STRATEGIES
 from ..training._optimizers import OPTIMIZERS
 from ..training._precision import MIXED_PRECISION_OPTIONS
 from ..training._schedules import LR_SCHEDULES
@@ -216,6 +217,16 @@ float32 elsewhere, where bfloat16 is emulated and can be slower than float32. Th
 network's outputs are then rounded to bfloat16 (about three significant digits) before the
 float32 loss: regression targets that need more precision want None. Exports compute in
 float32."""),
+    "strategy": Parameter('{"ddp"} or None', [StrOptions(set(STRATEGIES)), None], """
+None trains in this process. "ddp" trains data-parallel in the processes that ``torchrun``
+starts (one per GPU, or one per group of CPU cores), through torch's
+``DistributedDataParallel``: each process trains the same network on its part of every
+batch and the gradients are averaged, so ``batch_size`` counts the samples of a batch over
+all the processes, and the fit trains on the batches that one process would. Batch
+normalization keeps per-process statistics (those of rank 0 are kept). Only the process of
+rank 0 writes files (``checkpoint_dir``, :func:`sk_cnn.save`). Needs
+``iterator_train=BatchIterator`` (the default). See the user guide's page "Training on
+several GPUs or processes".""", CALLBACKS),
     "verbose": Parameter("int", ["verbose"], """
 1 prints skorch's table of losses and scores per epoch; 2 also shows a tqdm progress bar
 over the batches of each epoch (skorch's ``ProgressBar``, on stderr); 0 is silent.""",

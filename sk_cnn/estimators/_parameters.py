@@ -26,6 +26,7 @@ from sklearn.base import clone
 from sklearn.utils._param_validation import validate_parameter_constraints
 
 from ..training._backup import check_backup_directory
+from ..training._distributed import is_rank_0
 
 #: What a change of the parameter on a fitted estimator rebuilds. NETWORK: what ``fit``
 #: builds from the data (network, loss, target encoding); ``partial_fit`` and a ``warm_start``
@@ -160,7 +161,7 @@ class ParametersMixin:
             raise ValueError(
                 "early_stopping needs a validation split: set validation_fraction > 0 (for "
                 "example 0.1) or pass train_split.")
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and is_rank_0(self.strategy):
             check_backup_directory(self.checkpoint_dir)
         try:
             torch.empty(0, device=self.device)

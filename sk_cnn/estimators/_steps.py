@@ -151,7 +151,7 @@ class SkorchStepsMixin:
                                              len(self.history))
             Xi = augment_batch(Xi, spec, generator, flip=flip)
         try:
-            y_pred = self._run_network(Xi, **fit_params)
+            y_pred = self._run_network(Xi, self._training_network(), **fit_params)
         except ValueError as exc:
             if "Expected more than 1 value per channel" not in str(exc):
                 raise
@@ -181,7 +181,13 @@ class SkorchStepsMixin:
             tta = None if getattr(self.module_, "takes_features", False) else self.tta
             return self._run_network(X, lambda x: tta_logits(self.module_, x, tta))
 
+    def _training_network(self):
+        """What runs the training forward pass: the module (a data-parallel wrapper of it
+        under ``strategy="ddp"``)."""
+        return self.module_
+
     def _run_network(self, X, forward=None, **fit_params):
         """``forward(X)`` (default: the module) under ``mixed_precision``, as float32."""
+        forward = self.module_ if forward is None else forward
         with autocast(self.mixed_precision, X.device):
-            return (forward or self.module_)(X, **fit_params).float()
+            return forward(X, **fit_params).float()

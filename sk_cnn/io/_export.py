@@ -21,6 +21,7 @@ from numpy.typing import DTypeLike
 from sklearn.pipeline import Pipeline
 
 from ..estimators import CNNClassifier, CNNRegressor
+from ._save_load import writes_files
 from ._serving import serving_module
 
 #: Name of the exported model's input and output (ONNX) and of the ``.pt2`` metadata file.
@@ -49,7 +50,7 @@ def _export_error(err, exporter):
 def export_program(
     model: Pipeline | CNNClassifier | CNNRegressor, path: str | os.PathLike, *,
     input_dtype: DTypeLike | None = None,
-) -> Path:
+) -> Path | None:
     """Save a fitted pipeline (or estimator) as a ``torch.export`` program (``.pt2``).
 
     The program takes raw samples in the shape and dtype the pipeline was fitted on (e.g. uint8
@@ -77,8 +78,9 @@ def export_program(
 
     Returns
     -------
-    path : pathlib.Path
-        The file written. It also holds ``metadata.json``: ``classes`` (the labels of the
+    path : pathlib.Path or None
+        The file written (None in a process of rank other than 0 of a ``strategy="ddp"``
+        fit, which writes nothing). It also holds ``metadata.json``: ``classes`` (the labels of the
         probability columns; a regressor's ``n_outputs`` instead), ``input_shape``,
         ``input_dtype`` and ``sk_cnn_version``; read it
         with ``torch.export.load(path, extra_files={"metadata.json": ""})``.
@@ -103,6 +105,8 @@ def export_program(
     >>> torch.export.load(path).module()(torch.from_numpy(X[:3])).shape
     torch.Size([3, 2])
     """
+    if not writes_files(model):
+        return None
     module, example, metadata = serving_module(model, input_dtype=input_dtype)
     try:
         program = torch.export.export(module, (example,), dynamic_shapes=_dynamic_batch())
@@ -133,7 +137,7 @@ def _import_onnx():
 def export_onnx(
     model: Pipeline | CNNClassifier | CNNRegressor, path: str | os.PathLike, *,
     input_dtype: DTypeLike | None = None,
-) -> Path:
+) -> Path | None:
     """Save a fitted pipeline (or estimator) as an ONNX model, preprocessing included.
 
     The model's input ``"X"`` takes raw samples in the shape and dtype the pipeline was fitted
@@ -163,8 +167,9 @@ def export_onnx(
 
     Returns
     -------
-    path : pathlib.Path
-        The file written.
+    path : pathlib.Path or None
+        The file written; None in a process of rank other than 0 of a ``strategy="ddp"``
+        fit, which writes nothing.
 
     Raises
     ------
@@ -191,6 +196,8 @@ def export_onnx(
     >>> json.loads(session.get_modelmeta().custom_metadata_map["classes"])
     ['a', 'b']
     """
+    if not writes_files(model):
+        return None
     onnx = _import_onnx()
     module, example, metadata = serving_module(model, input_dtype=input_dtype)
     try:

@@ -29,6 +29,7 @@ from .._version import __version__
 from ..estimators import CNNClassifier, CNNRegressor
 from ..networks._backbones import BackboneNet, torchvision_state_dict
 from ..preprocessing import ImageAugmenter, ImageLoader, ImageNormalizer, ImageReshaper
+from ..training._distributed import is_rank_0
 from ._allowlist import (
     Refused,
     check_cnn_params,
@@ -53,7 +54,7 @@ _OPTIONAL_STATE = ("feature_names_in_", "_first_epoch_flips", "multilabel_")
 
 
 def save(estimator, path, *, include_optimizer: bool = True, key: bytes | str | None = None
-         ) -> Path:
+         ) -> Path | None:
     """Write a fitted sk_cnn estimator or pipeline to a pickle-free file.
 
     The file holds data only; :func:`load` runs no code from it. Its SHA-256 digest detects
@@ -80,14 +81,17 @@ def save(estimator, path, *, include_optimizer: bool = True, key: bytes | str | 
 
     Returns
     -------
-    path : Path
-        The file written.
+    path : Path or None
+        The file written; None in a process of rank other than 0 of a ``strategy="ddp"``
+        fit, which writes nothing (only rank 0 writes files).
 
     Raises
     ------
     TypeError
         For a step or a value that cannot be stored without pickle (the message names it).
     """
+    if not writes_files(estimator):
+        return None
     tensors: dict[str, torch.Tensor] = {}
     config = _describe(estimator, "model", tensors, include_optimizer)
     metadata = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
@@ -183,7 +187,7 @@ def load(path, *, key: bytes | str | None = None):
         f"model).") from cause
 
 
-def save_weights(estimator, path) -> Path:
+def save_weights(estimator, path) -> Path | None:
     """Write the trained network's state dict, to reuse it as ``weights=path`` for another task.
 
     Parameters
@@ -200,9 +204,12 @@ def save_weights(estimator, path) -> Path:
 
     Returns
     -------
-    path : Path
-        The file written.
+    path : Path or None
+        The file written; None in a process of rank other than 0 of a ``strategy="ddp"``
+        fit, which writes nothing.
     """
+    if not writes_files(estimator):
+        return None
     clf = estimator[-1] if isinstance(estimator, Pipeline) else estimator
     if not isinstance(clf, (CNNClassifier, CNNRegressor)):
         raise TypeError(f"save_weights needs a CNNClassifier or CNNRegressor (or a Pipeline "
@@ -224,6 +231,13 @@ def save_weights(estimator, path) -> Path:
 
 
 # ------------------------------------------------------------------------------ describe
+def writes_files(model) -> bool:
+    """Whether this process writes ``model``'s files: False in a process of rank other than 0
+    of a ``strategy="ddp"`` fit (every rank holds the same fitted model)."""
+    steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
+    return all(is_rank_0(getattr(step, "strategy", None)) for step in steps)
+
+
 def _describe(estimator, key, tensors, include_optimizer):
     if isinstance(estimator, Pipeline):
         if estimator.memory is not None:

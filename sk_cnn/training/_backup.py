@@ -17,6 +17,7 @@ from skorch.callbacks import Callback, LRScheduler
 from skorch.history import History
 
 from .._skorch import EARLY_STOPPING_STATE
+from ._distributed import broadcast_object, is_distributed, is_rank_0
 
 
 class TrainingBackup(Callback):
@@ -28,6 +29,7 @@ class TrainingBackup(Callback):
     the schedule, early stopping and weight averaging, random number generators) is written to
     a temporary file, then renamed, so a kill during the write leaves the previous backup
     intact. It is read back with ``torch.load(weights_only=True)``.
+    Under ``strategy="ddp"`` only the process of rank 0 writes, reads and deletes it.
 
     Each fit has a file of its own, named by a digest of what must match for a backup to
     belong to it (input shape, classes, training data, parameters): the fits of a grid search
@@ -61,24 +63,26 @@ class TrainingBackup(Callback):
                 "other settings. This fit is not backed up. Give its objects plain attributes "
                 "to back it up.", UserWarning, stacklevel=2)
             self.resumable_ = False
+        self.writes_ = is_rank_0(getattr(net, "strategy", None))
         self._remove_stale_temporaries()
 
     def restore(self, net) -> int:
         """Load the backup into an initialized net; return the number of epochs the
-        interrupted call completed (after :meth:`start`)."""
-        if not self.path_.is_file():
+        interrupted call completed (after :meth:`start`). Under ``strategy="ddp"`` rank 0
+        reads it and sends it to the others."""
+        distributed = is_distributed(getattr(net, "strategy", None))
+        state, error = None, None
+        if self.writes_:
+            try:
+                state = self._read(map_location="cpu" if distributed else net.device)
+            except ValueError as exc:
+                error = str(exc)
+        if distributed:
+            state, error = broadcast_object((state, error))
+        if error is not None:
+            raise ValueError(error)
+        if state is None:
             return 0
-        try:
-            state = read_backup(self.path_, map_location=net.device)
-        except Exception as exc:  # truncated, edited, not a backup: all mean damaged
-            raise ValueError(
-                f"The training backup {self.path_} cannot be read ({type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Delete it to "
-                f"train from the start.") from None
-        if state["fingerprint"] != self.fingerprint_:  # a digest collision
-            raise ValueError(
-                f"The training backup {self.path_} was written for another model or other "
-                f"data. Delete it, or use another checkpoint_dir.")
         net.module_.load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(json.loads(state["history"]))
@@ -95,6 +99,23 @@ class TrainingBackup(Callback):
         self.restored_ = state  # the schedule is restored when the next epoch begins
         # Epochs of earlier calls (warm_start) are in the history too: count this call's.
         return len(net.history) - self.call_start_
+
+    def _read(self, map_location):
+        """The state of this fit's backup file, or None when there is none."""
+        if not self.path_.is_file():
+            return None
+        try:
+            state = read_backup(self.path_, map_location=map_location)
+        except Exception as exc:  # truncated, edited, not a backup: all mean damaged
+            raise ValueError(
+                f"The training backup {self.path_} cannot be read ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Delete it to "
+                f"train from the start.") from None
+        if state["fingerprint"] != self.fingerprint_:  # a digest collision
+            raise ValueError(
+                f"The training backup {self.path_} was written for another model or other "
+                f"data. Delete it, or use another checkpoint_dir.")
+        return state
 
     def on_epoch_begin(self, net, **kwargs):
         """After a restore, put the learning-rate schedule back where the backup left it."""
@@ -118,7 +139,8 @@ class TrainingBackup(Callback):
         fails after it (in ``on_train_end``, or killed) repeats that epoch when run again, and
         so ends as a call that did not fail (lookahead's final average, early stopping's best
         weights)."""
-        if not self.resumable_ or len(net.history) - self.call_start_ >= net.max_epochs:
+        if (not self.resumable_ or not self.writes_
+                or len(net.history) - self.call_start_ >= net.max_epochs):
             return
         generator = net.augmentation_[1] if net.augmentation_ is not None else None
         scheduler = _lr_scheduler(net)
@@ -169,12 +191,16 @@ class TrainingBackup(Callback):
 
     def discard(self):
         """Delete the backup (training completed)."""
+        if not self.writes_:
+            return
         if self.resumable_:
             self.path_.unlink(missing_ok=True)
         self._remove_stale_temporaries()
 
     def _remove_stale_temporaries(self):
         """Delete the temporary files of this fit's backup that a killed process left."""
+        if not self.writes_:
+            return
         for temporary in self.path_.parent.glob(f"{self.path_.stem}-*-*.tmp"):
             pid = temporary.name[len(self.path_.stem) + 1:].split("-", 1)[0]
             if pid.isdigit() and not _process_alive(int(pid)):

@@ -195,27 +195,52 @@ class BatchIterator:
         self.indices_ = self.sample_weight_ = None
 
     def __len__(self):
-        full, rest = divmod(len(self._indices), self.batch_size)
-        # A short last batch stays a batch of its own when it holds at least half a batch
-        # (and two samples), or is the only one.
-        own = rest >= max(2, math.ceil(self.batch_size / 2)) or (rest and not full)
-        return full + bool(own and not self.drop_last)
+        return batch_count(len(self._indices), self.batch_size, self.drop_last)
 
-    def __iter__(self):
+    def _permutation(self, n: int) -> torch.Tensor:
+        """The random order of an epoch's ``n`` samples."""
+        return torch.randperm(n, generator=self.generator)
+
+    def _batches(self):
+        """The positions (in the underlying dataset) of each batch's samples, in order."""
         indices = self._indices
         if self.shuffle:
-            order = torch.randperm(len(indices), generator=self.generator)
-            indices = indices[order.to(indices.device)]
-        y = self._base.y
+            indices = indices[self._permutation(len(indices)).to(indices.device)]
         n_batches = len(self)
         for batch in range(n_batches):
             start = batch * self.batch_size
             # The last batch takes a short remainder (see batch_size).
             stop = len(indices) if batch == n_batches - 1 and not self.drop_last else (
                 start + self.batch_size)
-            idx = self.indices_ = indices[start:stop]
-            weights = self._base.sample_weight
-            self.sample_weight_ = None if weights is None else weights[idx]
-            yield self._base.rows(idx), (y[idx] if y is not None else None)
+            yield indices[start:stop]
+
+    def _take(self, idx: torch.Tensor):
+        """The batch of the samples at positions ``idx``."""
+        y = self._base.y
+        self.indices_ = idx
+        weights = self._base.sample_weight
+        self.sample_weight_ = None if weights is None else weights[idx]
+        return self._base.rows(idx), (y[idx] if y is not None else None)
+
+    def __iter__(self):
+        for idx in self._batches():
+            yield self._take(idx)
 
 
+def batch_count(n_samples: int, batch_size: int, drop_last: bool = False) -> int:
+    """How many batches :class:`BatchIterator` makes of ``n_samples`` samples."""
+    full, rest = divmod(n_samples, batch_size)
+    # A short last batch stays a batch of its own when it holds at least half a batch
+    # (and two samples), or is the only one.
+    own = rest >= max(2, math.ceil(batch_size / 2)) or (rest and not full)
+    return full + bool(own and not drop_last)
+
+
+def smallest_batch(n_samples: int, batch_size: int, drop_last: bool = False) -> int:
+    """The size of the smallest batch :class:`BatchIterator` makes of ``n_samples`` samples
+    (0 when it makes none)."""
+    n_batches = batch_count(n_samples, batch_size, drop_last)
+    if not n_batches:
+        return 0
+    last = batch_size if drop_last else n_samples - (n_batches - 1) * batch_size
+    return min(batch_size, last)

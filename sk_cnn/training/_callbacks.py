@@ -22,6 +22,7 @@ from skorch.callbacks import (
 from ..networks._airbench import AirbenchNet
 from ._backup import TrainingBackup
 from ._batching import ImageDataset, to_network_input
+from ._distributed import RankZeroHistory, is_distributed, is_rank_0, print_on_rank_0
 from ._lookahead import Lookahead
 from ._optimizers import resolved_lr
 from ._schedules import lr_schedule_callback
@@ -149,6 +150,7 @@ def build_callbacks(
     verbose: int,
     batch_size: int,
     checkpoint_dir: str | os.PathLike | None,
+    strategy: str | None,
 ) -> list:
     """The named callbacks skorch runs for an sk_cnn estimator, in the order they run.
 
@@ -160,13 +162,14 @@ def build_callbacks(
     scoring : list of (str, Callback)
         The estimator's named scoring callbacks (accuracy or R^2).
     architecture, module, lr_schedule, weight_averaging, early_stopping, unfreeze_at_epoch, \
-verbose, batch_size, checkpoint_dir
+verbose, batch_size, checkpoint_dir, strategy
         The estimator's parameters.
 
     Returns
     -------
     callbacks : list of (str, Callback)
-        Epoch timer, losses, ``scoring``, then as the parameters say: the learning-rate
+        Epoch timer, losses, ``scoring``, (under ``strategy="ddp"``, rank 0's history row
+        for every rank), then as the parameters say: the learning-rate
         schedule, a progress bar, the airbench network's whitening, lookahead, early
         stopping, unfreezing, the non-finite-loss stop, the log and the training backup.
     """
@@ -176,10 +179,13 @@ verbose, batch_size, checkpoint_dir
         ("valid_loss", PassthroughScoring(name="valid_loss")),
         *scoring,
     ]
+    distributed = is_distributed(strategy)
+    if distributed:  # before anything that decides from the scores
+        callbacks.append(("rank_0_history", RankZeroHistory()))
     schedule = lr_schedule_callback(lr_schedule)
     if schedule is not None:
         callbacks.append(("lr_scheduler", schedule))
-    if isinstance(verbose, Real) and verbose >= 2:
+    if isinstance(verbose, Real) and verbose >= 2 and is_rank_0(strategy):
         # batch_size=-1 (one batch) would give the bar a negative total: count instead.
         callbacks.append(("progress_bar", ProgressBar(
             batches_per_epoch="count" if batch_size == -1 else "auto")))
@@ -192,11 +198,14 @@ verbose, batch_size, checkpoint_dir
         callbacks.append(("lookahead", Lookahead()))
     if early_stopping is not None:
         callbacks.append(("early_stopping", EarlyStopping(
-            monitor="valid_loss", patience=early_stopping, load_best=True)))
+            monitor="valid_loss", patience=early_stopping, load_best=True,
+            sink=print_on_rank_0 if distributed and verbose else print)))
     if unfreeze_at_epoch is not None:
         callbacks.append(("unfreeze", UnfreezeBackbone(unfreeze_at_epoch)))
     callbacks.append(("non_finite_loss", StopOnNonFiniteLoss()))
-    callbacks.append(("print_log", PrintLog()))
+    # skorch's PrintLog (and EarlyStopping) print to any sink but print even with verbose=0.
+    callbacks.append(("print_log", PrintLog(sink=print_on_rank_0) if distributed and verbose
+                      else PrintLog()))
     if checkpoint_dir is not None:  # last: saves the complete history row
         callbacks.append(("backup", TrainingBackup(checkpoint_dir)))
     return callbacks
