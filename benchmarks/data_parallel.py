@@ -8,7 +8,7 @@ made and torch imported before), best of two runs each; also one process with 1 
 machine with 2 cores this measures what the gradient exchange costs against a second thread,
 not the speed-up of several GPUs.
 
-Run: ``python benchmarks/distributed.py`` from the repository root (about 2 minutes).
+Run: ``python benchmarks/data_parallel.py`` from the repository root (about 2 minutes).
 """
 
 from __future__ import annotations
