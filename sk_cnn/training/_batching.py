@@ -125,9 +125,9 @@ def release_heap_memory() -> None:
 
     glibc raises its mmap threshold to the size of large blocks once they are freed, so the
     batches' large temporaries then come from the heap, which keeps what they free: through an
-    epoch of 200,000 augmented 96x96 images read from a memory map, the process grew by about
-    3 MB per batch, to 5.9 GiB. ``malloc_trim(0)`` after every training batch kept it flat
-    (``benchmarks/out_of_core_heap.py``).
+    epoch of a large memory-mapped data set the process grew with every batch.
+    ``malloc_trim(0)`` every few training batches keeps it bounded (figures:
+    ``benchmarks/README.md``, "Data larger than memory").
     """
     trim = _malloc_trim()
     if trim is not None:
