@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_memory
 
-from ._batching import to_network_input
+from ._batching import ImageDataset, to_network_input
 from ._precision import autocast
 
 
@@ -87,14 +87,12 @@ def _compute_features(key, images: np.ndarray, normalization, *, module, batch_s
     was_training = module.training
     module.eval()
     try:
+        # The training batches' reader: the rows, normalized when the normalization is deferred.
+        dataset = ImageDataset(torch.from_numpy(images), normalization=normalization)
         batches = []
         with torch.inference_mode():
             for start in range(0, len(images), batch_size):
-                rows = slice(start, start + batch_size)
-                batch = (to_network_input(torch.from_numpy(images[rows]), device)
-                         if normalization is None else
-                         to_network_input(normalization.rows(torch.from_numpy(images), rows),
-                                          device))
+                batch = to_network_input(dataset.rows(slice(start, start + batch_size)), device)
                 with autocast(mixed_precision, device):
                     batches.append(module.head_input(batch).float().cpu())
         return torch.cat(batches).numpy()
